@@ -1,0 +1,101 @@
+/// One bot check-in as the sinkhole saw it: the event every responder and the capture engine
+/// produce, copied whole into an `EventRing` slot.
+///
+/// It is a fixed-size value with no references, so a producer fills it on its stack and the
+/// ring copies it without allocating. Text detail is held in `BoundedBytes` fields whose sizes
+/// are the documented constants in `CheckIn.Limits`.
+///
+/// RFC 6302: every check-in carries the source port and the UTC time to the microsecond, so an
+/// ISP behind carrier-grade NAT can find the subscriber behind a shared public address.
+public struct CheckIn: BitwiseCopyable, Sendable {
+    /// Sizes of the bounded detail fields, in bytes.
+    public enum Limits {
+        /// A DNS name in text form is at most 253 characters plus dots; 255 covers any
+        /// presentation of a valid name.
+        public static let name = 255
+        /// Family names are short identifiers from the configuration (`rustock`).
+        public static let family = 32
+    }
+
+    /// The transport the check-in arrived on.
+    public enum Transport: UInt8, Sendable, BitwiseCopyable, CaseIterable {
+        case udp = 17
+        case tcp = 6
+        case icmp = 1
+
+        public var name: String {
+            switch self {
+            case .udp: "udp"
+            case .tcp: "tcp"
+            case .icmp: "icmp"
+            }
+        }
+    }
+
+    /// Which part of the sinkhole saw it.
+    public enum Service: UInt8, Sendable, BitwiseCopyable, CaseIterable {
+        case dns = 1
+        case http = 2
+        case tls = 3
+        case tcp = 4
+        case udp = 5
+        case packet = 6
+
+        public var name: String {
+            switch self {
+            case .dns: "dns"
+            case .http: "http"
+            case .tls: "tls"
+            case .tcp: "tcp"
+            case .udp: "udp"
+            case .packet: "packet"
+            }
+        }
+
+        public init?(name: String) {
+            guard let match = Self.allCases.first(where: { $0.name == name }) else { return nil }
+            self = match
+        }
+    }
+
+    /// When the check-in happened: UTC wall-clock time.
+    public var time: UTCTime
+    public var source: IPAddress
+    public var sourcePort: UInt16
+    public var destination: IPAddress
+    public var destinationPort: UInt16
+    public var transport: Transport
+    public var service: Service
+    /// The seized botnet family the check-in belongs to; empty when nothing identified it.
+    public var family: BoundedBytes<32>
+    /// The name the bot asked for: the DNS qname (as received, letter case kept), later the
+    /// HTTP Host or the TLS SNI.
+    public var name: BoundedBytes<255>
+    /// DNS: the query type, or 0 when the question could not be read.
+    public var dnsType: UInt16
+    /// DNS: the response code the sinkhole answered with (`DNSRcode` raw value), or
+    /// `CheckIn.noResponse` when it sent nothing.
+    public var dnsRcode: UInt8
+
+    /// `dnsRcode` when no response was sent (a packet too short to answer, or QR set).
+    public static let noResponse: UInt8 = 0xff
+
+    public init(
+        time: UTCTime,
+        source: IPAddress, sourcePort: UInt16,
+        destination: IPAddress, destinationPort: UInt16,
+        transport: Transport, service: Service
+    ) {
+        self.time = time
+        self.source = source
+        self.sourcePort = sourcePort
+        self.destination = destination
+        self.destinationPort = destinationPort
+        self.transport = transport
+        self.service = service
+        family = BoundedBytes()
+        name = BoundedBytes()
+        dnsType = 0
+        dnsRcode = 0
+    }
+}

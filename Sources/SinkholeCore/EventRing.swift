@@ -1,0 +1,127 @@
+import Synchronization
+
+/// A lock-free single-producer/single-consumer ring of fixed-size events.
+///
+/// One producer thread (an event loop, the capture thread) pushes; one consumer (the writer)
+/// drains. `push` never blocks, takes no lock and does not allocate: when the ring is full the
+/// event is dropped and counted. At any instant
+/// `offered == consumed + dropped + inFlight`, exactly; once the producer has stopped and the
+/// ring is drained, `offered == consumed + dropped`.
+///
+/// Indices grow without wrapping (an `Int` at a billion events a second lasts centuries) and
+/// are masked into the slot buffer, so full and empty are told apart by `tail - head`.
+public final class EventRing<Element: BitwiseCopyable & Sendable>: Sendable {
+    /// A name for logs and metrics (`eventloop-0`, `capture-eth0`).
+    public let name: String
+    public let capacity: Int
+
+    @usableFromInline let storage: UnsafeRingStorage<Element>
+
+    // Producer-owned: written only by the producer, read by the consumer and by metrics.
+    @usableFromInline let tail = Atomic<Int>(0)
+    @usableFromInline let droppedCount = Atomic<Int>(0)
+    // Keeps the consumer's index off the producer's cache line (false sharing halves throughput).
+    private let _padding = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    // Consumer-owned: written only by the consumer.
+    @usableFromInline let head = Atomic<Int>(0)
+
+    /// Creates a ring of at least `minimumCapacity` slots (rounded up to a power of two).
+    /// `filler` initialises the slots, so the memory is committed now rather than on first use.
+    public init(name: String, minimumCapacity: Int, filler: Element) {
+        precondition(minimumCapacity > 0, "a ring needs at least one slot")
+        var capacity = 1
+        while capacity < minimumCapacity { capacity <<= 1 }
+        self.name = name
+        self.capacity = capacity
+        storage = UnsafeRingStorage(capacity: capacity, filler: filler)
+    }
+
+    deinit {
+        storage.deallocate()
+    }
+
+    /// Offers one event. Returns false, and counts a drop, when the ring is full.
+    /// Call only from this ring's single producer thread.
+    @inlinable
+    @discardableResult
+    public func push(_ element: Element) -> Bool {
+        let t = tail.load(ordering: .relaxed)  // only this thread writes tail
+        // Acquiring pairs with the consumer's releasing store of head: the consumer has
+        // finished reading every slot below head before we overwrite it.
+        let h = head.load(ordering: .acquiring)
+        if t &- h >= capacity {
+            // Only this thread writes the counter; relaxed is enough for a count others read.
+            droppedCount.wrappingAdd(1, ordering: .relaxed)
+            return false
+        }
+        storage.write(element, at: t)
+        // Releasing pairs with the consumer's acquiring load of tail: the slot write above is
+        // visible before the consumer can see the new tail.
+        tail.store(t &+ 1, ordering: .releasing)
+        return true
+    }
+
+    /// Takes up to `maximum` events in order, calling `body` for each. Returns how many.
+    /// Call only from this ring's single consumer thread.
+    @inlinable
+    @discardableResult
+    public func drain(maximum: Int = .max, _ body: (Element) throws -> Void) rethrows -> Int {
+        let h = head.load(ordering: .relaxed)  // only this thread writes head
+        // Acquiring pairs with the producer's releasing store of tail (slot contents visible).
+        let t = tail.load(ordering: .acquiring)
+        let available = min(t &- h, maximum)
+        if available <= 0 { return 0 }
+        var taken = 0
+        defer {
+            // Releasing pairs with the producer's acquiring load of head: our slot reads are
+            // complete before the producer may reuse the slots. Done in defer so a throwing
+            // body still releases what it consumed.
+            head.store(h &+ taken, ordering: .releasing)
+        }
+        while taken < available {
+            let element = storage.read(at: h &+ taken)
+            taken += 1
+            try body(element)
+        }
+        return taken
+    }
+
+    /// Takes the oldest event, if any. Consumer thread only.
+    @inlinable
+    public func pop() -> Element? {
+        var result: Element? = nil
+        drain(maximum: 1) { result = $0 }
+        return result
+    }
+
+    /// A snapshot of the ring's counters, safe to read from any thread.
+    ///
+    /// Each value is exact; read while the producer is running, `offered` may already include
+    /// an event that `inFlight` does not (they are loaded one after the other).
+    public var counts: Counts {
+        // Acquiring loads of head before tail: tail is never seen behind head.
+        let h = head.load(ordering: .acquiring)
+        let t = tail.load(ordering: .acquiring)
+        let d = droppedCount.load(ordering: .acquiring)
+        return Counts(accepted: t, dropped: d, consumed: h)
+    }
+
+    /// The ring's counters. `offered == consumed + dropped + inFlight`.
+    public struct Counts: Sendable, Equatable {
+        /// Events that got a slot.
+        public var accepted: Int
+        /// Events refused because the ring was full.
+        public var dropped: Int
+        /// Events the consumer has taken.
+        public var consumed: Int
+
+        public var offered: Int { accepted + dropped }
+        public var inFlight: Int { accepted - consumed }
+
+        public init(accepted: Int, dropped: Int, consumed: Int) {
+            self.accepted = accepted
+            self.dropped = dropped
+            self.consumed = consumed
+        }
+    }
+}

@@ -36,7 +36,7 @@ let package = Package(
         ),
         .target(
             name: "SinkholeStore",
-            dependencies: ["SinkholeCore", "CSQLite"]
+            dependencies: ["SinkholeCore", "CSQLite", .product(name: "Logging", package: "swift-log")]
         ),
         .target(
             name: "SinkholeServer",

@@ -1,0 +1,156 @@
+import SinkholeCore
+
+/// Folds a stream of check-ins into the rows a batch commits (pure: no I/O, no clock).
+///
+/// - DNS queries aggregate per (UTC hour, querying address, qname, qtype). They are not
+///   infected-IP evidence (the sources are mostly ISPs' resolvers), so they feed neither
+///   `checkins` nor `infections`.
+/// - Every other check-in is a session: events with the same 5-tuple within `sessionWindow`
+///   of the session's last event merge into one `checkins` row (the capture engine and a
+///   responder seeing one connection, retransmitted SYNs, a request split over reads). A
+///   responder's event enriches a packet event's row. Each new session counts once in
+///   `infections` for its (UTC day, source, family); traffic no family claims is kept in
+///   `checkins` but is not listed as an infection (it is mostly scanners).
+public struct Deduplicator: Sendable {
+    /// How long a session stays open after its last event, in microseconds.
+    public let sessionWindow: Int64
+    private var sessions: [SessionKey: OpenSession] = [:]
+    private var batch = StoreBatch()
+    /// Index of each session's row in `batch.checkIns`, for sessions touched in this batch.
+    private var rowIndex: [SessionKey: Int] = [:]
+    /// Events folded since the last `takeBatch`.
+    public private(set) var pendingEvents = 0
+
+    public init(sessionWindowSeconds: Int) {
+        sessionWindow = Int64(sessionWindowSeconds) * 1_000_000
+    }
+
+    /// Sessions still open (for tests and metrics).
+    public var openSessions: Int { sessions.count }
+
+    public mutating func add(_ event: CheckIn) {
+        pendingEvents += 1
+        if event.service == .dns {
+            addDNSQuery(event)
+        } else {
+            addSessionEvent(event)
+        }
+    }
+
+    /// Hands over the rows folded so far and forgets sessions idle for longer than the
+    /// window at `now` (event time, so a replayed capture dedups as it did live).
+    public mutating func takeBatch(now: UTCTime) -> (batch: StoreBatch, events: Int) {
+        let taken = batch
+        let events = pendingEvents
+        batch = StoreBatch()
+        rowIndex.removeAll(keepingCapacity: true)
+        pendingEvents = 0
+        let horizon = now.microseconds - sessionWindow
+        if !sessions.isEmpty {
+            sessions = sessions.filter { $0.value.lastSeen.microseconds >= horizon }
+        }
+        return (taken, events)
+    }
+
+    private mutating func addDNSQuery(_ event: CheckIn) {
+        var qname = BoundedBytes<255>()
+        event.name.withBytes { bytes in
+            for b in bytes { qname.append(b >= 0x41 && b <= 0x5a ? b | 0x20 : b) }
+        }
+        if event.name.truncated { qname.markTruncated() }
+        let key = DNSQueryKey(hour: event.time.hourStart.seconds, source: event.source,
+                              qname: qname, qtype: event.dnsType)
+        if var row = batch.dnsQueries[key] {
+            row.count += 1
+            row.firstSeen = min(row.firstSeen, event.time)
+            if event.time >= row.lastSeen {
+                row.lastSeen = event.time
+                row.lastRcode = event.dnsRcode
+            }
+            batch.dnsQueries[key] = row
+        } else {
+            batch.dnsQueries[key] = DNSQueryRow(firstSeen: event.time, lastSeen: event.time, count: 1,
+                                                lastRcode: event.dnsRcode, family: event.family)
+        }
+    }
+
+    private mutating func addSessionEvent(_ event: CheckIn) {
+        let key = SessionKey(event)
+        if var open = sessions[key], event.time.microseconds - open.lastSeen.microseconds <= sessionWindow,
+           event.time >= open.firstSeen {
+            open.lastSeen = max(open.lastSeen, event.time)
+            sessions[key] = open
+            if let index = rowIndex[key] {
+                batch.checkIns[index].count += 1
+                batch.checkIns[index].lastSeen = max(batch.checkIns[index].lastSeen, event.time)
+                Self.enrich(&batch.checkIns[index].checkIn, with: event)
+            } else {
+                // The session's row was committed by an earlier batch: send a delta row with the
+                // same event id; the store's upsert adds the count and keeps the richer detail.
+                var detail = event
+                detail.time = open.firstSeen
+                rowIndex[key] = batch.checkIns.count
+                batch.checkIns.append(CheckInRow(eventID: open.eventID, checkIn: detail,
+                                                 lastSeen: event.time, count: 1))
+            }
+            addInfection(event, newSession: false)
+            return
+        }
+        let eventID = Self.eventID(for: event)
+        sessions[key] = OpenSession(eventID: eventID, firstSeen: event.time, lastSeen: event.time)
+        rowIndex[key] = batch.checkIns.count
+        batch.checkIns.append(CheckInRow(eventID: eventID, checkIn: event, lastSeen: event.time, count: 1))
+        addInfection(event, newSession: true)
+    }
+
+    private mutating func addInfection(_ event: CheckIn, newSession: Bool) {
+        guard !event.family.isEmpty else { return }
+        let key = InfectionKey(day: event.time.dayStart.seconds, source: event.source, family: event.family)
+        var row = batch.infections[key]
+            ?? InfectionRow(firstSeen: event.time, lastSeen: event.time, count: 0, lastSourcePort: event.sourcePort)
+        if newSession { row.count += 1 }
+        row.firstSeen = min(row.firstSeen, event.time)
+        if event.time >= row.lastSeen {
+            row.lastSeen = event.time
+            row.lastSourcePort = event.sourcePort
+        }
+        batch.infections[key] = row
+    }
+
+    /// A responder's event carries the detail a packet event lacks; the row takes the
+    /// responder's service and fills empty fields, never overwriting what is there.
+    static func enrich(_ row: inout CheckIn, with event: CheckIn) {
+        if row.service == .packet && event.service != .packet { row.service = event.service }
+        if row.family.isEmpty { row.family = event.family }
+        if row.name.isEmpty { row.name = event.name }
+        if row.dnsType == 0 { row.dnsType = event.dnsType }
+    }
+
+    /// `<first seen µs>-<transport>-<source>-<source port>-<destination>-<destination port>`:
+    /// readable, stable across restarts and unique per node (one session per 5-tuple at a time).
+    static func eventID(for event: CheckIn) -> String {
+        "\(event.time.microseconds)-\(event.transport.name)-\(event.source)-\(event.sourcePort)-\(event.destination)-\(event.destinationPort)"
+    }
+}
+
+struct SessionKey: Hashable {
+    var transport: CheckIn.Transport
+    var source: IPAddress
+    var sourcePort: UInt16
+    var destination: IPAddress
+    var destinationPort: UInt16
+
+    init(_ event: CheckIn) {
+        transport = event.transport
+        source = event.source
+        sourcePort = event.sourcePort
+        destination = event.destination
+        destinationPort = event.destinationPort
+    }
+}
+
+struct OpenSession {
+    var eventID: String
+    var firstSeen: UTCTime
+    var lastSeen: UTCTime
+}

@@ -1,0 +1,98 @@
+/// The SQLite schema as numbered migrations, applied in order inside one transaction each and
+/// recorded in `schema_migrations`. A released migration is never edited: changes are new
+/// entries, so any earlier database upgrades in place.
+///
+/// Times are integers in microseconds since the Unix epoch, UTC (`datetime(t / 1000000,
+/// 'unixepoch')` renders them); addresses are their canonical text (RFC 5952 for IPv6).
+enum SQLiteSchema {
+    static let migrations: [(version: Int, sql: String)] = [
+        (1, """
+        CREATE TABLE checkins (
+            node TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            first_seen INTEGER NOT NULL,
+            last_seen INTEGER NOT NULL,
+            count INTEGER NOT NULL,
+            transport TEXT NOT NULL,
+            service TEXT NOT NULL,
+            family TEXT NOT NULL,
+            src_ip TEXT NOT NULL,
+            src_port INTEGER NOT NULL,
+            dst_ip TEXT NOT NULL,
+            dst_port INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            name_truncated INTEGER NOT NULL,
+            dns_type INTEGER NOT NULL,
+            dns_rcode INTEGER NOT NULL,
+            PRIMARY KEY (node, event_id)
+        );
+        CREATE INDEX checkins_first_seen ON checkins (first_seen);
+        CREATE INDEX checkins_src_ip ON checkins (src_ip, first_seen);
+
+        CREATE TABLE infections (
+            day TEXT NOT NULL,
+            src_ip TEXT NOT NULL,
+            family TEXT NOT NULL,
+            first_seen INTEGER NOT NULL,
+            last_seen INTEGER NOT NULL,
+            count INTEGER NOT NULL,
+            last_src_port INTEGER NOT NULL,
+            PRIMARY KEY (day, src_ip, family)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE dns_queries (
+            hour INTEGER NOT NULL,
+            src_ip TEXT NOT NULL,
+            qname TEXT NOT NULL,
+            qtype INTEGER NOT NULL,
+            count INTEGER NOT NULL,
+            first_seen INTEGER NOT NULL,
+            last_seen INTEGER NOT NULL,
+            last_rcode INTEGER NOT NULL,
+            family TEXT NOT NULL,
+            PRIMARY KEY (hour, src_ip, qname, qtype)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE counters (
+            node TEXT NOT NULL,
+            name TEXT NOT NULL,
+            value INTEGER NOT NULL,
+            PRIMARY KEY (node, name)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE runs (
+            run_id INTEGER PRIMARY KEY,
+            node TEXT NOT NULL,
+            started_at INTEGER NOT NULL,
+            stopped_at INTEGER,
+            offered INTEGER NOT NULL DEFAULT 0,
+            stored INTEGER NOT NULL DEFAULT 0,
+            dropped INTEGER NOT NULL DEFAULT 0
+        );
+        """),
+    ]
+
+    static var latestVersion: Int { migrations.last?.version ?? 0 }
+
+    /// Brings the database to the latest version. Refuses a database written by a newer
+    /// sinkhole rather than guessing at its schema.
+    static func migrate(_ db: SQLiteConnection) throws {
+        try db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
+        let current = try db.integers("SELECT coalesce(max(version), 0) FROM schema_migrations").first ?? 0
+        if current > Int64(latestVersion) {
+            throw SQLiteError(code: 0, message: "schema version \(current) is newer than this sinkhole (\(latestVersion))",
+                              context: "opening \(db.path)")
+        }
+        for migration in migrations where Int64(migration.version) > current {
+            try db.execute("BEGIN IMMEDIATE")
+            do {
+                try db.execute(migration.sql)
+                try db.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (\(migration.version), strftime('%s','now'))")
+                try db.execute("COMMIT")
+            } catch {
+                try? db.execute("ROLLBACK")
+                throw error
+            }
+        }
+    }
+}

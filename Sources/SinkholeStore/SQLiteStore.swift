@@ -1,0 +1,164 @@
+import CSQLite
+import SinkholeCore
+
+/// The embedded store: one SQLite file in WAL mode, one transaction per batch, prepared
+/// statements reused for every row.
+///
+/// WAL with `synchronous=NORMAL`: a killed process loses nothing committed and never corrupts
+/// the file; only a power cut can lose the last few batches (and still does not corrupt).
+// @unchecked Sendable: the writer owns the store and calls it from one thread at a time
+// (under the writer's lock); the SQLite handle is opened NOMUTEX for that reason.
+public final class SQLiteStore: CheckInStore, @unchecked Sendable {
+    private let db: SQLiteConnection
+    private let insertCheckIn: SQLiteStatement
+    private let upsertInfection: SQLiteStatement
+    private let upsertDNSQuery: SQLiteStatement
+    private let updateRun: SQLiteStatement
+    private let addCounter: SQLiteStatement
+    private var lastCounters: [Int64: RunCounters] = [:]
+
+    /// Opens (creating if needed) the database at `path` and migrates it to the latest schema.
+    public init(path: String) throws {
+        db = try SQLiteConnection(path: path)
+        try db.execute("PRAGMA busy_timeout = 5000")
+        let mode = try Self.journalMode(db)
+        guard mode == "wal" else {
+            throw SQLiteError(code: 0, message: "could not switch to WAL (journal mode is \(mode))", context: "opening \(path)")
+        }
+        try db.execute("PRAGMA synchronous = NORMAL")
+        try SQLiteSchema.migrate(db)
+        insertCheckIn = try db.prepare("""
+            INSERT INTO checkins (node, event_id, first_seen, last_seen, count, transport, service, family,
+                                  src_ip, src_port, dst_ip, dst_port, name, name_truncated, dns_type, dns_rcode)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+            ON CONFLICT (node, event_id) DO UPDATE SET
+                last_seen = max(last_seen, excluded.last_seen),
+                count = count + excluded.count,
+                service = CASE WHEN service = 'packet' THEN excluded.service ELSE service END,
+                family = CASE WHEN family = '' THEN excluded.family ELSE family END,
+                name = CASE WHEN name = '' THEN excluded.name ELSE name END,
+                name_truncated = CASE WHEN name = '' THEN excluded.name_truncated ELSE name_truncated END,
+                dns_type = CASE WHEN dns_type = 0 THEN excluded.dns_type ELSE dns_type END
+            """)
+        upsertInfection = try db.prepare("""
+            INSERT INTO infections (day, src_ip, family, first_seen, last_seen, count, last_src_port)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+            ON CONFLICT (day, src_ip, family) DO UPDATE SET
+                first_seen = min(first_seen, excluded.first_seen),
+                last_src_port = CASE WHEN excluded.last_seen >= last_seen THEN excluded.last_src_port ELSE last_src_port END,
+                last_seen = max(last_seen, excluded.last_seen),
+                count = count + excluded.count
+            """)
+        upsertDNSQuery = try db.prepare("""
+            INSERT INTO dns_queries (hour, src_ip, qname, qtype, count, first_seen, last_seen, last_rcode, family)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+            ON CONFLICT (hour, src_ip, qname, qtype) DO UPDATE SET
+                count = count + excluded.count,
+                first_seen = min(first_seen, excluded.first_seen),
+                last_rcode = CASE WHEN excluded.last_seen >= last_seen THEN excluded.last_rcode ELSE last_rcode END,
+                last_seen = max(last_seen, excluded.last_seen)
+            """)
+        updateRun = try db.prepare("UPDATE runs SET offered = ?2, stored = ?3, dropped = ?4, stopped_at = coalesce(?5, stopped_at) WHERE run_id = ?1")
+        addCounter = try db.prepare("""
+            INSERT INTO counters (node, name, value) VALUES (?1, ?2, ?3)
+            ON CONFLICT (node, name) DO UPDATE SET value = value + excluded.value
+            """)
+    }
+
+    public func beginRun(node: String, startedAt: UTCTime) throws -> Int64 {
+        let insert = try db.prepare("INSERT INTO runs (node, started_at) VALUES (?1, ?2)")
+        insert.bind(1, node)
+        insert.bind(2, startedAt.microseconds)
+        try insert.run()
+        let id = sqlite3_last_insert_rowid(db.handle)
+        lastCounters[id] = RunCounters()
+        return id
+    }
+
+    public func write(_ batch: StoreBatch, node: String, run: Int64) throws {
+        try db.execute("BEGIN IMMEDIATE")
+        do {
+            try writeRows(batch, node: node)
+            let previous = lastCounters[run] ?? RunCounters()
+            let counters = batch.counters
+            updateRun.bind(1, run)
+            updateRun.bind(2, counters.offered)
+            updateRun.bind(3, counters.stored)
+            updateRun.bind(4, counters.dropped)
+            if let finished = batch.finishedAt { updateRun.bind(5, finished.microseconds) }
+            try updateRun.run()
+            for (name, delta) in [("offered", counters.offered - previous.offered),
+                                  ("stored", counters.stored - previous.stored),
+                                  ("dropped", counters.dropped - previous.dropped)] where delta != 0 {
+                addCounter.bind(1, node)
+                addCounter.bind(2, name)
+                addCounter.bind(3, delta)
+                try addCounter.run()
+            }
+            try db.execute("COMMIT")
+            lastCounters[run] = counters
+        } catch {
+            try? db.execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    private func writeRows(_ batch: StoreBatch, node: String) throws {
+        for row in batch.checkIns {
+            let c = row.checkIn
+            insertCheckIn.bind(1, node)
+            insertCheckIn.bind(2, row.eventID)
+            insertCheckIn.bind(3, c.time.microseconds)
+            insertCheckIn.bind(4, row.lastSeen.microseconds)
+            insertCheckIn.bind(5, row.count)
+            insertCheckIn.bind(6, c.transport.name)
+            insertCheckIn.bind(7, c.service.name)
+            insertCheckIn.bind(8, c.family)
+            insertCheckIn.bind(9, c.source.description)
+            insertCheckIn.bind(10, Int(c.sourcePort))
+            insertCheckIn.bind(11, c.destination.description)
+            insertCheckIn.bind(12, Int(c.destinationPort))
+            insertCheckIn.bind(13, c.name)
+            insertCheckIn.bind(14, c.name.truncated ? 1 : 0)
+            insertCheckIn.bind(15, Int(c.dnsType))
+            insertCheckIn.bind(16, Int(c.dnsRcode))
+            try insertCheckIn.run()
+        }
+        for (key, row) in batch.infections {
+            upsertInfection.bind(1, UTCTime(seconds: key.day).dayString)
+            upsertInfection.bind(2, key.source.description)
+            upsertInfection.bind(3, key.family)
+            upsertInfection.bind(4, row.firstSeen.microseconds)
+            upsertInfection.bind(5, row.lastSeen.microseconds)
+            upsertInfection.bind(6, row.count)
+            upsertInfection.bind(7, Int(row.lastSourcePort))
+            try upsertInfection.run()
+        }
+        for (key, row) in batch.dnsQueries {
+            upsertDNSQuery.bind(1, key.hour)
+            upsertDNSQuery.bind(2, key.source.description)
+            upsertDNSQuery.bind(3, key.qname)
+            upsertDNSQuery.bind(4, Int(key.qtype))
+            upsertDNSQuery.bind(5, row.count)
+            upsertDNSQuery.bind(6, row.firstSeen.microseconds)
+            upsertDNSQuery.bind(7, row.lastSeen.microseconds)
+            upsertDNSQuery.bind(8, Int(row.lastRcode))
+            upsertDNSQuery.bind(9, row.family)
+            try upsertDNSQuery.run()
+        }
+    }
+
+    public func close() {
+        // A clean close checkpoints the WAL into the main file, so the database is one file
+        // again for whoever copies it off the host.
+        try? db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    }
+
+    private static func journalMode(_ db: SQLiteConnection) throws -> String {
+        let statement = try db.prepare("PRAGMA journal_mode = WAL")
+        guard try statement.step(), let text = sqlite3_column_text(statement.statement, 0) else { return "unknown" }
+        let mode = String(cString: text)
+        _ = try statement.step()
+        return mode
+    }
+}

@@ -1,0 +1,81 @@
+import SinkholeCore
+
+/// Everything one writer pass commits, in one transaction: the folded rows and the run's
+/// counters. Rows are deltas to merge with what is stored (counts add, first seen is the
+/// minimum, last seen the maximum), so several nodes can write one store.
+public struct StoreBatch: Sendable {
+    /// New or continued sessions, keyed by `(node, eventID)`.
+    public var checkIns: [CheckInRow] = []
+    public var infections: [InfectionKey: InfectionRow] = [:]
+    public var dnsQueries: [DNSQueryKey: DNSQueryRow] = [:]
+    /// The run's totals after this batch (absolute, not deltas).
+    public var counters = RunCounters()
+    /// Set on the last batch of a run, after every ring was drained.
+    public var finishedAt: UTCTime? = nil
+
+    public init() {}
+
+    public var isEmpty: Bool { checkIns.isEmpty && infections.isEmpty && dnsQueries.isEmpty }
+}
+
+/// Counters that prove nothing was lost: `offered == stored + dropped + in flight`.
+public struct RunCounters: Sendable, Equatable {
+    /// Events producers offered to the rings.
+    public var offered: Int = 0
+    /// Events folded into committed rows.
+    public var stored: Int = 0
+    /// Events refused by a full ring.
+    public var dropped: Int = 0
+
+    public init(offered: Int = 0, stored: Int = 0, dropped: Int = 0) {
+        self.offered = offered
+        self.stored = stored
+        self.dropped = dropped
+    }
+}
+
+/// One `checkins` row: a bot session after deduplication.
+public struct CheckInRow: Sendable {
+    /// Stable and unique per node: derived from the session's 5-tuple and first-seen time.
+    public var eventID: String
+    /// The session's first event, enriched with detail from later events of the same session.
+    public var checkIn: CheckIn
+    public var lastSeen: UTCTime
+    /// Events folded into this row by this batch (added to the stored count).
+    public var count: Int
+}
+
+/// Key of an `infections` row: one bot (source address) of one family on one UTC day.
+public struct InfectionKey: Hashable, Sendable {
+    /// The UTC day as seconds since the epoch of its midnight.
+    public var day: Int64
+    public var source: IPAddress
+    public var family: BoundedBytes<32>
+}
+
+public struct InfectionRow: Sendable, Equatable {
+    public var firstSeen: UTCTime
+    public var lastSeen: UTCTime
+    public var count: Int
+    /// The source port of the latest check-in (for CGNAT lookups).
+    public var lastSourcePort: UInt16
+}
+
+/// Key of a `dns_queries` row: one querying address asking one name and type in one UTC hour.
+public struct DNSQueryKey: Hashable, Sendable {
+    /// The UTC hour as seconds since the epoch of its start.
+    public var hour: Int64
+    public var source: IPAddress
+    /// The qname folded to lowercase: resolvers randomise letter case (DNS 0x20), which would
+    /// otherwise split one name's count over many rows.
+    public var qname: BoundedBytes<255>
+    public var qtype: UInt16
+}
+
+public struct DNSQueryRow: Sendable, Equatable {
+    public var firstSeen: UTCTime
+    public var lastSeen: UTCTime
+    public var count: Int
+    public var lastRcode: UInt8
+    public var family: BoundedBytes<32>
+}

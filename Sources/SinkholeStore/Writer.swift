@@ -1,0 +1,121 @@
+import Foundation
+import Logging
+import SinkholeCore
+import Synchronization
+
+/// Drains every producer's ring on its own thread, folds the events with a `Deduplicator` and
+/// commits one batch at a time to the store.
+///
+/// A batch is committed when `batchSize` events are folded or `flushInterval` has passed,
+/// whichever comes first. A store failure keeps the batch and retries it with backoff (logged
+/// once when it starts failing and once when it recovers); meanwhile the rings fill and
+/// producers count drops rather than block. `stop()` drains every ring to empty and commits the
+/// last batch with the run's final counters, so after a clean stop the store holds
+/// `offered == stored + dropped` for the run, exactly.
+public final class Writer: Sendable {
+    public struct Configuration: Sendable {
+        public var node: String
+        public var batchSize: Int
+        /// Longest time folded events wait before they are committed.
+        public var flushInterval: Duration
+        public var sessionWindowSeconds: Int
+        /// How long the thread sleeps when the rings are empty.
+        public var idlePoll: Duration
+        /// How long the final flush keeps retrying a failing store before giving up.
+        public var finalRetryLimit: Duration
+
+        public init(node: String, batchSize: Int = 4096, flushInterval: Duration = .seconds(1),
+                    sessionWindowSeconds: Int = 120, idlePoll: Duration = .milliseconds(2),
+                    finalRetryLimit: Duration = .seconds(10)) {
+            self.node = node
+            self.batchSize = batchSize
+            self.flushInterval = flushInterval
+            self.sessionWindowSeconds = sessionWindowSeconds
+            self.idlePoll = idlePoll
+            self.finalRetryLimit = finalRetryLimit
+        }
+    }
+
+    /// What the writer knows when it has stopped.
+    public struct Outcome: Sendable, Equatable {
+        public var counters: RunCounters
+        /// Events drained but not committed because the store kept failing at shutdown.
+        public var lost: Int
+    }
+
+    private let state: Mutex<WriterLoop>
+    private let control = Mutex<Control>(Control())
+    /// Batches committed so far; the watchdog reads it to tell a working writer from a stuck one.
+    public let batchesCommitted = Atomic<Int>(0)
+
+    struct Control {
+        var stopRequested = false
+        var outcome: Outcome?
+        var waiters: [CheckedContinuation<Outcome, Never>] = []
+    }
+
+    public init(configuration: Configuration, rings: EventRings<CheckIn>, store: any CheckInStore,
+                logger: Logger, clock: @escaping @Sendable () -> UTCTime = UTCTime.now) {
+        state = Mutex(WriterLoop(configuration: configuration, rings: rings, store: store,
+                                 logger: logger, clock: clock))
+    }
+
+    /// Records the run in the store and starts the writer thread.
+    public func start() throws {
+        try state.withLock { try $0.beginRun() }
+        let thread = Thread { [self] in self.runLoop() }
+        thread.name = "sinkhole-writer"
+        thread.start()
+    }
+
+    /// Asks the writer to drain every ring, commit, close the store and stop; returns when it
+    /// has. Call after every producer has stopped, or their last events may miss the final batch.
+    public func stop() async -> Outcome {
+        await withCheckedContinuation { continuation in
+            control.withLock { control in
+                if let outcome = control.outcome {
+                    continuation.resume(returning: outcome)
+                } else {
+                    control.stopRequested = true
+                    control.waiters.append(continuation)
+                }
+            }
+        }
+    }
+
+    private func runLoop() {
+        while !control.withLock({ $0.stopRequested }) {
+            let idle = state.withLock { loop in
+                let before = loop.committedBatches
+                let moved = loop.pass(final: false)
+                if loop.committedBatches != before { batchesCommitted.wrappingAdd(1, ordering: .relaxed) }
+                return moved == 0
+            }
+            if idle { Thread.sleep(forTimeInterval: state.withLock { $0.idleSleepSeconds }) }
+        }
+        let outcome = state.withLock { $0.finish() }
+        let waiters = control.withLock { control in
+            control.outcome = outcome
+            defer { control.waiters = [] }
+            return control.waiters
+        }
+        for waiter in waiters { waiter.resume(returning: outcome) }
+    }
+
+    /// Runs one drain-and-maybe-commit pass on the caller's thread (tests drive the writer this
+    /// way, with an injected clock, instead of sleeping). Returns the events drained.
+    @discardableResult
+    public func pass() -> Int {
+        state.withLock { $0.pass(final: false) }
+    }
+
+    /// Drains to empty and commits the final batch on the caller's thread (tests).
+    public func finishOnCallerThread() -> Outcome {
+        state.withLock { $0.finish() }
+    }
+
+    /// The run's counters as committed so far.
+    public var committedCounters: RunCounters {
+        state.withLock { $0.committed }
+    }
+}

@@ -1,0 +1,143 @@
+import Foundation
+import Logging
+import SinkholeCore
+
+/// The writer's state, touched only by the writer thread (or a test driving it by hand).
+struct WriterLoop: ~Copyable {
+    let configuration: Writer.Configuration
+    let rings: EventRings<CheckIn>
+    let store: any CheckInStore
+    let logger: Logger
+    let clock: @Sendable () -> UTCTime
+
+    private var deduplicator: Deduplicator
+    private var run: Int64 = 0
+    /// Counters of the last committed batch.
+    private(set) var committed = RunCounters()
+    private(set) var committedBatches = 0
+    /// A batch the store refused, kept for the next attempt; nothing more is drained meanwhile.
+    private var pending: (batch: StoreBatch, events: Int)?
+    private var lastFlush: UTCTime
+    /// The latest event time seen: sessions expire by event time, so a replayed capture folds
+    /// as it did live.
+    private var latestEvent = UTCTime(microseconds: 0)
+    private var failing = false
+    private var retryAt = UTCTime(microseconds: 0)
+    private var backoff: Int64 = 100_000
+
+    init(configuration: Writer.Configuration, rings: EventRings<CheckIn>, store: any CheckInStore,
+         logger: Logger, clock: @escaping @Sendable () -> UTCTime) {
+        self.configuration = configuration
+        self.rings = rings
+        self.store = store
+        self.logger = logger
+        self.clock = clock
+        deduplicator = Deduplicator(sessionWindowSeconds: configuration.sessionWindowSeconds)
+        lastFlush = clock()
+    }
+
+    var idleSleepSeconds: Double {
+        let (seconds, attoseconds) = configuration.idlePoll.components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+
+    mutating func beginRun() throws {
+        run = try store.beginRun(node: configuration.node, startedAt: clock())
+    }
+
+    /// Drains what the rings hold (up to a batch) and commits when a batch is due.
+    /// Returns the number of events drained.
+    mutating func pass(final: Bool) -> Int {
+        let now = clock()
+        if pending != nil {
+            if now >= retryAt || final { retryPending(now: now) }
+            return 0
+        }
+        var offered = 0
+        var dropped = 0
+        var drained = 0
+        for ring in rings.all {
+            // Drain no further than this snapshot, so the committed counters never show more
+            // stored than offered.
+            let counts = ring.counts
+            offered += counts.offered
+            dropped += counts.dropped
+            let room = configuration.batchSize - deduplicator.pendingEvents
+            guard room > 0 else { continue }
+            drained += ring.drain(maximum: min(counts.inFlight, room)) { event in
+                if event.time > latestEvent { latestEvent = event.time }
+                deduplicator.add(event)
+            }
+        }
+        let due = deduplicator.pendingEvents >= configuration.batchSize
+            || now.microseconds - lastFlush.microseconds >= Self.microseconds(configuration.flushInterval)
+            || final
+        if due && (deduplicator.pendingEvents > 0 || offered != committed.offered || final) {
+            var (batch, events) = deduplicator.takeBatch(now: max(latestEvent, UTCTime(microseconds: 0)))
+            batch.counters = RunCounters(offered: offered, stored: committed.stored + events, dropped: dropped)
+            if final { batch.finishedAt = now }
+            pending = (batch, events)
+            lastFlush = now
+            retryPending(now: now)
+        } else if due {
+            lastFlush = now
+        }
+        return drained
+    }
+
+    private mutating func retryPending(now: UTCTime) {
+        guard let (batch, _) = pending else { return }
+        do {
+            try store.write(batch, node: configuration.node, run: run)
+            committed = batch.counters
+            committedBatches += 1
+            pending = nil
+            backoff = 100_000
+            if failing {
+                failing = false
+                logger.notice("store writable again", metadata: ["store.stored": "\(committed.stored)"])
+            }
+        } catch {
+            if !failing {
+                failing = true
+                logger.error("store write failed; retrying with backoff, rings fill and count drops meanwhile",
+                             metadata: ["store.error": "\(error)"])
+            }
+            retryAt = UTCTime(microseconds: now.microseconds + backoff)
+            backoff = min(backoff * 2, 5_000_000)
+        }
+    }
+
+    /// Drains every ring to empty, commits the final batch (with the finish time and the last
+    /// counters, even if it has no rows) and closes the store. Producers must have stopped.
+    mutating func finish() -> Writer.Outcome {
+        let deadline = clock().microseconds + Self.microseconds(configuration.finalRetryLimit)
+        while true {
+            if let waiting = pending {
+                retryPending(now: clock())
+                if pending == nil {
+                    if waiting.batch.finishedAt != nil { break }
+                    continue
+                }
+                if clock().microseconds >= deadline { break }
+                Thread.sleep(forTimeInterval: 0.05)
+                continue
+            }
+            let last = rings.totals.inFlight == 0 || clock().microseconds >= deadline
+            _ = pass(final: last)
+            if last && pending == nil { break }
+        }
+        var lost = rings.totals.inFlight
+        if let (_, events) = pending { lost += events }
+        if lost > 0 {
+            logger.critical("store still failing at shutdown; events not stored", metadata: ["events.lost": "\(lost)"])
+        }
+        store.close()
+        return Writer.Outcome(counters: committed, lost: lost)
+    }
+
+    static func microseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        return seconds * 1_000_000 + attoseconds / 1_000_000_000_000
+    }
+}

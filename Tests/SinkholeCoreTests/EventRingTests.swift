@@ -1,0 +1,79 @@
+import SinkholeCore
+import Testing
+
+@Suite("EventRing, single-threaded")
+struct EventRingTests {
+    @Test("capacity rounds up to a power of two")
+    func capacity() {
+        #expect(EventRing(name: "r", minimumCapacity: 5, filler: 0).capacity == 8)
+        #expect(EventRing(name: "r", minimumCapacity: 8, filler: 0).capacity == 8)
+        #expect(EventRing(name: "r", minimumCapacity: 1, filler: 0).capacity == 1)
+    }
+
+    /// Every head/tail position: for each starting offset (where the indices sit relative to the
+    /// slot buffer's end) and each fill level, push, drain and check order and counts.
+    @Test("every head and tail wrap position keeps order and counts", arguments: [1, 2, 4, 8])
+    func everyWrapPosition(capacity: Int) {
+        for offset in 0..<(2 * capacity) {
+            for fill in 0...(capacity + 1) {
+                let ring = EventRing<Int>(name: "r", minimumCapacity: capacity, filler: -1)
+                // Move head and tail to `offset`.
+                for i in 0..<offset {
+                    #expect(ring.push(i))
+                    #expect(ring.pop() == i)
+                }
+                var accepted: [Int] = []
+                for v in 0..<fill {
+                    if ring.push(1000 + v) { accepted.append(1000 + v) }
+                }
+                #expect(accepted == Array(1000..<(1000 + min(fill, capacity))))
+                var drained: [Int] = []
+                ring.drain { drained.append($0) }
+                #expect(drained == accepted)
+                #expect(ring.pop() == nil)
+                let c = ring.counts
+                #expect(c.offered == offset + fill)
+                #expect(c.dropped == max(0, fill - capacity))
+                #expect(c.offered == c.consumed + c.dropped + c.inFlight)
+                #expect(c.inFlight == 0)
+            }
+        }
+    }
+
+    @Test("a full ring drops and counts instead of overwriting")
+    func fullRingDrops() {
+        let ring = EventRing<Int>(name: "r", minimumCapacity: 4, filler: 0)
+        for i in 0..<10 { ring.push(i) }
+        #expect(ring.counts == .init(accepted: 4, dropped: 6, consumed: 0))
+        var seen: [Int] = []
+        ring.drain(maximum: 2) { seen.append($0) }
+        #expect(seen == [0, 1])
+        #expect(ring.push(10) && ring.push(11) && !ring.push(12))
+        ring.drain { seen.append($0) }
+        #expect(seen == [0, 1, 2, 3, 10, 11])
+        let c = ring.counts
+        #expect(c.offered == 13 && c.dropped == 7 && c.consumed == 6 && c.inFlight == 0)
+    }
+
+    @Test("a throwing consumer still releases what it took")
+    func throwingDrain() {
+        struct Stop: Error {}
+        let ring = EventRing<Int>(name: "r", minimumCapacity: 8, filler: 0)
+        for i in 0..<5 { ring.push(i) }
+        #expect(throws: Stop.self) { try ring.drain { if $0 == 2 { throw Stop() } } }
+        #expect(ring.counts.consumed == 3)
+        #expect(ring.pop() == 3)
+    }
+
+    @Test("registered rings share the memory budget and sum their counts")
+    func registry() {
+        let rings = EventRings(memoryBytes: 64 * 1024 * 8, producers: 2, filler: 0)
+        #expect(rings.slotsPerRing == 32 * 1024)
+        let a = rings.register(name: "a")
+        let b = rings.register(name: "b")
+        a.push(1); b.push(2); b.push(3)
+        #expect(rings.all.map(\.name) == ["a", "b"])
+        #expect(rings.totals.accepted == 3 && rings.totals.inFlight == 3)
+        #expect(EventRings(memoryBytes: 10, producers: 4, filler: 0).slotsPerRing == 1024)
+    }
+}

@@ -1,0 +1,172 @@
+import SinkholeCore
+import Yams
+
+/// Readers for the service sections: each starts from the section's defaults and overrides
+/// the keys the file sets, checking ranges so the services can trust their values.
+extension ConfigurationReader {
+    /// RFC 2181 §8: a TTL is an unsigned 31-bit number.
+    static let maxTTL = Int(Int32.max)
+    /// Upper bounds on sizes and counts: far beyond any sensible value, low enough that a
+    /// typo (an extra zero or three) is caught before it allocates the machine away.
+    static let maxCount = 100_000_000
+
+    mutating func dns(_ value: Node, _ path: String) -> Config.DNS {
+        var dns = Config.DNS()
+        for (key, value, path) in fields(value, path, allowed: ["listen", "ttl", "nameservers", "rate_limit"]) {
+            switch key {
+            case "listen": if let v = listens(value, path) { dns.listen = v }
+            case "ttl": if let v = int(value, path, 0...Self.maxTTL) { dns.ttl = v }
+            case "nameservers":
+                guard let items = items(value, path, of: "name server names") else { continue }
+                dns.nameservers = items.compactMap { hostName($0.value, $0.path) }
+            default: dns.rateLimit = rateLimit(value, path)
+            }
+        }
+        return dns
+    }
+
+    /// Ranges follow BIND's RRL (`responses-per-second`, `slip` 0–10, `window` 1–3600).
+    mutating func rateLimit(_ value: Node, _ path: String) -> Config.DNS.RateLimit {
+        var limit = Config.DNS.RateLimit()
+        let keys = ["responses_per_second", "slip", "window", "ipv4_prefix", "ipv6_prefix"]
+        for (key, value, path) in fields(value, path, allowed: keys) {
+            switch key {
+            case "responses_per_second": if let v = int(value, path, 0...1_000_000) { limit.responsesPerSecond = v }
+            case "slip": if let v = int(value, path, 0...10) { limit.slip = v }
+            case "window": if let v = int(value, path, 1...3600) { limit.window = v }
+            case "ipv4_prefix": if let v = int(value, path, 0...32) { limit.ipv4Prefix = v }
+            default: if let v = int(value, path, 0...128) { limit.ipv6Prefix = v }
+            }
+        }
+        return limit
+    }
+
+    /// A name server's name: dot-separated labels of letters, digits, `-` and `_`, at most
+    /// 253 bytes (RFC 1035 §2.3.4), with or without the final dot.
+    mutating func hostName(_ value: Node, _ path: String) -> String? {
+        guard let name = string(value, path, what: "a host name") else { return nil }
+        let trimmed = name.hasSuffix(".") ? String(name.dropLast()) : name
+        let labels = trimmed.split(separator: ".", omittingEmptySubsequences: false)
+        let valid = !trimmed.isEmpty && trimmed.utf8.count <= 253 && labels.allSatisfy { label in
+            !label.isEmpty && label.utf8.count <= 63
+                && label.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }
+        }
+        guard valid else {
+            fail(value, path, "\"\(name)\" is not a host name")
+            return nil
+        }
+        return name
+    }
+
+    mutating func http(_ value: Node, _ path: String) -> Config.HTTP {
+        var http = Config.HTTP()
+        for (key, value, path) in fields(value, path, allowed: ["listen", "tls_listen", "response"]) {
+            switch key {
+            case "listen": if let v = listens(value, path) { http.listen = v }
+            case "tls_listen": if let v = listens(value, path) { http.tlsListen = v }
+            default:
+                for (key, value, path) in fields(value, path, allowed: ["status", "body_file"]) {
+                    if key == "status" {
+                        if let v = int(value, path, 100...599) { http.response.status = v }
+                    } else if Self.isNull(value) {
+                        http.response.bodyFile = nil
+                    } else if let v = self.path(value, path) {
+                        http.response.bodyFile = v
+                    }
+                }
+            }
+        }
+        return http
+    }
+
+    mutating func catchAll(_ value: Node, _ path: String) -> Config.CatchAll {
+        var catchAll = Config.CatchAll()
+        for (key, value, path) in fields(value, path, allowed: ["tcp", "udp"]) {
+            guard let v = listens(value, path) else { continue }
+            if key == "tcp" { catchAll.tcp = v } else { catchAll.udp = v }
+        }
+        return catchAll
+    }
+
+    mutating func capture(_ value: Node, _ path: String) -> Config.Capture {
+        var capture = Config.Capture()
+        for (key, value, path) in fields(value, path, allowed: ["interface", "filter"]) {
+            let text = Self.isNull(value) ? nil : string(value, path)
+            if key == "interface" { capture.interface = text } else { capture.filter = text }
+        }
+        return capture
+    }
+
+    mutating func ring(_ value: Node, _ path: String) -> Config.Ring {
+        var ring = Config.Ring()
+        for (_, value, path) in fields(value, path, allowed: ["memory_mb"]) {
+            if let v = int(value, path, 1...1_048_576) { ring.memoryMB = v }
+        }
+        return ring
+    }
+
+    mutating func writer(_ value: Node, _ path: String) -> Config.Writer {
+        var writer = Config.Writer()
+        for (key, value, path) in fields(value, path, allowed: ["batch_size", "flush_interval_ms", "session_window_s"]) {
+            switch key {
+            case "batch_size": if let v = int(value, path, 1...Self.maxCount) { writer.batchSize = v }
+            case "flush_interval_ms": if let v = int(value, path, 1...3_600_000) { writer.flushIntervalMS = v }
+            default: if let v = int(value, path, 0...86_400) { writer.sessionWindowS = v }
+            }
+        }
+        return writer
+    }
+
+    mutating func store(_ value: Node, _ path: String) -> Config.Store {
+        var store = Config.Store()
+        for (key, value, path) in fields(value, path, allowed: ["sqlite", "postgres", "retention_days"]) {
+            switch key {
+            case "sqlite": if let v = self.path(value, path) { store.sqlite = v }
+            case "postgres":
+                if Self.isNull(value) {
+                    store.postgres = nil
+                } else if let url = string(value, path, what: "a postgres:// URL") {
+                    guard url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") else {
+                        fail(value, path, "\"\(url)\" is not a postgres:// or postgresql:// URL")
+                        continue
+                    }
+                    store.postgres = url
+                }
+            default:
+                for (key, value, path) in fields(value, path, allowed: ["checkins", "infections", "dns_queries"]) {
+                    guard let days = int(value, path, 1...36_500) else { continue }
+                    switch key {
+                    case "checkins": store.retentionDays.checkins = days
+                    case "infections": store.retentionDays.infections = days
+                    default: store.retentionDays.dnsQueries = days
+                    }
+                }
+            }
+        }
+        return store
+    }
+
+    mutating func feeds(_ value: Node, _ path: String) -> Config.Feeds {
+        var feeds = Config.Feeds()
+        for (key, value, path) in fields(value, path, allowed: ["asn_map", "isps", "ignore", "export_dir", "listen"]) {
+            switch key {
+            case "asn_map": if let v = self.path(value, path) { feeds.asnMap = v }
+            case "isps": if let v = self.path(value, path) { feeds.isps = v }
+            case "ignore":
+                guard let items = items(value, path, of: "CIDR prefixes") else { continue }
+                feeds.ignore = items.compactMap { cidr($0.value, $0.path) }
+            case "export_dir": if let v = self.path(value, path) { feeds.exportDir = v }
+            default: if let v = listen(value, path) { feeds.listen = v }
+            }
+        }
+        return feeds
+    }
+
+    mutating func metrics(_ value: Node, _ path: String) -> Config.Metrics {
+        var metrics = Config.Metrics()
+        for (_, value, path) in fields(value, path, allowed: ["listen"]) {
+            if let v = listen(value, path) { metrics.listen = v }
+        }
+        return metrics
+    }
+}

@@ -1,0 +1,203 @@
+import SinkholeCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Everything `sinkhole.yaml` can say, with the defaults DESIGN.md documents.
+///
+/// Plain `Sendable` values (the Hummingbird precedent): services take the section they need and
+/// never see the YAML. `SinkholeConfiguration()` is the configuration of an empty file.
+/// Loading and validation live in `Configuration+YAML.swift` and `Configuration+Validation.swift`.
+public struct SinkholeConfiguration: Sendable, Equatable {
+    /// Stamped on every stored row and in export file names; defaults to the host name.
+    public var node: String
+    /// What A/AAAA answers for seized names point to.
+    public var sinkholeAddresses: [IPAddress]
+    /// The seized botnets.
+    public var families: [Family]
+    public var dns: DNS
+    public var http: HTTP
+    public var catchAll: CatchAll
+    public var capture: Capture
+    public var ring: Ring
+    public var writer: Writer
+    public var store: Store
+    public var feeds: Feeds
+    public var metrics: Metrics
+
+    public init(
+        node: String = SinkholeConfiguration.hostName(),
+        sinkholeAddresses: [IPAddress] = [],
+        families: [Family] = [],
+        dns: DNS = DNS(), http: HTTP = HTTP(), catchAll: CatchAll = CatchAll(),
+        capture: Capture = Capture(), ring: Ring = Ring(), writer: Writer = Writer(),
+        store: Store = Store(), feeds: Feeds = Feeds(), metrics: Metrics = Metrics()
+    ) {
+        self.node = node
+        self.sinkholeAddresses = sinkholeAddresses
+        self.families = families
+        self.dns = dns
+        self.http = http
+        self.catchAll = catchAll
+        self.capture = capture
+        self.ring = ring
+        self.writer = writer
+        self.store = store
+        self.feeds = feeds
+        self.metrics = metrics
+    }
+
+    /// One seized botnet: where its names come from and which seized C&C addresses it owns.
+    public struct Family: Sendable, Equatable {
+        /// `[a-z0-9][a-z0-9_-]*`, at most `CheckIn.Limits.family` bytes: it is stored in every
+        /// check-in slot and used in file names.
+        public var name: String
+        /// Domain list files, one name a line. A path may contain `%Y`, `%m`, `%d` (UTC date)
+        /// for DGA families that publish a list a day.
+        public var domains: [String]
+        /// Seized C&C addresses now routed to this host.
+        public var addresses: [IPAddress]
+        /// This family's own answer addresses; nil means the global `sinkholeAddresses`.
+        public var sinkholeAddresses: [IPAddress]?
+
+        public init(name: String, domains: [String] = [], addresses: [IPAddress] = [],
+                    sinkholeAddresses: [IPAddress]? = nil) {
+            self.name = name
+            self.domains = domains
+            self.addresses = addresses
+            self.sinkholeAddresses = sinkholeAddresses
+        }
+    }
+
+    /// The authoritative DNS responder (UDP and TCP on each listen address).
+    public struct DNS: Sendable, Equatable {
+        public var listen: [ListenAddress] = [ListenAddress(.v4Any, port: 53), ListenAddress(.v6Any, port: 53)]
+        /// Seconds, at most 2^31 - 1 (RFC 2181 §8).
+        public var ttl: Int = 300
+        /// Apex NS/SOA names, so the sinkhole identifies itself to anyone who looks.
+        public var nameservers: [String] = []
+        public var rateLimit: RateLimit = RateLimit()
+        public init() {}
+
+        /// Response rate limiting, with BIND's RRL knobs and meanings.
+        public struct RateLimit: Sendable, Equatable {
+            /// Identical responses per second to one client prefix; 0 turns limiting off.
+            public var responsesPerSecond: Int = 20
+            /// Every `slip`-th limited response is sent truncated (TC=1) instead of dropped, so
+            /// a real resolver whose address is spoofed retries over TCP; 0 never slips.
+            public var slip: Int = 2
+            /// Seconds over which the rate is averaged.
+            public var window: Int = 15
+            /// Clients are grouped by these prefix lengths.
+            public var ipv4Prefix: Int = 24
+            public var ipv6Prefix: Int = 56
+            public init() {}
+        }
+    }
+
+    /// The HTTP and TLS responders.
+    public struct HTTP: Sendable, Equatable {
+        public var listen: [ListenAddress] = [ListenAddress(.v4Any, port: 80)]
+        /// TLS listeners; a self-signed certificate is generated when none is configured.
+        public var tlsListen: [ListenAddress] = [ListenAddress(.v4Any, port: 443)]
+        public var response: Response = Response()
+        public init() {}
+
+        /// What every request is answered with.
+        public struct Response: Sendable, Equatable {
+            public var status: Int = 200
+            /// A file whose bytes are the body; nil sends an empty body.
+            public var bodyFile: String? = nil
+            public init() {}
+        }
+    }
+
+    /// Raw TCP/UDP listeners that record whatever arrives (an nftables redirect sends every
+    /// other port here).
+    public struct CatchAll: Sendable, Equatable {
+        public var tcp: [ListenAddress] = [ListenAddress(.v4Any, port: 8080)]
+        public var udp: [ListenAddress] = []
+        public init() {}
+    }
+
+    /// The libpcap capture engine.
+    public struct Capture: Sendable, Equatable {
+        /// The interface to capture on (`eth0`); nil turns capture off.
+        public var interface: String? = nil
+        /// A BPF filter; nil builds one from the sinkhole and seized addresses.
+        public var filter: String? = nil
+        public init() {}
+    }
+
+    /// The event rings, sized once at start.
+    public struct Ring: Sendable, Equatable {
+        public var memoryMB: Int = 64
+        public init() {}
+    }
+
+    /// The deduplicating writer.
+    public struct Writer: Sendable, Equatable {
+        public var batchSize: Int = 4096
+        public var flushIntervalMS: Int = 1000
+        /// Events with the same 5-tuple inside this many seconds merge into one row; 0 never merges.
+        public var sessionWindowS: Int = 120
+        public init() {}
+    }
+
+    /// Where check-ins are stored.
+    public struct Store: Sendable, Equatable {
+        /// The embedded SQLite database file (used unless `postgres` is set).
+        public var sqlite: String = "/var/lib/sinkhole/checkins.db"
+        /// A `postgres://` URL shared by several nodes; nil uses SQLite.
+        public var postgres: String? = nil
+        public var retentionDays: RetentionDays = RetentionDays()
+        public init() {}
+
+        /// Days each table is kept.
+        public struct RetentionDays: Sendable, Equatable {
+            public var checkins: Int = 30
+            public var infections: Int = 400
+            public var dnsQueries: Int = 30
+            public init() {}
+        }
+    }
+
+    /// The per-ISP feeds and their API.
+    public struct Feeds: Sendable, Equatable {
+        /// A CAIDA RouteViews prefix2as file.
+        public var asnMap: String = "/etc/sinkhole/pfx2as.txt"
+        /// The ISP directory (`isps.yaml`).
+        public var isps: String = "/etc/sinkhole/isps.yaml"
+        /// Researchers' and crawlers' networks, left out of every feed.
+        public var ignore: [CIDR] = []
+        public var exportDir: String = "/var/lib/sinkhole/feeds"
+        /// The feed API.
+        public var listen: ListenAddress = ListenAddress(.v4Loopback, port: 8443)
+        public init() {}
+    }
+
+    /// The Prometheus endpoint.
+    public struct Metrics: Sendable, Equatable {
+        public var listen: ListenAddress = ListenAddress(.v4Loopback, port: 9798)
+        public init() {}
+    }
+
+    /// The host name (the default `node`), or `sinkhole` when the system has none.
+    public static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "sinkhole" }
+        let name = String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) },
+                          as: UTF8.self)
+        return name.isEmpty ? "sinkhole" : name
+    }
+}
+
+extension IPAddress {
+    /// `0.0.0.0`, `::` and `127.0.0.1`, for the defaults above.
+    static let v4Any = IPAddress(ipv4: 0)
+    static let v6Any = IPAddress(ipv6High: 0, low: 0)
+    static let v4Loopback = IPAddress(ipv4: 0x7f00_0001)
+}

@@ -1,0 +1,89 @@
+/// A domain name in uncompressed wire form, letter case kept exactly as received.
+///
+/// The sinkhole keeps the case a bot used: some malware randomises it (0x20 bit encoding, or
+/// its own quirk), which is evidence. Comparison for matching seized names is done
+/// case-insensitively by `SeizedZones`, never by changing the name itself.
+public struct DNSName: Hashable, Sendable {
+    /// RFC 1035 §3.1: a name is at most 255 octets in wire form, length bytes and root included.
+    public static let maximumWireLength = 255
+    /// RFC 1035 §2.3.4: a label is at most 63 octets.
+    public static let maximumLabelLength = 63
+
+    /// The root name, `.`.
+    public static let root = DNSName(uncheckedWire: [0])
+
+    /// Length-prefixed labels ending with the zero-length root label.
+    public let wire: [UInt8]
+
+    /// Wraps bytes already known to be a valid uncompressed wire name.
+    init(uncheckedWire wire: [UInt8]) {
+        self.wire = wire
+    }
+
+    /// Builds a name from its labels; nil when a label is empty or longer than 63 octets, or
+    /// the name would exceed 255 octets.
+    public init?(labels: some Sequence<some Collection<UInt8>>) {
+        var wire: [UInt8] = []
+        for label in labels {
+            guard !label.isEmpty, label.count <= Self.maximumLabelLength else { return nil }
+            wire.append(UInt8(label.count))
+            wire.append(contentsOf: label)
+        }
+        wire.append(0)
+        guard wire.count <= Self.maximumWireLength else { return nil }
+        self.wire = wire
+    }
+
+    /// The labels, leftmost first, without the root label (empty for the root).
+    public var labels: [ArraySlice<UInt8>] {
+        var out: [ArraySlice<UInt8>] = []
+        var i = 0
+        while i < wire.count, wire[i] != 0 {
+            let length = Int(wire[i])
+            out.append(wire[(i + 1)..<(i + 1 + length)])
+            i += 1 + length
+        }
+        return out
+    }
+
+    public var isRoot: Bool { wire.count == 1 }
+
+    /// Calls `body` with each byte of the name's presentation form: dotted, letter case kept,
+    /// no trailing dot, `.` for the root. Bytes outside printable ASCII (0x21–0x7E), and `.`
+    /// and `\` inside a label, are written `\DDD` (RFC 4343 §2.1, RFC 1035 §5.1), so a label
+    /// containing a dot can't pass for two labels and a control byte can't reach a log or CSV.
+    public func forEachPresentationByte(_ body: (UInt8) -> Void) {
+        if isRoot {
+            body(UInt8(ascii: "."))
+            return
+        }
+        var i = 0
+        while i < wire.count, wire[i] != 0 {
+            if i > 0 { body(UInt8(ascii: ".")) }
+            let length = Int(wire[i])
+            for byte in wire[(i + 1)..<(i + 1 + length)] {
+                if byte >= 0x21, byte <= 0x7E, byte != UInt8(ascii: "."), byte != UInt8(ascii: "\\") {
+                    body(byte)
+                } else {
+                    body(UInt8(ascii: "\\"))
+                    body(UInt8(ascii: "0") + byte / 100)
+                    body(UInt8(ascii: "0") + (byte / 10) % 10)
+                    body(UInt8(ascii: "0") + byte % 10)
+                }
+            }
+            i += 1 + length
+        }
+    }
+
+    /// The presentation form (see `forEachPresentationByte`).
+    public var presentation: String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(wire.count)
+        forEachPresentationByte { bytes.append($0) }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+extension DNSName: CustomStringConvertible {
+    public var description: String { presentation }
+}

@@ -1,0 +1,91 @@
+import SinkholeCore
+
+/// One seized botnet as the DNS responder sees it: its domains and the addresses to answer with.
+public struct SeizedFamily: Sendable, Hashable {
+    /// The family's label on every check-in (`rustock`); at most `CheckIn.Limits.family` bytes
+    /// are kept in an event.
+    public var name: String
+    /// Seized names in text form; each covers itself and all its subdomains. A trailing dot is
+    /// optional, letter case does not matter.
+    public var domains: [String]
+    /// The sinkhole addresses A and AAAA queries for this family's names get, IPv4 and IPv6
+    /// mixed, answered in this order.
+    public var answers: [IPAddress]
+
+    public init(name: String, domains: [String], answers: [IPAddress]) {
+        self.name = name
+        self.domains = domains
+        self.answers = answers
+    }
+}
+
+/// A domain in a seized list that is not a usable name.
+public struct InvalidSeizedDomain: Error, Hashable, Sendable, CustomStringConvertible {
+    /// What is wrong with it.
+    public enum Reason: String, Error, Hashable, Sendable, CaseIterable {
+        /// Empty, or only a dot: seizing the root would sinkhole every name.
+        case empty
+        /// Two dots in a row, or a leading dot.
+        case emptyLabel
+        /// A label over 63 octets (RFC 1035 §2.3.4).
+        case labelTooLong
+        /// Over 253 characters without the trailing dot, i.e. over 255 octets on the wire
+        /// (RFC 1035 §3.1).
+        case nameTooLong
+        /// A space, control character, backslash or non-ASCII byte. Lists must hold A-labels
+        /// (`xn--…`, RFC 5890), and escapes are not interpreted.
+        case invalidCharacter
+    }
+
+    /// The family whose list holds the domain.
+    public var family: String
+    /// The domain as written in the list.
+    public var domain: String
+    public var reason: Reason
+
+    public init(family: String, domain: String, reason: Reason) {
+        self.family = family
+        self.domain = domain
+        self.reason = reason
+    }
+
+    public var description: String {
+        "invalid seized domain \"\(domain)\" in family \(family): \(reason.rawValue)"
+    }
+}
+
+extension SeizedZones {
+    /// The lowercased wire form of a domain from a list, without the root label.
+    ///
+    /// Names are stored and matched in lowercase ASCII only (RFC 4343 §3: DNS case folding is
+    /// ASCII-only), so `EVIL.example.` and `evil.example` are the same seized name.
+    static func normalisedWire(_ domain: some StringProtocol) throws(InvalidSeizedDomain.Reason) -> [UInt8] {
+        var text = Substring(domain).utf8[...]
+        if text.last == UInt8(ascii: ".") { text = text.dropLast() }
+        guard !text.isEmpty else { throw .empty }
+        guard text.count <= 253 else { throw .nameTooLong }
+        var wire: [UInt8] = [0]
+        wire.reserveCapacity(text.count + 1)
+        var lengthIndex = 0
+        for byte in text {
+            if byte == UInt8(ascii: ".") {
+                guard wire.count - lengthIndex > 1 else { throw .emptyLabel }
+                lengthIndex = wire.count
+                wire.append(0)
+                continue
+            }
+            guard byte >= 0x21, byte <= 0x7E, byte != UInt8(ascii: "\\") else { throw .invalidCharacter }
+            wire.append(asciiLowercased(byte))
+            let labelLength = wire.count - lengthIndex - 1
+            guard labelLength <= DNSName.maximumLabelLength else { throw .labelTooLong }
+            wire[lengthIndex] = UInt8(labelLength)
+        }
+        guard wire.count - lengthIndex > 1 else { throw .emptyLabel }
+        return wire
+    }
+
+    @inline(__always)
+    static func asciiLowercased(_ byte: UInt8) -> UInt8 {
+        byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
+    }
+}

@@ -1,0 +1,135 @@
+import NIOCore
+import SinkholeCore
+import SinkholeDNS
+import Testing
+
+/// Hostile input through the production responder, as Knot's and NSD's fuzz targets and
+/// NSD's "every truncation" test do: nothing may trap, and every reply must be a well-formed
+/// response of the class the parser's verdict calls for.
+@Suite("Truncated, mutated and random packets")
+struct DNSRobustnessTests {
+    /// Responds to `bytes` and checks the reply against the parser's verdict.
+    static func check(_ bytes: [UInt8], _ responder: DNSResponder, _ label: @autoclosure () -> String) {
+        var out = ByteBuffer()
+        var checkIn = CheckIn.blank
+        let sent = responder.respond(to: buffer(bytes), into: &out, checkIn: &checkIn)
+        let verdict = DNSQuery.parse(buffer(bytes))
+        guard sent else {
+            guard case .noReply = verdict, out.readableBytes == 0, checkIn.dnsRcode == CheckIn.noResponse else {
+                Issue.record("\(label()): silent but the verdict was \(verdict)")
+                return
+            }
+            return
+        }
+        guard let reply = try? DecodedResponse(out), reply.byteCount <= 512 else {
+            Issue.record("\(label()): reply does not decode: \(Array(out.readableBytesView))")
+            return
+        }
+        let h = reply.header
+        let sameID = h.id == UInt16(bytes[0]) << 8 | UInt16(bytes[1])
+        let rcode = h.rcode
+        let expected: Set<UInt8>
+        switch verdict {
+        case .noReply:
+            Issue.record("\(label()): answered a packet that needs no reply")
+            return
+        case .malformed(let header, _):
+            expected = header.opcode == 0 ? [DNSRcode.formErr.rawValue] : [DNSRcode.notImp.rawValue]
+            if h.questionCount != 0 { Issue.record("\(label()): malformed query echoed a question") }
+        case .query(let query):
+            expected = query.header.opcode == 0
+                ? [DNSRcode.noError.rawValue, DNSRcode.refused.rawValue]
+                : [DNSRcode.notImp.rawValue]
+            if reply.question != query.question { Issue.record("\(label()): question not echoed") }
+        }
+        if !sameID || !h.isResponse || h.recursionAvailable || !expected.contains(rcode) || checkIn.dnsRcode != rcode {
+            Issue.record("\(label()): reply header \(h) for verdict \(verdict)")
+        }
+    }
+
+    static let valid = WireQuery.make("Www.Evil.Example", type: 1) + WireQuery.opt
+
+    @Test("every truncation of a valid query is answered by class: silence, FORMERR, then the answer")
+    func everyPrefix() throws {
+        let responder = try Fixtures.responder()
+        let questionEnd = 12 + WireQuery.name("Www.Evil.Example").count + 4
+        for length in 0...Self.valid.count {
+            let prefix = Array(Self.valid.prefix(length))
+            Self.check(prefix, responder, "prefix \(length)")
+            var out = ByteBuffer()
+            var checkIn = CheckIn.blank
+            let sent = responder.respond(to: buffer(prefix), into: &out, checkIn: &checkIn)
+            let expectedRcode: UInt8 = switch length {
+            case ..<12: CheckIn.noResponse
+            case ..<questionEnd: DNSRcode.formErr.rawValue
+            default: DNSRcode.noError.rawValue
+            }
+            #expect(sent == (length >= 12), "prefix \(length)")
+            #expect(checkIn.dnsRcode == expectedRcode, "prefix \(length)")
+        }
+        // And the responder still answers the whole query afterwards, identically.
+        var first = ByteBuffer()
+        var second = ByteBuffer()
+        var checkIn = CheckIn.blank
+        _ = responder.respond(to: buffer(Self.valid), into: &first, checkIn: &checkIn)
+        _ = responder.respond(to: buffer(Self.valid), into: &second, checkIn: &checkIn)
+        #expect(first == second)
+        #expect(try DecodedResponse(first).addresses == [Fixtures.v4a, Fixtures.v4b])
+    }
+
+    @Test("seeded random mutations of valid queries never trap and get the right class of reply",
+          arguments: [UInt64(1), 2, 3])
+    func mutations(seed: UInt64) throws {
+        let responder = try Fixtures.responder()
+        var rng = SeededRandom(seed: seed)
+        let bases = [
+            Self.valid,
+            WireQuery.make("a.b.c.sub.evil.example", type: 28),
+            WireQuery.header() + WireQuery.name("evil.example") + [0, 1, 0, 1]
+                + [3] + Array("www".utf8) + [0xC0, 12, 0, 1, 0, 1],
+        ]
+        for i in 0..<1_500 {
+            var bytes = bases[Int(rng.next() % UInt64(bases.count))]
+            for _ in 0..<(1 + Int(rng.next() % 4)) {
+                let position = Int(rng.next() % UInt64(bytes.count + 1))
+                switch rng.next() % 4 {
+                case 0 where position < bytes.count: bytes[position] = UInt8(truncatingIfNeeded: rng.next())
+                case 1 where position < bytes.count: bytes[position] ^= 1 << UInt8(rng.next() % 8)
+                case 2 where position < bytes.count: bytes.remove(at: position)
+                default: bytes.insert(UInt8(truncatingIfNeeded: rng.next()), at: position)
+                }
+            }
+            // Keep QR clear most of the time, so mutations reach the question parser.
+            if bytes.count > 2, rng.next() % 8 != 0 { bytes[2] &= 0x7F }
+            Self.check(bytes, responder, "seed \(seed) mutation \(i): \(bytes)")
+        }
+    }
+
+    @Test("seeded random byte strings never trap and get the right class of reply")
+    func randomBytes() throws {
+        let responder = try Fixtures.responder()
+        var rng = SeededRandom(seed: 0x51_4E_4B)
+        for i in 0..<3_000 {
+            let count = Int(rng.next() % 80)
+            var bytes = (0..<count).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            // Half look like a one-question query header, so the name decoder sees them.
+            if count >= 12, i % 2 == 0 {
+                bytes[2] &= 0x07
+                bytes[4] = 0
+                bytes[5] = 1
+            }
+            Self.check(bytes, responder, "random \(i): \(bytes)")
+        }
+    }
+
+    @Test("kept crash inputs from earlier runs still get an orderly reply",
+          arguments: [
+            // Pointer chain through the header counts (12 → 10 → 8 → 6 → root at 0).
+            [0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0xC0, 0x00, 0xC0, 0x06, 0xC0, 0x08, 0xC0, 0x0A, 0, 1, 0, 1],
+            // A name running into the 0x40 type after three labels.
+            WireQuery.header() + [1, 0x61, 1, 0x62, 1, 0x63, 0x40, 0, 1, 0, 1],
+          ] as [[UInt8]])
+    func keptInputs(_ bytes: [UInt8]) throws {
+        Self.check(bytes, try Fixtures.responder(), "kept input \(bytes)")
+    }
+}

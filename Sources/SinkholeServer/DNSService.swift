@@ -1,0 +1,105 @@
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import SinkholeCore
+import SinkholeDNS
+
+/// The DNS listeners: one UDP socket per configured address, each served by a `DNSUDPHandler`
+/// that pushes into its event loop's ring.
+///
+/// On graceful shutdown the sockets close; datagrams already read are answered and pushed
+/// first (they are handled on the same loop before the close), so the writer, which stops
+/// after this service, sees all of them.
+struct DNSService: Service {
+    /// Asked of the kernel for each DNS socket. Under load Knot and Unbound lost queries to
+    /// their default UDP buffers while NSD, which enlarges its buffer, lost none.
+    static let receiveBufferBytes = 8 * 1024 * 1024
+
+    let listen: [ListenAddress]
+    let responder: DNSResponder
+    let group: any EventLoopGroup
+    let rings: EventLoopRings
+    let logger: Logger
+    /// Called with every bound address once all are bound.
+    var onBound: @Sendable ([ListenAddress]) -> Void = { _ in }
+
+    func run() async throws {
+        var channels: [any Channel] = []
+        do {
+            for address in listen {
+                channels.append(try await bind(address))
+            }
+        } catch {
+            for channel in channels { try? await channel.close() }
+            throw error
+        }
+        onBound(channels.compactMap { $0.localAddress.flatMap(ListenAddress.init(socketAddress:)) })
+        let bound = channels
+        try await withGracefulShutdownHandler {
+            for channel in bound {
+                try await channel.closeFuture.get()
+            }
+        } onGracefulShutdown: {
+            for channel in bound { channel.close(promise: nil) }
+        }
+        logger.info("dns listeners closed")
+    }
+
+    private func bind(_ address: ListenAddress) async throws -> any Channel {
+        let socketAddress: SocketAddress
+        do {
+            socketAddress = try SocketAddress(ipAddress: address.address.description, port: Int(address.port))
+        } catch {
+            throw ListenError(address: address, protocolName: "udp", underlying: error)
+        }
+        let responder = self.responder
+        let rings = self.rings
+        let bootstrap = DatagramBootstrap(group: group)
+            .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            .channelOption(.socketOption(.so_rcvbuf), value: Self.receiveBufferBytes)
+            .channelOption(.receivePacketInfo, value: true)
+            .channelInitializer { channel in
+                let handler = DNSUDPHandler(responder: responder, ring: rings.ring(for: channel.eventLoop),
+                                            localAddress: address.address, localPort: address.port)
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                }
+            }
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.bind(to: socketAddress).get()
+        } catch {
+            throw ListenError(address: address, protocolName: "udp", underlying: error)
+        }
+        let granted = (try? await channel.getOption(.socketOption(.so_rcvbuf)).get()) ?? 0
+        var metadata: Logger.Metadata = [
+            "listen.address": "\(channel.localAddress.flatMap(ListenAddress.init(socketAddress:))?.description ?? address.description)",
+            "listen.protocol": "udp",
+            "socket.rcvbuf_bytes": "\(granted)",
+        ]
+        // Linux reports double the usable size; below the request means net.core.rmem_max capped it.
+        if granted < Self.receiveBufferBytes {
+            metadata["hint"] = "raise net.core.rmem_max to at least \(Self.receiveBufferBytes) so bursts are not dropped by the kernel"
+        }
+        logger.info("dns listener bound", metadata: metadata)
+        return channel
+    }
+}
+
+/// A listener that could not be bound, naming the address and protocol.
+public struct ListenError: Error, CustomStringConvertible {
+    public let address: ListenAddress
+    public let protocolName: String
+    public let underlying: any Error
+
+    public var description: String { "cannot listen on \(address) (\(protocolName)): \(underlying)" }
+}
+
+extension ListenAddress {
+    /// The address a NIO channel is bound to (port 0 in the configuration becomes the real port).
+    init?(socketAddress: SocketAddress) {
+        guard let endpoint = socketAddress.sinkholeEndpoint else { return nil }
+        self.init(endpoint.address, port: endpoint.port)
+    }
+}

@@ -1,0 +1,142 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import SinkholeCore
+import SinkholeDNS
+@_exported import SinkholeStore
+import Synchronization
+
+/// The assembled server: seized names loaded, store opened, rings and writer set up, listeners
+/// run in a `ServiceGroup` until SIGTERM or SIGINT.
+///
+/// Everything that can fail because of the host (a missing domain list, an unwritable store)
+/// fails in `init`, before any socket is bound, so a broken setup never half-starts.
+public final class Sinkhole: Sendable {
+    public let configuration: SinkholeConfiguration
+    let zones: SeizedZones
+    let store: SQLiteStore
+    let logger: Logger
+
+    /// A startup failure that is the operator's to fix, with what to look at.
+    public struct StartupError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public init(configuration: SinkholeConfiguration, logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger
+        zones = try Self.loadZones(configuration, logger: logger)
+        store = try Self.openStore(path: configuration.store.sqlite, logger: logger)
+    }
+
+    /// Loads every family's domain lists into one matcher.
+    static func loadZones(_ configuration: SinkholeConfiguration, logger: Logger) throws -> SeizedZones {
+        let today = UTCTime.now()
+        var families: [SeizedFamily] = []
+        for family in configuration.families {
+            let loaded: (names: [String], missing: [String])
+            do {
+                loaded = try DomainList.load(patterns: family.domains, on: today)
+            } catch {
+                throw StartupError(description: "family \(family.name): \(error)")
+            }
+            for file in loaded.missing {
+                logger.warning("per-day domain list missing, skipped", metadata: ["family": "\(family.name)", "file": "\(file)"])
+            }
+            families.append(SeizedFamily(name: family.name, domains: loaded.names,
+                                         answers: family.sinkholeAddresses ?? configuration.sinkholeAddresses))
+        }
+        let zones: SeizedZones
+        do {
+            zones = try SeizedZones(families: families)
+        } catch {
+            throw StartupError(description: "\(error)")
+        }
+        for (index, family) in families.enumerated() {
+            logger.info("seized names loaded", metadata: ["family": "\(family.name)", "names": "\(family.domains.count)",
+                                                          "answers": "\(configuration.families[index].sinkholeAddresses ?? configuration.sinkholeAddresses)"])
+        }
+        return zones
+    }
+
+    /// Loads every domain list the configuration names (as `run` would) and returns how many
+    /// seized names they hold, for `sinkhole check-config`.
+    public static func checkDomainLists(_ configuration: SinkholeConfiguration) throws -> Int {
+        var quiet = Logger(label: "sinkhole.check-config")
+        quiet.logLevel = .error
+        let zones = try loadZones(configuration, logger: quiet)
+        return zones.families.reduce(0) { $0 + $1.domains.count }
+    }
+
+    static func openStore(path: String, logger: Logger) throws -> SQLiteStore {
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        if !FileManager.default.fileExists(atPath: directory) {
+            do {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                logger.notice("created store directory", metadata: ["store.directory": "\(directory)"])
+            } catch {
+                throw StartupError(description: "cannot create the store directory \(directory): \(error.localizedDescription)")
+            }
+        }
+        do {
+            let store = try SQLiteStore(path: path)
+            logger.info("store opened", metadata: ["store.sqlite": "\(path)"])
+            return store
+        } catch {
+            throw StartupError(description: "cannot open the SQLite store: \(error)")
+        }
+    }
+
+    /// Runs until SIGTERM or SIGINT, then stops the listeners, drains every ring into the store
+    /// and returns the writer's outcome. `onReady` gets the bound DNS addresses.
+    public func run(onReady: @escaping @Sendable ([ListenAddress]) -> Void = { _ in }) async throws -> Writer.Outcome {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        let loops = Array(group.makeIterator())
+        let registry = EventRings<CheckIn>(memoryBytes: configuration.ring.memoryMB << 20, producers: loops.count,
+                                           filler: CheckIn.empty)
+        let rings = EventLoopRings(group: group, registry: registry)
+        logger.info("event rings ready", metadata: ["rings": "\(loops.count)", "ring.slots": "\(registry.slotsPerRing)",
+                                                    "ring.slot_bytes": "\(MemoryLayout<CheckIn>.stride)"])
+        let writer = Writer(
+            configuration: .init(node: configuration.node, batchSize: configuration.writer.batchSize,
+                                 flushInterval: .milliseconds(configuration.writer.flushIntervalMS),
+                                 sessionWindowSeconds: configuration.writer.sessionWindowS),
+            rings: registry, store: store, logger: logger)
+        let outcome = Mutex<Writer.Outcome?>(nil)
+        let logger = self.logger
+        let dns = DNSService(
+            listen: configuration.dns.listen,
+            responder: DNSResponder(zones: zones, ttl: UInt32(configuration.dns.ttl)),
+            group: group, rings: rings, logger: logger,
+            onBound: { addresses in
+                logger.notice("sinkhole ready", metadata: ["dns.listen": "\(addresses.map(\.description))"])
+                onReady(addresses)
+            })
+        let services = ServiceGroup(configuration: .init(
+            services: [
+                .init(service: WriterService(writer: writer, logger: logger, onFinish: { result in outcome.withLock { $0 = result } })),
+                .init(service: dns),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        do {
+            try await services.run()
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        try await group.shutdownGracefully()
+        guard let result = outcome.withLock({ $0 }) else {
+            throw StartupError(description: "the writer did not report its outcome")
+        }
+        return result
+    }
+}
+
+extension CheckIn {
+    /// The value ring slots hold before their first event.
+    static let empty = CheckIn(time: UTCTime(microseconds: 0), source: .zero, sourcePort: 0,
+                               destination: .zero, destinationPort: 0, transport: .udp, service: .dns)
+}

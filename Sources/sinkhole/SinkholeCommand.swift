@@ -1,0 +1,100 @@
+import ArgumentParser
+import Foundation
+import Logging
+import SinkholeServer
+
+@main
+struct SinkholeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sinkhole",
+        abstract: "Stand in for seized botnet command-and-control servers and log every check-in.",
+        discussion: """
+        sinkhole answers DNS for seized C&C domains with the sinkhole's own addresses, records \
+        every query and connection as a check-in (UTC time, source address and port), and stores \
+        them in SQLite for per-ISP infected-address lists.
+
+        Exit status: 0 on a clean stop, 1 when the server could not start or lost events, \
+        2 for a configuration error.
+        """,
+        version: SinkholeVersion.string,
+        subcommands: [Run.self, CheckConfig.self],
+        defaultSubcommand: nil
+    )
+}
+
+/// Options shared by every subcommand that reads the configuration.
+struct ConfigOptions: ParsableArguments {
+    @Option(name: [.short, .long], help: ArgumentHelp("The configuration file (YAML).", valueName: "file"))
+    var config: String = "/etc/sinkhole/sinkhole.yaml"
+
+    /// Loads and validates the configuration, printing every problem and exiting with status 2.
+    func load() throws -> SinkholeConfiguration {
+        do {
+            return try SinkholeConfiguration.load(path: config)
+        } catch {
+            FileHandle.standardError.write(Data("sinkhole: configuration errors:\n\(error)\n".utf8))
+            throw ExitCode(2)
+        }
+    }
+}
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the sinkhole until SIGTERM or SIGINT.",
+        discussion: """
+        Loads the seized domain lists, opens the store, binds every listener, then serves. On \
+        SIGTERM or SIGINT it stops accepting, drains every event ring into the store and exits 0; \
+        the run's counters (offered, stored, dropped) are kept in the store's `runs` table.
+        """)
+
+    @OptionGroup var options: ConfigOptions
+
+    @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical.", valueName: "level"))
+    var logLevel: Logger.Level = .info
+
+    func run() async throws {
+        let configuration = try options.load()
+        let level = logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "sinkhole")
+        logger.info("starting", metadata: ["version": "\(SinkholeVersion.string)", "config": "\(options.config)",
+                                           "node": "\(configuration.node)"])
+        let outcome: Writer.Outcome
+        do {
+            let sinkhole = try Sinkhole(configuration: configuration, logger: logger)
+            outcome = try await sinkhole.run()
+        } catch {
+            logger.critical("cannot run", metadata: ["error": "\(error)"])
+            FileHandle.standardError.write(Data("sinkhole: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        if outcome.lost > 0 { throw ExitCode(1) }
+        logger.info("stopped cleanly")
+    }
+}
+
+struct CheckConfig: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-config",
+        abstract: "Validate the configuration and the domain lists it names, without starting.",
+        discussion: "Prints each problem as file:line:column: key: message and exits 2 if there is any.")
+
+    @OptionGroup var options: ConfigOptions
+
+    func run() async throws {
+        let configuration = try options.load()
+        do {
+            let zones = try Sinkhole.checkDomainLists(configuration)
+            print("\(options.config): OK (node \(configuration.node), \(configuration.families.count) families, \(zones) seized names)")
+        } catch {
+            FileHandle.standardError.write(Data("sinkhole: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}

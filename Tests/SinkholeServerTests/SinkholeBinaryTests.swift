@@ -1,0 +1,240 @@
+import Foundation
+import Testing
+
+/// Drives the built `sinkhole` binary as an operator and a bot would: a config file on disk,
+/// real `dig` queries over loopback, SIGTERM, then the SQLite file opened and counted.
+@Suite("sinkhole run, end to end", .serialized)
+struct SinkholeBinaryTests {
+    struct Setup {
+        let directory: URL
+        let port: UInt16
+        let config: String
+        var database: String { directory.appendingPathComponent("data/checkins.db").path }
+    }
+
+    static func makeSetup() throws -> Setup {
+        let directory = try makeTemporaryDirectory()
+        let port = try freeLoopbackPort()
+        try "# seized by the test\ncc.botnet.example\n\nupdate.example-bot.test # second C&C\n"
+            .write(to: directory.appendingPathComponent("example.txt"), atomically: true, encoding: .utf8)
+        try "evil.test\n".write(to: directory.appendingPathComponent("other.txt"), atomically: true, encoding: .utf8)
+        let config = directory.appendingPathComponent("sinkhole.yaml").path
+        try """
+        node: test-node
+        sinkhole_addresses: [198.51.100.10, "2001:db8::10"]
+        families:
+          - name: example
+            domains: [example.txt]
+          - name: other
+            domains: [other.txt]
+            sinkhole_addresses: [203.0.113.53]
+        dns:
+          listen: ["127.0.0.1:\(port)", "[::1]:\(port)"]
+          ttl: 600
+        writer: {batch_size: 64, flush_interval_ms: 100}
+        store:
+          sqlite: data/checkins.db
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        return Setup(directory: directory, port: port, config: config)
+    }
+
+    @Test("dig gets sinkhole answers and refusals, and after SIGTERM every query is counted in SQLite")
+    func digThenCount() throws {
+        let setup = try Self.makeSetup()
+        defer { try? FileManager.default.removeItem(at: setup.directory) }
+        let sinkhole = try SinkholeProcess(arguments: ["run", "--config", setup.config], directory: setup.directory)
+        defer { sinkhole.terminate() }
+        try sinkhole.waitUntilReady()
+
+        var sent: [String: Int] = [:]  // "ip|qname|qtype" → queries sent
+        func ask(_ name: String, _ type: String = "A", server: String = "127.0.0.1") throws -> DigResult {
+            let result = try dig(server: server, port: setup.port, name: name, type: type)
+            let qtype = ["A": 1, "AAAA": 28, "MX": 15, "TXT": 16][type] ?? 0
+            sent["\(server)|\(name.lowercased())|\(qtype)", default: 0] += 1
+            return result
+        }
+
+        // The seized apex and random subdomains: authoritative, recursion not offered, RD echoed.
+        for _ in 0..<3 {
+            let apex = try ask("cc.botnet.example")
+            #expect(apex.status == "NOERROR")
+            #expect(apex.flags.isSuperset(of: ["qr", "aa", "rd"]) && !apex.flags.contains("ra"), "\(apex.output)")
+            #expect(apex.answers == ["cc.botnet.example. 600 IN A 198.51.100.10"], "\(apex.output)")
+        }
+        for label in ["a1b2c3", "x.y.z", "update-4711"] {
+            let sub = try ask("\(label).cc.botnet.example")
+            #expect(sub.answers == ["\(label).cc.botnet.example. 600 IN A 198.51.100.10"], "\(sub.output)")
+        }
+        let six = try ask("q.update.example-bot.test", "AAAA")
+        #expect(six.answers == ["q.update.example-bot.test. 600 IN AAAA 2001:db8::10"], "\(six.output)")
+        // Letter case is kept in the echoed question and the answer.
+        let mixed = try ask("WwW.Cc.BotNet.Example")
+        #expect(mixed.output.contains(";WwW.Cc.BotNet.Example.\t\tIN\tA"), "\(mixed.output)")
+        #expect(mixed.answers == ["WwW.Cc.BotNet.Example. 600 IN A 198.51.100.10"], "\(mixed.output)")
+        // A family with its own answer addresses, and no IPv6 one: NODATA, not NXDOMAIN.
+        #expect(try ask("c2.evil.test").answers == ["c2.evil.test. 600 IN A 203.0.113.53"])
+        let nodata = try ask("c2.evil.test", "AAAA")
+        #expect(nodata.status == "NOERROR" && nodata.answers.isEmpty && nodata.flags.contains("aa"), "\(nodata.output)")
+        // Not seized (and not on a label boundary): REFUSED, never recursion or NXDOMAIN.
+        for name in ["www.example.com", "xcc.botnet.example", "www.example.com", "botnet.example"] {
+            let refused = try ask(name)
+            #expect(refused.status == "REFUSED" && refused.answers.isEmpty, "\(refused.output)")
+        }
+        // Over IPv6 as well.
+        let overSix = try ask("cc.botnet.example", server: "::1")
+        #expect(overSix.answers == ["cc.botnet.example. 600 IN A 198.51.100.10"], "\(overSix.output)")
+
+        // Garbage: a runt, a header whose question is missing, a response. No crash, no stall.
+        try sendDatagram([0x12, 0x34, 0x01], port: setup.port)
+        try sendDatagram([0xab, 0xcd, 0x01, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0], port: setup.port)
+        try sendDatagram([0xab, 0xce, 0x81, 0x80, 0x00, 0x01, 0, 0, 0, 0, 0, 0, 1, 0x61, 0, 0, 1, 0, 1], port: setup.port)
+        let garbage = 3
+        let after = try ask("still.cc.botnet.example")
+        #expect(after.answers == ["still.cc.botnet.example. 600 IN A 198.51.100.10"], "server stopped answering after garbage: \(after.output)")
+
+        #expect(sinkhole.terminate() == 0, "\(sinkhole.stderr)")
+        #expect(sinkhole.stderr.contains("writer stopped"))
+
+        // Every (IP, qname, qtype) counted exactly as sent, the refused ones included.
+        let rows = try sqliteRows(setup.database, "SELECT src_ip, qname, qtype, sum(count) FROM dns_queries WHERE qname != '' GROUP BY 1, 2, 3")
+        var stored: [String: Int] = [:]
+        for row in rows { stored["\(row[0])|\(row[1])|\(row[2])"] = Int(row[3]) }
+        for (key, count) in sent {
+            #expect(stored[key] == count, "\(key): sent \(count), stored \(stored[key] ?? 0)")
+        }
+        let total = sent.values.reduce(0, +) + garbage
+        let all = try sqliteRows(setup.database, "SELECT sum(count) FROM dns_queries")
+        #expect(all.first?.first == "\(total)")
+        let refused = try sqliteRows(setup.database, "SELECT sum(count) FROM dns_queries WHERE last_rcode = 5")
+        #expect(refused.first?.first == "4")
+        let family = try sqliteRows(setup.database, "SELECT family FROM dns_queries WHERE qname = 'c2.evil.test' GROUP BY 1")
+        #expect(family == [["other"]])
+        // The run proves nothing was lost: offered == stored + dropped, all stored.
+        let run = try sqliteRows(setup.database, "SELECT offered, stored, dropped, stopped_at IS NOT NULL, node FROM runs")
+        #expect(run == [["\(total)", "\(total)", "0", "1", "test-node"]])
+        #expect(try sqliteRows(setup.database, "PRAGMA integrity_check") == [["ok"]])
+    }
+
+    @Test("a flood of random datagrams neither crashes nor stalls the server, nor grows its memory")
+    func garbageFlood() throws {
+        let setup = try Self.makeSetup()
+        defer { try? FileManager.default.removeItem(at: setup.directory) }
+        let sinkhole = try SinkholeProcess(arguments: ["run", "--config", setup.config], directory: setup.directory)
+        defer { sinkhole.terminate() }
+        try sinkhole.waitUntilReady()
+        var rng = SplitMix64(seed: 0x5EED)
+        func flood(_ count: Int) throws {
+            for i in 0..<count {
+                var bytes = (0..<Int(rng.next() % 600)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+                if i % 3 == 0 && bytes.count > 12 { bytes[2] &= 0x7f; bytes[4] = 0; bytes[5] = 1 }  // QR=0, QDCOUNT=1: parsed deeper
+                try sendDatagram(bytes, port: setup.port)
+                if i % 200 == 199 { Thread.sleep(forTimeInterval: 0.005) }  // pace: stay within the socket buffer
+            }
+        }
+        try flood(5_000)
+        _ = try dig(server: "127.0.0.1", port: setup.port, name: "sync.cc.botnet.example")
+        let before = try residentKiB(pid: sinkhole.process.processIdentifier)
+        try flood(20_000)
+        let answer = try dig(server: "127.0.0.1", port: setup.port, name: "alive.cc.botnet.example")
+        #expect(answer.answers == ["alive.cc.botnet.example. 600 IN A 198.51.100.10"], "\(answer.output)")
+        let after = try residentKiB(pid: sinkhole.process.processIdentifier)
+        #expect(after - before < 16 * 1024, "resident memory grew from \(before) KiB to \(after) KiB")
+        #expect(sinkhole.terminate() == 0, "\(sinkhole.stderr)")
+        let run = try sqliteRows(setup.database, "SELECT offered, stored, dropped FROM runs")
+        let counts = try #require(run.first).compactMap { Int($0) }
+        #expect(counts.count == 3 && counts[0] == counts[1] + counts[2], "\(run)")
+        // Loopback can drop a datagram only in the kernel's buffer, before the sinkhole sees it.
+        #expect(counts[0] >= 25_002 * 9 / 10 && counts[0] <= 25_002, "\(run)")
+    }
+
+    @Test("a bad configuration names file, line and key, exits 2 and starts nothing")
+    func badConfiguration() throws {
+        let setup = try Self.makeSetup()
+        defer { try? FileManager.default.removeItem(at: setup.directory) }
+        var text = try String(contentsOfFile: setup.config, encoding: .utf8)
+        text = text.replacingOccurrences(of: "ttl: 600", with: "ttl: 600\n  tll: 5")
+        text = text.replacingOccurrences(of: "203.0.113.53", with: "203.0.113.300")
+        try text.write(toFile: setup.config, atomically: true, encoding: .utf8)
+        for command in ["check-config", "run"] {
+            let result = try SinkholeProcess.runToExit([command, "--config", setup.config])
+            #expect(result.status == 2, "\(command): \(result.stderr)")
+            #expect(result.stderr.contains("\(setup.config):8:"), "\(result.stderr)")
+            #expect(result.stderr.contains("families[1].sinkhole_addresses[0]"), "\(result.stderr)")
+            #expect(result.stderr.contains("\(setup.config):12:"), "\(result.stderr)")
+            #expect(result.stderr.contains("dns.tll"), "\(result.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: setup.database), "run created the store despite a bad config")
+    }
+
+    @Test("check-config validates the domain lists too and says what it loaded")
+    func checkConfig() throws {
+        let setup = try Self.makeSetup()
+        defer { try? FileManager.default.removeItem(at: setup.directory) }
+        let ok = try SinkholeProcess.runToExit(["check-config", "--config", setup.config])
+        #expect(ok.status == 0, "\(ok.stderr)")
+        #expect(ok.stdout.contains("OK") && ok.stdout.contains("3 seized names"), "\(ok.stdout)")
+        try "fine.example\nbad..name\n".write(to: setup.directory.appendingPathComponent("other.txt"), atomically: true, encoding: .utf8)
+        let bad = try SinkholeProcess.runToExit(["check-config", "--config", setup.config])
+        #expect(bad.status == 2)
+        #expect(bad.stderr.contains("other.txt:2:") && bad.stderr.contains("bad..name"), "\(bad.stderr)")
+    }
+
+    @Test("a store that cannot be opened is a clear error at start, exit status 1")
+    func unopenableStore() throws {
+        let setup = try Self.makeSetup()
+        defer { try? FileManager.default.removeItem(at: setup.directory) }
+        // The store's directory is a regular file: nothing can be created under it.
+        try "not a directory".write(to: setup.directory.appendingPathComponent("data"), atomically: true, encoding: .utf8)
+        let result = try SinkholeProcess.runToExit(["run", "--config", setup.config])
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stderr.contains("SQLite store") || result.stderr.contains("store directory"), "\(result.stderr)")
+        #expect(result.stderr.contains("data/checkins.db") || result.stderr.contains("/data"), "\(result.stderr)")
+    }
+
+    @Test("--help explains each command and --version prints the version")
+    func help() throws {
+        let top = try SinkholeProcess.runToExit(["--help"])
+        #expect(top.status == 0 && top.stdout.contains("run") && top.stdout.contains("check-config"))
+        let run = try SinkholeProcess.runToExit(["run", "--help"])
+        #expect(run.status == 0 && run.stdout.contains("--config") && run.stdout.contains("SIGTERM"))
+        let version = try SinkholeProcess.runToExit(["--version"])
+        #expect(version.status == 0 && version.stdout.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ".").count == 3)
+    }
+}
+
+/// VmRSS of a process, from /proc.
+func residentKiB(pid: Int32) throws -> Int {
+    let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+    let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+    return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+}
+
+/// A small deterministic generator, so a failing flood can be replayed exactly.
+struct SplitMix64 {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// Sends one raw UDP datagram to 127.0.0.1:`port`.
+func sendDatagram(_ bytes: [UInt8], port: UInt16) throws {
+    let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+    guard fd >= 0 else { throw CancellationError() }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = port.bigEndian
+    let sent = withUnsafePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            sendto(fd, bytes, bytes.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
+    }
+    #expect(sent == bytes.count)
+}

@@ -1,0 +1,191 @@
+import CSQLite
+import Foundation
+import Testing
+
+/// The built `sinkhole` binary, started the way an operator would: a config file, a real
+/// process, signals to stop it. Every process is stopped by its own PID.
+final class SinkholeProcess {
+    let process = Process()
+    let stderrPath: String
+    let directory: URL
+
+    /// The binary next to the test bundle (the test target depends on the executable, so
+    /// SwiftPM builds both into one directory), or `$SINKHOLE_BINARY`.
+    static var binary: String {
+        if let override = ProcessInfo.processInfo.environment["SINKHOLE_BINARY"] { return override }
+        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        var dir = exe.deletingLastPathComponent()
+        while dir.path != "/" {
+            let candidate = dir.appendingPathComponent("sinkhole").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        return exe.deletingLastPathComponent().appendingPathComponent("sinkhole").path
+    }
+
+    init(arguments: [String], directory: URL) throws {
+        self.directory = directory
+        stderrPath = directory.appendingPathComponent("stderr.log").path
+        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = arguments
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+    }
+
+    var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
+
+    /// Waits (bounded) until the log says every listener is bound.
+    func waitUntilReady(timeout: Duration = .seconds(60)) throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if stderr.contains("sinkhole ready") { return }
+            if !process.isRunning {
+                Issue.record("sinkhole exited before it was ready (status \(process.terminationStatus)):\n\(stderr)")
+                throw CancellationError()
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        Issue.record("sinkhole not ready after \(timeout):\n\(stderr)")
+        terminate()
+        throw CancellationError()
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the exit status.
+    @discardableResult
+    func terminate(timeout: Duration = .seconds(30)) -> Int32? {
+        if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+        return waitForExit(timeout: timeout)
+    }
+
+    func waitForExit(timeout: Duration = .seconds(30)) -> Int32? {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning && ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            return nil
+        }
+        return process.terminationStatus
+    }
+
+    /// Runs the binary to completion (bounded) and returns its status and stderr.
+    static func runToExit(_ arguments: [String], timeout: Duration = .seconds(60)) throws -> (status: Int32?, stdout: String, stderr: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning && ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit(); return (nil, "", "timed out") }
+        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        return (process.terminationStatus, stdout, stderr)
+    }
+}
+
+/// A free loopback port for both UDP and TCP at the time of asking (bound to 0, then released).
+func freeLoopbackPort() throws -> UInt16 {
+    for _ in 0..<20 {
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        guard fd >= 0 else { continue }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+        }
+        guard bound == 0 else { continue }
+        let named = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        guard named == 0 else { continue }
+        let port = UInt16(bigEndian: address.sin_port)
+        if port >= 1024 { return port }
+    }
+    throw CancellationError()
+}
+
+/// A fresh directory under the system temp dir, removed by the caller.
+func makeTemporaryDirectory() throws -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("sinkhole-test-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+}
+
+/// Reads rows from a SQLite file with the C API, every column as text.
+func sqliteRows(_ path: String, _ sql: String) throws -> [[String]] {
+    var db: OpaquePointer?
+    guard sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, nil) == SQLITE_OK, let db else {
+        Issue.record("cannot open \(path)")
+        throw CancellationError()
+    }
+    defer { sqlite3_close_v2(db) }
+    var statement: OpaquePointer?
+    guard sqlite3_prepare_v2(db, sql, -1, &statement, nil) == SQLITE_OK, let statement else {
+        Issue.record("cannot prepare \(sql): \(String(cString: sqlite3_errmsg(db)))")
+        throw CancellationError()
+    }
+    defer { sqlite3_finalize(statement) }
+    var rows: [[String]] = []
+    while sqlite3_step(statement) == SQLITE_ROW {
+        rows.append((0..<sqlite3_column_count(statement)).map { column in
+            sqlite3_column_text(statement, column).map { String(cString: $0) } ?? "NULL"
+        })
+    }
+    return rows
+}
+
+/// One `dig` query, answered or not, as the test saw it.
+struct DigResult {
+    var status: String?
+    var flags: Set<String>
+    var answers: [String]
+    var output: String
+}
+
+/// Runs the real `dig` (one try, so a query is sent exactly once) and parses its reply.
+func dig(server: String, port: UInt16, name: String, type: String = "A") throws -> DigResult {
+    let result = try runTool("/usr/bin/dig", ["@\(server)", "-p", "\(port)", "+tries=1", "+time=3",
+                                              "+noedns", name, type])
+    var status: String?
+    var flags: Set<String> = []
+    var answers: [String] = []
+    var inAnswer = false
+    for line in result.split(separator: "\n", omittingEmptySubsequences: false) {
+        if let range = line.range(of: "status: ") {
+            status = String(line[range.upperBound...].prefix { $0 != "," })
+        }
+        if line.hasPrefix(";; flags: ") {
+            let text = line.dropFirst(";; flags: ".count).prefix { $0 != ";" }
+            flags = Set(text.split(separator: " ").map(String.init))
+        }
+        if line.hasPrefix(";; ANSWER SECTION:") { inAnswer = true; continue }
+        if inAnswer {
+            if line.isEmpty { inAnswer = false; continue }
+            answers.append(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init).joined(separator: " "))
+        }
+    }
+    return DigResult(status: status, flags: flags, answers: answers, output: result)
+}
+
+func runTool(_ path: String, _ arguments: [String]) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    let out = Pipe()
+    process.standardOutput = out
+    process.standardError = out
+    try process.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return String(decoding: data, as: UTF8.self)
+}

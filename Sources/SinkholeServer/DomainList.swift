@@ -65,11 +65,13 @@ public enum DomainList {
         }
         var names: [String] = []
         var lineNumber = 0
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        // Split on Character.isNewline: in Swift "\r\n" is one Character, so splitting on "\n"
+        // would leave a list written on Windows as one long line.
+        for rawLine in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
             lineNumber += 1
             var line = rawLine
             if let hash = line.firstIndex(of: "#") { line = line[..<hash] }
-            let name = line.trimmingCharacters(in: .whitespaces.union(.init(charactersIn: "\r")))
+            let name = line.trimmingCharacters(in: .whitespaces)
             if name.isEmpty { continue }
             if let problem = problem(with: name) {
                 throw LoadError(file: file, line: lineNumber, message: "\"\(name)\" \(problem)")

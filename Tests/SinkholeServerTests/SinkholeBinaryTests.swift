@@ -147,6 +147,21 @@ struct SinkholeBinaryTests {
         #expect(counts[0] >= 25_002 * 9 / 10 && counts[0] <= 25_002, "\(run)")
     }
 
+    @Test("SIGINT stops it as cleanly as SIGTERM: every query stored, exit status 0")
+    func interrupt() throws {
+        let setup = try Self.makeSetup()
+        defer { try? FileManager.default.removeItem(at: setup.directory) }
+        let sinkhole = try SinkholeProcess(arguments: ["run", "--config", setup.config], directory: setup.directory)
+        defer { sinkhole.terminate() }
+        try sinkhole.waitUntilReady()
+        for _ in 0..<5 { _ = try dig(server: "::1", port: setup.port, name: "int.cc.botnet.example", type: "AAAA") }
+        kill(sinkhole.process.processIdentifier, SIGINT)
+        #expect(sinkhole.waitForExit() == 0, "\(sinkhole.stderr)")
+        #expect(try sqliteRows(setup.database, "SELECT src_ip, qname, qtype, count FROM dns_queries")
+            == [["::1", "int.cc.botnet.example", "28", "5"]])
+        #expect(try sqliteRows(setup.database, "SELECT offered, stored, dropped FROM runs") == [["5", "5", "0"]])
+    }
+
     @Test("a bad configuration names file, line and key, exits 2 and starts nothing")
     func badConfiguration() throws {
         let setup = try Self.makeSetup()

@@ -1,0 +1,86 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import SinkholeCore
+import SinkholeServer
+import Testing
+
+@Suite("Seized domain lists on disk")
+struct DomainListTests {
+    let day = UTCTime(seconds: 1_774_310_400 + 3600)  // 2026-03-24 01:00 UTC
+
+    @Test("a per-day pattern stands for yesterday's, today's and tomorrow's list (UTC)")
+    func perDayPaths() {
+        #expect(DomainList.paths(for: "/lists/c/%Y-%m-%d.txt", on: day)
+            == ["/lists/c/2026-03-23.txt", "/lists/c/2026-03-24.txt", "/lists/c/2026-03-25.txt"])
+        #expect(DomainList.paths(for: "/lists/%Y/%m/100%%-%d", on: UTCTime(seconds: 1_767_225_599))  // 2025-12-31 23:59:59
+            == ["/lists/2025/12/100%-30", "/lists/2025/12/100%-31", "/lists/2026/01/100%-01"])
+        #expect(DomainList.paths(for: "/lists/fixed.txt", on: day) == ["/lists/fixed.txt"])
+    }
+
+    @Test("comments, blank lines, CRLF and trailing dots are handled; a bad name is named by file and line")
+    func parsing() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("list.txt").path
+        try "# header\r\nA.example\r\n\n  b.example.  # trailing comment\nc_d.example\n".write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(try DomainList.parse(file: file) == ["A.example", "b.example.", "c_d.example"])
+        for (bad, line) in [("ok.example\nbad name.example\n", 2), ("x..example\n", 1),
+                            ("\(String(repeating: "a", count: 64)).example\n", 1), ("ünï.example\n", 1)] {
+            try bad.write(toFile: file, atomically: true, encoding: .utf8)
+            #expect {
+                try DomainList.parse(file: file)
+            } throws: { error in
+                "\(error)".hasPrefix("\(file):\(line): ")
+            }
+        }
+    }
+
+    @Test("a missing fixed list is an error; missing per-day lists are skipped unless all three are")
+    func missingLists() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        #expect(throws: DomainList.LoadError.self) {
+            try DomainList.load(patterns: [dir.appendingPathComponent("nope.txt").path], on: day)
+        }
+        let pattern = dir.appendingPathComponent("%Y-%m-%d.txt").path
+        #expect(throws: DomainList.LoadError.self) { try DomainList.load(patterns: [pattern], on: day) }
+        try "today.example\n".write(to: dir.appendingPathComponent("2026-03-24.txt"), atomically: true, encoding: .utf8)
+        try "yesterday.example\n".write(to: dir.appendingPathComponent("2026-03-23.txt"), atomically: true, encoding: .utf8)
+        let loaded = try DomainList.load(patterns: [pattern], on: day)
+        #expect(loaded.names == ["yesterday.example", "today.example"])
+        #expect(loaded.missing == [dir.appendingPathComponent("2026-03-25.txt").path])
+    }
+}
+
+@Suite("One ring per event loop")
+struct EventLoopRingsTests {
+    @Test("each event loop of a real group gets its own ring, and pushes from its thread land there")
+    func ringPerLoop() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 3)
+        let registry = EventRings<CheckIn>(slotsPerRing: 1024, filler: CheckIn(
+            time: UTCTime(microseconds: 0), source: .zero, sourcePort: 0, destination: .zero, destinationPort: 0,
+            transport: .udp, service: .dns))
+        let rings = EventLoopRings(group: group, registry: registry)
+        let loops = Array(group.makeIterator())
+        #expect(registry.all.count == 3)
+        #expect(Set(loops.map { ObjectIdentifier(rings.ring(for: $0)) }).count == 3)
+        for (index, loop) in loops.enumerated() {
+            try await loop.submit {
+                for _ in 0...index {
+                    rings.ring(for: loop).push(CheckIn(time: UTCTime(microseconds: 1), source: .zero, sourcePort: UInt16(index),
+                                                      destination: .zero, destinationPort: 0, transport: .udp, service: .dns))
+                }
+            }.get()
+        }
+        for (index, loop) in loops.enumerated() {
+            var ports: [UInt16] = []
+            rings.ring(for: loop).drain { ports.append($0.sourcePort) }
+            #expect(ports == Array(repeating: UInt16(index), count: index + 1))
+        }
+        // A dedicated thread (the capture thread, later) registers the same way.
+        let extra = registry.register(name: "capture-test")
+        #expect(registry.all.last === extra)
+        try await group.shutdownGracefully()
+    }
+}

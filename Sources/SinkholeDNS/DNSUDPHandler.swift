@@ -28,8 +28,8 @@ public final class DNSUDPHandler: ChannelInboundHandler {
 
     private let responder: DNSResponder
     private let ring: EventRing<CheckIn>
-    private let localAddress: IPAddress
-    private let localPort: UInt16
+    private var localAddress: IPAddress
+    private var localPort: UInt16
     private let clock: @Sendable () -> UTCTime
     private var needsFlush = false
 
@@ -50,6 +50,16 @@ public final class DNSUDPHandler: ChannelInboundHandler {
         self.localAddress = localAddress
         self.localPort = localPort
         self.clock = clock
+    }
+
+    /// Takes the bound address from the socket once it is active: a listener configured with
+    /// port 0 gets its real port here, so check-ins never record destination port 0.
+    public func channelActive(context: ChannelHandlerContext) {
+        if let bound = context.channel.localAddress?.sinkholeEndpoint {
+            localAddress = bound.address
+            localPort = bound.port
+        }
+        context.fireChannelActive()
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {

@@ -162,6 +162,42 @@ struct SinkholeBinaryTests {
         #expect(try sqliteRows(setup.database, "SELECT offered, stored, dropped FROM runs") == [["5", "5", "0"]])
     }
 
+    @Test("SIGKILL mid-traffic never corrupts the store, and what was flushed before is kept")
+    func killedMidRun() throws {
+        let setup = try Self.makeSetup()
+        defer { try? FileManager.default.removeItem(at: setup.directory) }
+        let sinkhole = try SinkholeProcess(arguments: ["run", "--config", setup.config], directory: setup.directory)
+        defer { sinkhole.terminate() }
+        try sinkhole.waitUntilReady()
+        for i in 0..<50 { _ = try dig(server: "127.0.0.1", port: setup.port, name: "k\(i).cc.botnet.example") }
+        // Wait (bounded) until the writer has committed them (flush interval 100 ms).
+        let deadline = ContinuousClock.now + .seconds(20)
+        var committed = 0
+        while ContinuousClock.now < deadline {
+            committed = Int(try sqliteRows(setup.database, "SELECT coalesce(sum(count), 0) FROM dns_queries").first?.first ?? "") ?? 0
+            if committed == 50 { break }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        #expect(committed == 50)
+        // Keep traffic flowing while the process is killed.
+        for i in 0..<200 { try sendDatagram(Array("kill-\(i)".utf8) + [UInt8](repeating: 0, count: 12), port: setup.port) }
+        kill(sinkhole.process.processIdentifier, SIGKILL)
+        _ = sinkhole.waitForExit()
+        #expect(try sqliteRows(setup.database, "PRAGMA integrity_check") == [["ok"]])
+        let kept = try sqliteRows(setup.database, "SELECT count(*), sum(count) FROM dns_queries WHERE qname LIKE 'k%.cc.botnet.example'")
+        #expect(kept == [["50", "50"]])
+        // The run row shows what was committed, and never claims more stored than offered.
+        let run = try sqliteRows(setup.database, "SELECT offered >= stored + dropped, stopped_at IS NULL FROM runs")
+        #expect(run == [["1", "1"]])
+        // The next start opens the same file and carries on.
+        let again = try SinkholeProcess(arguments: ["run", "--config", setup.config], directory: setup.directory)
+        defer { again.terminate() }
+        try again.waitUntilReady()
+        #expect(try dig(server: "127.0.0.1", port: setup.port, name: "cc.botnet.example").answers.count == 1)
+        #expect(again.terminate() == 0, "\(again.stderr)")
+        #expect(try sqliteRows(setup.database, "SELECT count(*) FROM runs") == [["2"]])
+    }
+
     @Test("a bad configuration names file, line and key, exits 2 and starts nothing")
     func badConfiguration() throws {
         let setup = try Self.makeSetup()

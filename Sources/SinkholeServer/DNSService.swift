@@ -56,7 +56,8 @@ struct DNSService: Service {
         let responder = self.responder
         let rings = self.rings
         let bootstrap = DatagramBootstrap(group: group)
-            .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            // No SO_REUSEADDR: on Linux it lets a second UDP socket bind the same address and
+            // silently take its traffic; a second instance must fail loudly instead.
             .channelOption(.socketOption(.so_rcvbuf), value: Self.receiveBufferBytes)
             .channelOption(.receivePacketInfo, value: true)
             .channelInitializer { channel in

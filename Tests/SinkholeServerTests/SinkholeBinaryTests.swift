@@ -230,6 +230,21 @@ struct SinkholeBinaryTests {
         #expect(bad.stderr.contains("other.txt:2:") && bad.stderr.contains("bad..name"), "\(bad.stderr)")
     }
 
+    @Test("a listener that cannot be bound is a clear error naming the address, exit status 1")
+    func portInUse() throws {
+        let setup = try Self.makeSetup()
+        defer { try? FileManager.default.removeItem(at: setup.directory) }
+        let first = try SinkholeProcess(arguments: ["run", "--config", setup.config], directory: setup.directory)
+        defer { first.terminate() }
+        try first.waitUntilReady()
+        let second = try SinkholeProcess.runToExit(["run", "--config", setup.config])
+        #expect(second.status == 1, "\(second.stderr)")
+        #expect(second.stderr.contains("cannot listen on 127.0.0.1:\(setup.port) (udp)"), "\(second.stderr)")
+        // The failed start recorded its (empty) run and closed it; the first instance is unharmed.
+        #expect(try dig(server: "127.0.0.1", port: setup.port, name: "cc.botnet.example").answers.count == 1)
+        #expect(first.terminate() == 0)
+    }
+
     @Test("a store that cannot be opened is a clear error at start, exit status 1")
     func unopenableStore() throws {
         let setup = try Self.makeSetup()

@@ -76,13 +76,18 @@ public struct Deduplicator: Sendable {
 
     private mutating func addSessionEvent(_ event: CheckIn) {
         let key = SessionKey(event)
-        if var open = sessions[key], event.time.microseconds - open.lastSeen.microseconds <= sessionWindow,
-           event.time >= open.firstSeen {
+        let t = event.time.microseconds
+        // Within the window on either side: the writer drains ring by ring, so a capture event
+        // stamped before the responder's event of the same connection may be folded after it.
+        if var open = sessions[key], t >= open.firstSeen.microseconds - sessionWindow,
+           t <= open.lastSeen.microseconds + sessionWindow {
+            open.firstSeen = min(open.firstSeen, event.time)
             open.lastSeen = max(open.lastSeen, event.time)
-            sessions[key] = open
+            if open.family.isEmpty { open.family = event.family }
             if let index = rowIndex[key] {
                 batch.checkIns[index].count += 1
                 batch.checkIns[index].lastSeen = max(batch.checkIns[index].lastSeen, event.time)
+                batch.checkIns[index].checkIn.time = min(batch.checkIns[index].checkIn.time, event.time)
                 Self.enrich(&batch.checkIns[index].checkIn, with: event)
             } else {
                 // The session's row was committed by an earlier batch: send a delta row with the
@@ -93,22 +98,33 @@ public struct Deduplicator: Sendable {
                 batch.checkIns.append(CheckInRow(eventID: open.eventID, checkIn: detail,
                                                  lastSeen: event.time, count: 1))
             }
-            addInfection(event, newSession: false)
+            addInfection(event, session: &open)
+            sessions[key] = open
             return
         }
-        let eventID = Self.eventID(for: event)
-        sessions[key] = OpenSession(eventID: eventID, firstSeen: event.time, lastSeen: event.time)
+        var open = OpenSession(eventID: Self.eventID(for: event), firstSeen: event.time, lastSeen: event.time,
+                               family: event.family, infectionDay: nil)
         rowIndex[key] = batch.checkIns.count
-        batch.checkIns.append(CheckInRow(eventID: eventID, checkIn: event, lastSeen: event.time, count: 1))
-        addInfection(event, newSession: true)
+        batch.checkIns.append(CheckInRow(eventID: open.eventID, checkIn: event, lastSeen: event.time, count: 1))
+        addInfection(event, session: &open)
+        sessions[key] = open
     }
 
-    private mutating func addInfection(_ event: CheckIn, newSession: Bool) {
-        guard !event.family.isEmpty else { return }
-        let key = InfectionKey(day: event.time.dayStart.seconds, source: event.source, family: event.family)
+    /// Counts a session once per UTC day in `infections`, under the session's family (which a
+    /// later event may be the first to name: the capture engine sees the SYN before the HTTP
+    /// responder sees the Host). A session running past midnight counts on the new day too:
+    /// the bot was active then.
+    private mutating func addInfection(_ event: CheckIn, session: inout OpenSession) {
+        let family = event.family.isEmpty ? session.family : event.family
+        guard !family.isEmpty else { return }
+        let day = event.time.dayStart.seconds
+        let key = InfectionKey(day: day, source: event.source, family: family)
         var row = batch.infections[key]
             ?? InfectionRow(firstSeen: event.time, lastSeen: event.time, count: 0, lastSourcePort: event.sourcePort)
-        if newSession { row.count += 1 }
+        if session.infectionDay != day {
+            row.count += 1
+            session.infectionDay = day
+        }
         row.firstSeen = min(row.firstSeen, event.time)
         if event.time >= row.lastSeen {
             row.lastSeen = event.time
@@ -153,4 +169,8 @@ struct OpenSession {
     var eventID: String
     var firstSeen: UTCTime
     var lastSeen: UTCTime
+    /// The first family any of the session's events named.
+    var family: BoundedBytes<32>
+    /// The UTC day the session was last counted in `infections`, nil before it has a family.
+    var infectionDay: Int64?
 }

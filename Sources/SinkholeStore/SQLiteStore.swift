@@ -18,7 +18,15 @@ public final class SQLiteStore: CheckInStore, @unchecked Sendable {
     private var lastCounters: [Int64: RunCounters] = [:]
 
     /// Opens (creating if needed) the database at `path` and migrates it to the latest schema.
-    public init(path: String) throws {
+    public convenience init(path: String) throws {
+        do {
+            try self.init(opening: path)
+        } catch let error as SQLiteError where !error.context.contains(path) {
+            throw SQLiteError(code: error.code, message: error.message, context: "opening \(path): \(error.context)")
+        }
+    }
+
+    private init(opening path: String) throws {
         db = try SQLiteConnection(path: path)
         try db.execute("PRAGMA busy_timeout = 5000")
         let mode = try Self.journalMode(db)
@@ -32,6 +40,7 @@ public final class SQLiteStore: CheckInStore, @unchecked Sendable {
                                   src_ip, src_port, dst_ip, dst_port, name, name_truncated, dns_type, dns_rcode)
             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
             ON CONFLICT (node, event_id) DO UPDATE SET
+                first_seen = min(first_seen, excluded.first_seen),
                 last_seen = max(last_seen, excluded.last_seen),
                 count = count + excluded.count,
                 service = CASE WHEN service = 'packet' THEN excluded.service ELSE service END,
@@ -87,6 +96,10 @@ public final class SQLiteStore: CheckInStore, @unchecked Sendable {
             updateRun.bind(4, counters.dropped)
             if let finished = batch.finishedAt { updateRun.bind(5, finished.microseconds) }
             try updateRun.run()
+            // A write for a run that was never begun would otherwise succeed and record nothing.
+            guard sqlite3_changes(db.handle) == 1 else {
+                throw SQLiteError(code: 0, message: "run \(run) was never begun", context: "updating runs")
+            }
             for (name, delta) in [("offered", counters.offered - previous.offered),
                                   ("stored", counters.stored - previous.stored),
                                   ("dropped", counters.dropped - previous.dropped)] where delta != 0 {

@@ -60,9 +60,15 @@ public final class Writer: Sendable {
                                  logger: logger, clock: clock))
     }
 
+    /// Records this run in the store (its counters are updated by every batch). `start()` calls
+    /// it; a caller driving the writer by hand with `pass()` calls it first. Idempotent.
+    public func beginRun() throws {
+        try state.withLock { try $0.beginRun() }
+    }
+
     /// Records the run in the store and starts the writer thread.
     public func start() throws {
-        try state.withLock { try $0.beginRun() }
+        try beginRun()
         let thread = Thread { [self] in self.runLoop() }
         thread.name = "sinkhole-writer"
         thread.start()

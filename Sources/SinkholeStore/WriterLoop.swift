@@ -41,7 +41,9 @@ struct WriterLoop: ~Copyable {
         return Double(seconds) + Double(attoseconds) / 1e18
     }
 
+    /// Records the run in the store; idempotent.
     mutating func beginRun() throws {
+        guard run == 0 else { return }
         run = try store.beginRun(node: configuration.node, startedAt: clock())
     }
 
@@ -123,7 +125,9 @@ struct WriterLoop: ~Copyable {
                 Thread.sleep(forTimeInterval: 0.05)
                 continue
             }
-            let last = rings.totals.inFlight == 0 || clock().microseconds >= deadline
+            // The deadline bounds retries of a failing store only: a healthy store is drained
+            // to the last event however long it takes (the producers have stopped).
+            let last = rings.totals.inFlight == 0
             _ = pass(final: last)
             if last && pending == nil { break }
         }

@@ -325,9 +325,7 @@ struct DeduplicatorInfectionTests {
         #expect(batch.checkIns.count == 1)
         #expect(batch.checkIns.first?.checkIn.family.text == "rustock")
         let row = try #require(batch.infections.values.first)
-        withKnownIssue("Deduplicator.addInfection counts only sessions whose FIRST event has a family") {
-            #expect(row.count == 1)
-        }
+        #expect(row.count == 1)
     }
 
     @Test("a capture event stamped slightly before the responder's but drained after it joins the same session")
@@ -339,9 +337,7 @@ struct DeduplicatorInfectionTests {
             Events.session(at: Events.at(10, micros: 250), service: .http, family: "rustock", name: "c2.example"),
             Events.session(at: Events.at(10, micros: 100), service: .packet, family: ""),
         ])
-        withKnownIssue("Deduplicator.addSessionEvent starts a new session for an event earlier than the session's first") {
-            #expect(batch.checkIns.count == 1)
-            #expect(batch.infections.values.first?.count == 1)
-        }
+        #expect(batch.checkIns.count == 1)
+        #expect(batch.infections.values.first?.count == 1)
     }
 }

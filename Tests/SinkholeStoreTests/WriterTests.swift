@@ -256,12 +256,10 @@ struct WriterTests {
         let totals = h.rings.totals
         let probe = try h.probe()
         let stored = try probe.integer("SELECT stored FROM runs")
-        withKnownIssue("WriterLoop.finish stops draining at finalRetryLimit even when every write succeeds") {
-            #expect(outcome.lost == 0)
-            #expect(totals.inFlight == 0)
-            #expect(outcome.counters == RunCounters(offered: 12, stored: 12, dropped: 0))
-            #expect(stored == 12)
-        }
+        #expect(outcome.lost == 0)
+        #expect(totals.inFlight == 0)
+        #expect(outcome.counters == RunCounters(offered: 12, stored: 12, dropped: 0))
+        #expect(stored == 12)
         // Whatever it did commit is consistent: offered counts the events it left behind too.
         #expect(outcome.counters.offered == 12)
         #expect(outcome.counters.stored + outcome.lost == 12)
@@ -269,8 +267,7 @@ struct WriterTests {
 
     @Test("a writer driven by hand records its run in the runs table")
     func handDrivenRunIsRecorded() throws {
-        // No RunBeginningStore here: the writer only begins a run in start(), which also
-        // starts its thread, so pass()/finish write to run id 0 and the UPDATE matches nothing.
+        // No RunBeginningStore here: a caller driving the writer by hand begins the run itself.
         let dir = try TemporaryDirectory()
         let rings = EventRings<CheckIn>(slotsPerRing: 16, filler: Events.blank)
         let ring = rings.register(name: "r")
@@ -278,6 +275,7 @@ struct WriterTests {
         let store = try SQLiteStore(path: dir.path())
         let writer = Writer(configuration: .init(node: "n1", batchSize: 4),
                             rings: rings, store: store, logger: WriterHarness.quiet, clock: clock.read)
+        try writer.beginRun()
         for i in 0..<5 { ring.push(Events.dns(at: Events.at(Int64(i)))) }
         let outcome = writer.finishOnCallerThread()
         #expect(outcome.counters == RunCounters(offered: 5, stored: 5, dropped: 0))
@@ -285,9 +283,7 @@ struct WriterTests {
         let probe = try DatabaseProbe(dir)
         #expect(try probe.integer("SELECT sum(count) FROM dns_queries") == 5)
         let runs = try probe.rows("SELECT offered, stored, dropped FROM runs")
-        withKnownIssue("Writer has no way to begin a run without starting its thread (WriterLoop.run stays 0)") {
-            #expect(runs == [[.integer(5), .integer(5), .integer(0)]])
-        }
+        #expect(runs == [[.integer(5), .integer(5), .integer(0)]])
     }
 }
 

@@ -1,0 +1,35 @@
+// swift-tools-version:6.0
+// The sinkhole's throughput benchmarks, a package of their own (as SwiftNIO keeps its
+// `Benchmarks/`), so the server's build and tests never compile or run them.
+// `make bench` runs `swift run -c release --package-path Benchmarks sinkhole-bench`.
+import PackageDescription
+
+let package = Package(
+    name: "sinkhole-benchmarks",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        // Named, because a path dependency's identity is otherwise its folder's name
+        // (`main`, a worktree's name, CI's clone), which the product references below can't know.
+        .package(name: "sinkhole", path: ".."),
+        // The anchor queue of the ring benchmark: Mutex<Deque<CheckIn>>.
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        // Writer.init takes a Logger; the root package already resolves this version.
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // The raw SQLite C API for the writer's anchor. The root package's CSQLite target is
+        // not a product, so this package declares its own (same header, same library).
+        .systemLibrary(name: "CSQLiteBench"),
+        .executableTarget(
+            name: "sinkhole-bench",
+            dependencies: [
+                "CSQLiteBench",
+                .product(name: "SinkholeCore", package: "sinkhole"),
+                .product(name: "SinkholeStore", package: "sinkhole"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,118 @@
+// sinkhole-bench: throughput of the EventRing and of the Writer into SQLite, each run beside its
+// anchor in the same process, printed as a Markdown table. Absolute numbers depend on the
+// machine; the ratios are what to compare across machines (STYLE.md: never gate CI on them).
+//
+// Usage: sinkhole-bench [ring|writer|all] [--scale F] [--only WORDS] [--no-anchor]
+//   --scale shrinks every workload (e.g. 0.05 under valgrind); default 1.
+//   --only runs the writer workloads whose name contains WORDS; --no-anchor skips their
+//   anchors (both for profiling one workload with perf or callgrind).
+import Foundation
+import SinkholeCore
+
+var which = "all"
+var scale = 1.0
+var only: String? = nil
+var anchors = true
+var arguments = CommandLine.arguments.dropFirst()
+while let argument = arguments.popFirst() {
+    switch argument {
+    case "ring", "writer", "all": which = argument
+    case "--scale":
+        guard let value = arguments.popFirst().flatMap(Double.init), value > 0, value <= 1 else {
+            fatalError("--scale takes a number in (0, 1]")
+        }
+        scale = value
+    case "--only": only = arguments.popFirst()
+    case "--no-anchor": anchors = false
+    default: fatalError("usage: sinkhole-bench [ring|writer|all] [--scale F] [--only WORDS] [--no-anchor]")
+    }
+}
+
+@MainActor func scaled(_ n: Int, multipleOf unit: Int = 1) -> Int {
+    max(unit, Int(Double(n) * scale) / unit * unit)
+}
+
+func log(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+}
+
+func rate(_ value: Double) -> String {
+    value >= 1e6 ? String(format: "%.2fM", value / 1e6) : String(format: "%.0fk", value / 1e3)
+}
+
+func ratio(_ value: Double) -> String { String(format: "%.2f×", value) }
+
+var verdicts: [String] = []
+
+// MARK: - 1. EventRing against Mutex<Deque>
+
+if which != "writer" {
+    // 65,536 slots (about 24 MiB of CheckIn per ring): enough that a consumer briefly descheduled
+    // on two cores does not force drops; the Mutex<Deque> anchor is bounded the same.
+    let capacity = 1 << 16
+    let total = scaled(20_000_000)
+    print("| queue | consumer | producers | events consumed | dropped | seconds | events/s | ring ÷ mutex |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    // Batching: the consumer pauses 50 µs whenever less than a batch was waiting, as the writer
+    // does (it drains, commits, and sleeps when idle) — the configuration the targets are for.
+    // Spinning: the consumer re-polls at once, the worst case for cache-line traffic between
+    // the two cores, reported so a change in the ring's index handling shows up.
+    for batching in [true, false] {
+    for producers in [1, 2] {
+        let each = total / producers
+        log("ring: \(producers) producer(s), \(each) events each")
+        let ring = runQueue(RingQueue(producers: producers, capacity: capacity), producers: producers,
+                            eventsPerProducer: each, batchingConsumer: batching)
+        log("mutex: \(producers) producer(s), \(each) events each")
+        let mutex = runQueue(MutexDequeQueue(capacity: capacity), producers: producers, eventsPerProducer: each, batchingConsumer: batching)
+        let r = ring.eventsPerSecond / mutex.eventsPerSecond
+        for (name, run, shown) in [("EventRing", ring, ratio(r)), ("Mutex<Deque> (anchor)", mutex, "")] {
+            print("| \(name) | \(batching ? "batching" : "spinning") | \(producers) | \(run.consumed) | \(run.dropped) | \(String(format: "%.2f", run.seconds)) | \(rate(run.eventsPerSecond)) | \(shown) |")
+        }
+        guard batching else { continue }
+        if producers == 1 {
+            verdicts.append("ring, 1 producer: \(rate(ring.eventsPerSecond)) events/s (target ≥ 20M: \(ring.eventsPerSecond >= 20e6 ? "met" : "missed")), \(ratio(r)) the mutex queue (target ≥ 5×: \(r >= 5 ? "met" : "missed"))")
+        } else {
+            verdicts.append("ring, 2 producers: \(rate(ring.eventsPerSecond)) events/s, \(ratio(r)) the mutex queue (no target)")
+        }
+    }
+    }
+    print("")
+}
+
+// MARK: - 2. Writer into SQLite against raw inserts
+
+if which != "ring" {
+    let uniqueCount = scaled(524_288, multipleOf: 4096)
+    let dnsKeys = scaled(20_480, multipleOf: 256)
+    let workloads: [(WriterWorkload, anchor: (String) throws -> (rows: Int, seconds: Double), target: Double, metric: String)] = [
+        (WriterWorkload(name: "1:1 sessions (tcp, 8 per bot)", count: uniqueCount, table: "checkins",
+                        event: { Fixtures.uniqueSession($0, ratePerSecond: WorkloadRates.unique) }),
+         { try RawAnchor.sessions(count: uniqueCount, path: $0) }, 150_000, "unique rows/s"),
+        (WriterWorkload(name: "100:1 DNS, repeats clustered", count: dnsKeys * DNSWorkload.repeats, table: "dns_queries",
+                        event: { DNSWorkload.event($0, keys: dnsKeys, spread: false) }),
+         { try RawAnchor.dnsQueries(keys: dnsKeys, path: $0) }, 500_000, "events/s"),
+        (WriterWorkload(name: "100:1 DNS, repeats spread over the run", count: dnsKeys * DNSWorkload.repeats, table: "dns_queries",
+                        event: { DNSWorkload.event($0, keys: dnsKeys, spread: true) }),
+         { try RawAnchor.dnsQueries(keys: dnsKeys, path: $0) }, 500_000, "events/s"),
+    ]
+    print("| writer workload | events | rows stored | seconds | events/s | rows/s | raw INSERT rows/s (anchor) | writer ÷ raw (rows/s) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for (workload, anchor, target, metric) in workloads where only.map({ workload.name.contains($0) }) ?? true {
+        log("writer: \(workload.name), \(workload.count) events")
+        let scratch = try ScratchDatabase()
+        let run = try await runWriter(workload, path: scratch.path)
+        scratch.remove()
+        log("raw anchor: \(workload.name)")
+        let anchorScratch = try ScratchDatabase()
+        let raw = anchors ? try anchor(anchorScratch.path) : (rows: 0, seconds: .nan)
+        anchorScratch.remove()
+        let rawRate = Double(raw.rows) / raw.seconds
+        print("| \(workload.name) | \(run.events) | \(run.rows) | \(String(format: "%.2f", run.seconds)) | \(rate(run.eventsPerSecond)) | \(rate(run.rowsPerSecond)) | \(rate(rawRate)) | \(ratio(run.rowsPerSecond / rawRate)) |")
+        let measured = metric == "events/s" ? run.eventsPerSecond : run.rowsPerSecond
+        verdicts.append("writer, \(workload.name): \(rate(measured)) \(metric) (target ≥ \(rate(target)): \(measured >= target ? "met" : "missed by \(String(format: "%.0f", (1 - measured / target) * 100))%"))")
+    }
+    print("")
+}
+
+for verdict in verdicts { print("- \(verdict)") }

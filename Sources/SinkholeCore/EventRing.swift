@@ -20,7 +20,13 @@ public final class EventRing<Element: BitwiseCopyable & Sendable>: Sendable {
     // Producer-owned: written only by the producer, read by the consumer and by metrics.
     @usableFromInline let tail = Atomic<Int>(0)
     @usableFromInline let droppedCount = Atomic<Int>(0)
-    // Keeps the consumer's index off the producer's cache line (false sharing halves throughput).
+    /// The producer's last look at `head`. The ring has at least `capacity - (tail -
+    /// cachedHead)` free slots, so `push` reads the consumer's `head` (a cache line the other
+    /// core writes) only when the ring looks full, not on every event. Only the producer
+    /// touches it: relaxed is enough.
+    @usableFromInline let cachedHead = Atomic<Int>(0)
+    // Keeps the consumer's index off the producer's cache line: without it every drain
+    // invalidates the line the producer writes on every push (false sharing).
     private let _padding = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
     // Consumer-owned: written only by the consumer.
     @usableFromInline let head = Atomic<Int>(0)
@@ -46,13 +52,16 @@ public final class EventRing<Element: BitwiseCopyable & Sendable>: Sendable {
     @discardableResult
     public func push(_ element: Element) -> Bool {
         let t = tail.load(ordering: .relaxed)  // only this thread writes tail
-        // Acquiring pairs with the consumer's releasing store of head: the consumer has
-        // finished reading every slot below head before we overwrite it.
-        let h = head.load(ordering: .acquiring)
-        if t &- h >= capacity {
-            // Only this thread writes the counter; relaxed is enough for a count others read.
-            droppedCount.wrappingAdd(1, ordering: .relaxed)
-            return false
+        if t &- cachedHead.load(ordering: .relaxed) >= capacity {
+            // Acquiring pairs with the consumer's releasing store of head: the consumer has
+            // finished reading every slot below head before we overwrite it.
+            let h = head.load(ordering: .acquiring)
+            cachedHead.store(h, ordering: .relaxed)
+            if t &- h >= capacity {
+                // Only this thread writes the counter; relaxed is enough for a count others read.
+                droppedCount.wrappingAdd(1, ordering: .relaxed)
+                return false
+            }
         }
         storage.write(element, at: t)
         // Releasing pairs with the consumer's acquiring load of tail: the slot write above is

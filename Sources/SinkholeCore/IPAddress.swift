@@ -75,8 +75,21 @@ public struct IPAddress: Hashable, Sendable, BitwiseCopyable, Comparable, Custom
     public var description: String {
         switch family {
         case .v4:
+            // Written byte by byte: the writer renders two addresses per stored row, and string
+            // interpolation of four integers cost more than the rest of the row.
             let v = UInt32(truncatingIfNeeded: low)
-            return "\(v >> 24).\((v >> 16) & 0xff).\((v >> 8) & 0xff).\(v & 0xff)"
+            return String(unsafeUninitializedCapacity: 15) { buffer in
+                var i = 0
+                for shift in [UInt32(24), 16, 8, 0] {
+                    let octet = UInt8((v >> shift) & 0xff)
+                    if octet >= 100 { buffer[i] = 0x30 + octet / 100; i += 1 }
+                    if octet >= 10 { buffer[i] = 0x30 + (octet / 10) % 10; i += 1 }
+                    buffer[i] = 0x30 + octet % 10
+                    i += 1
+                    if shift != 0 { buffer[i] = UInt8(ascii: "."); i += 1 }
+                }
+                return i
+            }
         case .v6:
             return Self.formatIPv6(high: high, low: low)
         }

@@ -15,6 +15,10 @@ public struct Deduplicator: Sendable {
     /// How long a session stays open after its last event, in microseconds.
     public let sessionWindow: Int64
     private var sessions: [SessionKey: OpenSession] = [:]
+    /// Every open session's key once, roughly in order of last activity, so expiry looks only
+    /// at the oldest sessions instead of scanning them all on every batch.
+    private var expiryQueue: [(key: SessionKey, lastSeen: Int64)] = []
+    private var expiryHead = 0
     private var batch = StoreBatch()
     /// Index of each session's row in `batch.checkIns`, for sessions touched in this batch.
     private var rowIndex: [SessionKey: Int] = [:]
@@ -45,11 +49,27 @@ public struct Deduplicator: Sendable {
         batch = StoreBatch()
         rowIndex.removeAll(keepingCapacity: true)
         pendingEvents = 0
-        let horizon = now.microseconds - sessionWindow
-        if !sessions.isEmpty {
-            sessions = sessions.filter { $0.value.lastSeen.microseconds >= horizon }
-        }
+        expire(before: now.microseconds - sessionWindow)
         return (taken, events)
+    }
+
+    /// Forgets sessions whose last event is older than `horizon`. A queued session that was
+    /// active since it was queued goes to the back of the queue with its new time.
+    private mutating func expire(before horizon: Int64) {
+        while expiryHead < expiryQueue.count && expiryQueue[expiryHead].lastSeen < horizon {
+            let key = expiryQueue[expiryHead].key
+            expiryHead += 1
+            guard let open = sessions[key] else { continue }
+            if open.lastSeen.microseconds < horizon {
+                sessions[key] = nil
+            } else {
+                expiryQueue.append((key, open.lastSeen.microseconds))
+            }
+        }
+        if expiryHead >= 4096 && expiryHead * 2 >= expiryQueue.count {
+            expiryQueue.removeFirst(expiryHead)
+            expiryHead = 0
+        }
     }
 
     private mutating func addDNSQuery(_ event: CheckIn) {
@@ -95,19 +115,23 @@ public struct Deduplicator: Sendable {
                 var detail = event
                 detail.time = open.firstSeen
                 rowIndex[key] = batch.checkIns.count
-                batch.checkIns.append(CheckInRow(eventID: open.eventID, checkIn: detail,
+                batch.checkIns.append(CheckInRow(eventID: Self.eventID(key, start: open.start), checkIn: detail,
                                                  lastSeen: event.time, count: 1))
             }
             addInfection(event, session: &open)
             sessions[key] = open
             return
         }
-        var open = OpenSession(eventID: Self.eventID(for: event), firstSeen: event.time, lastSeen: event.time,
+        var open = OpenSession(start: event.time, firstSeen: event.time, lastSeen: event.time,
                                family: event.family, infectionDay: nil)
         rowIndex[key] = batch.checkIns.count
-        batch.checkIns.append(CheckInRow(eventID: open.eventID, checkIn: event, lastSeen: event.time, count: 1))
+        batch.checkIns.append(CheckInRow(eventID: Self.eventID(key, start: event.time), checkIn: event,
+                                         lastSeen: event.time, count: 1))
         addInfection(event, session: &open)
-        sessions[key] = open
+        // A key already in the map (a session that outlived its window) is already queued.
+        if sessions.updateValue(open, forKey: key) == nil {
+            expiryQueue.append((key, event.time.microseconds))
+        }
     }
 
     /// Counts a session once per UTC day in `infections`, under the session's family (which a
@@ -142,10 +166,23 @@ public struct Deduplicator: Sendable {
         if row.dnsType == 0 { row.dnsType = event.dnsType }
     }
 
-    /// `<first seen µs>-<transport>-<source>-<source port>-<destination>-<destination port>`:
-    /// readable, stable across restarts and unique per node (one session per 5-tuple at a time).
-    static func eventID(for event: CheckIn) -> String {
-        "\(event.time.microseconds)-\(event.transport.name)-\(event.source)-\(event.sourcePort)-\(event.destination)-\(event.destinationPort)"
+    /// `<session start µs>-<transport>-<source>-<source port>-<destination>-<destination port>`:
+    /// readable, stable across restarts and unique per node (one session per 5-tuple at a
+    /// time). Starting with the time makes the store's key grow in time order, so inserts append.
+    static func eventID(_ key: SessionKey, start: UTCTime) -> String {
+        var id = String(start.microseconds)
+        id.reserveCapacity(96)
+        id += "-"
+        id += key.transport.name
+        id += "-"
+        id += key.source.description
+        id += "-"
+        id += String(key.sourcePort)
+        id += "-"
+        id += key.destination.description
+        id += "-"
+        id += String(key.destinationPort)
+        return id
     }
 }
 
@@ -166,7 +203,9 @@ struct SessionKey: Hashable {
 }
 
 struct OpenSession {
-    var eventID: String
+    /// The time of the event that opened the session: with the key, its `eventID`. Fixed, even
+    /// when an earlier-stamped event of the session lowers `firstSeen` later.
+    var start: UTCTime
     var firstSeen: UTCTime
     var lastSeen: UTCTime
     /// The first family any of the session's events named.

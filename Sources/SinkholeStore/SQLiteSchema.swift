@@ -2,6 +2,10 @@
 /// recorded in `schema_migrations`. A released migration is never edited: changes are new
 /// entries, so any earlier database upgrades in place.
 ///
+/// `checkins` is clustered on its key (WITHOUT ROWID): event ids start with the session's start
+/// time, so a node's inserts append at the right edge of one B-tree instead of updating a rowid
+/// table and a separate key index. Indexes for the feeds' lookups arrive with the feeds.
+///
 /// Times are integers in microseconds since the Unix epoch, UTC (`datetime(t / 1000000,
 /// 'unixepoch')` renders them); addresses are their canonical text (RFC 5952 for IPv6).
 enum SQLiteSchema {
@@ -25,9 +29,8 @@ enum SQLiteSchema {
             dns_type INTEGER NOT NULL,
             dns_rcode INTEGER NOT NULL,
             PRIMARY KEY (node, event_id)
-        );
+        ) WITHOUT ROWID;
         CREATE INDEX checkins_first_seen ON checkins (first_seen);
-        CREATE INDEX checkins_src_ip ON checkins (src_ip, first_seen);
 
         CREATE TABLE infections (
             day TEXT NOT NULL,

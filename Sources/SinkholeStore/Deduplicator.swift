@@ -27,6 +27,8 @@ public struct Deduplicator: Sendable {
 
     public init(sessionWindowSeconds: Int) {
         sessionWindow = Int64(sessionWindowSeconds) * 1_000_000
+        // Room for a busy window from the start instead of rehashing through every doubling.
+        sessions.reserveCapacity(1 << 16)
     }
 
     /// Sessions still open (for tests and metrics).
@@ -170,19 +172,32 @@ public struct Deduplicator: Sendable {
     /// readable, stable across restarts and unique per node (one session per 5-tuple at a
     /// time). Starting with the time makes the store's key grow in time order, so inserts append.
     static func eventID(_ key: SessionKey, start: UTCTime) -> String {
-        var id = String(start.microseconds)
-        id.reserveCapacity(96)
-        id += "-"
-        id += key.transport.name
-        id += "-"
-        id += key.source.description
-        id += "-"
-        id += String(key.sourcePort)
-        id += "-"
-        id += key.destination.description
-        id += "-"
-        id += String(key.destinationPort)
-        return id
+        // Built as bytes into one buffer: concatenating seven Strings per new session was the
+        // writer's single largest cost after SQLite (measured with perf).
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(112)
+        func number(_ value: Int64) {
+            if value < 0 { bytes.append(UInt8(ascii: "-")) }
+            var magnitude = value.magnitude
+            let start = bytes.count
+            repeat {
+                bytes.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
+                magnitude /= 10
+            } while magnitude > 0
+            bytes[start...].reverse()
+        }
+        number(start.microseconds)
+        bytes.append(UInt8(ascii: "-"))
+        bytes += key.transport.name.utf8
+        bytes.append(UInt8(ascii: "-"))
+        bytes += key.source.description.utf8
+        bytes.append(UInt8(ascii: "-"))
+        number(Int64(key.sourcePort))
+        bytes.append(UInt8(ascii: "-"))
+        bytes += key.destination.description.utf8
+        bytes.append(UInt8(ascii: "-"))
+        number(Int64(key.destinationPort))
+        return String(decoding: bytes, as: UTF8.self)
     }
 }
 

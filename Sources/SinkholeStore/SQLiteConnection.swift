@@ -14,12 +14,22 @@ public struct SQLiteError: Error, CustomStringConvertible, Sendable {
 /// the bind call. The C macro is a cast SQLite cannot export to Swift.
 private let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
+/// Process-wide SQLite settings, applied once before the first connection (SQLite ignores
+/// `sqlite3_config` after initialisation).
+private let sqliteConfigured: Bool = {
+    _ = sinkhole_sqlite3_disable_memstatus()
+    return sqlite3_initialize() == SQLITE_OK
+}()
+
 /// A thin owner of one `sqlite3*` handle, used by one thread at a time (the writer's).
 final class SQLiteConnection {
     let handle: OpaquePointer
     let path: String
 
     init(path: String) throws {
+        guard sqliteConfigured else {
+            throw SQLiteError(code: SQLITE_ERROR, message: "SQLite failed to initialise", context: "opening \(path)")
+        }
         var db: OpaquePointer?
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
         let rc = sqlite3_open_v2(path, &db, flags, nil)

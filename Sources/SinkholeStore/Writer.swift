@@ -45,8 +45,7 @@ public final class Writer: Sendable {
 
     private let state: Mutex<WriterLoop>
     private let control = Mutex<Control>(Control())
-    /// Batches committed so far; the watchdog reads it to tell a working writer from a stuck one.
-    public let batchesCommitted = Atomic<Int>(0)
+    private let progress = WriterProgress()
 
     struct Control {
         var stopRequested = false
@@ -57,7 +56,7 @@ public final class Writer: Sendable {
     public init(configuration: Configuration, rings: EventRings<CheckIn>, store: any CheckInStore,
                 logger: Logger, clock: @escaping @Sendable () -> UTCTime = UTCTime.now) {
         state = Mutex(WriterLoop(configuration: configuration, rings: rings, store: store,
-                                 logger: logger, clock: clock))
+                                 logger: logger, clock: clock, progress: progress))
     }
 
     /// Records this run in the store (its counters are updated by every batch). `start()` calls
@@ -91,12 +90,7 @@ public final class Writer: Sendable {
 
     private func runLoop() {
         while !control.withLock({ $0.stopRequested }) {
-            let idle = state.withLock { loop in
-                let before = loop.committedBatches
-                let moved = loop.pass(final: false)
-                if loop.committedBatches != before { batchesCommitted.wrappingAdd(1, ordering: .relaxed) }
-                return moved == 0
-            }
+            let idle = state.withLock { $0.pass(final: false) == 0 }
             if idle { Thread.sleep(forTimeInterval: state.withLock { $0.idleSleepSeconds }) }
         }
         let outcome = state.withLock { $0.finish() }
@@ -120,8 +114,39 @@ public final class Writer: Sendable {
         state.withLock { $0.finish() }
     }
 
-    /// The run's counters as committed so far.
-    public var committedCounters: RunCounters {
-        state.withLock { $0.committed }
+    /// The run's counters as committed so far. Lock-free: metrics and the watchdog read it
+    /// without waiting for a commit in progress.
+    public var committedCounters: RunCounters { progress.counters }
+
+    /// Batches committed so far; the watchdog reads it to tell a working writer from a stuck one.
+    public var batchesCommitted: Int { progress.batches.load(ordering: .acquiring) }
+}
+
+/// What the writer has committed, published after each commit for readers on other threads.
+final class WriterProgress: Sendable {
+    let offered = Atomic<Int>(0)
+    let stored = Atomic<Int>(0)
+    let dropped = Atomic<Int>(0)
+    /// Stored last, with release ordering, after the three counters of the same commit.
+    let batches = Atomic<Int>(0)
+
+    func publish(_ counters: RunCounters) {
+        offered.store(counters.offered, ordering: .relaxed)
+        stored.store(counters.stored, ordering: .relaxed)
+        dropped.store(counters.dropped, ordering: .relaxed)
+        // Releasing pairs with the acquiring load in `counters`: a reader that sees this batch
+        // count sees at least this commit's counters.
+        batches.wrappingAdd(1, ordering: .releasing)
+    }
+
+    /// A consistent snapshot: re-read if a commit was published meanwhile.
+    var counters: RunCounters {
+        while true {
+            let before = batches.load(ordering: .acquiring)
+            let snapshot = RunCounters(offered: offered.load(ordering: .relaxed),
+                                       stored: stored.load(ordering: .relaxed),
+                                       dropped: dropped.load(ordering: .relaxed))
+            if batches.load(ordering: .acquiring) == before { return snapshot }
+        }
     }
 }

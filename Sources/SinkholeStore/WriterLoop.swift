@@ -9,12 +9,12 @@ struct WriterLoop: ~Copyable {
     let store: any CheckInStore
     let logger: Logger
     let clock: @Sendable () -> UTCTime
+    let progress: WriterProgress
 
     private var deduplicator: Deduplicator
     private var run: Int64 = 0
     /// Counters of the last committed batch.
     private(set) var committed = RunCounters()
-    private(set) var committedBatches = 0
     /// A batch the store refused, kept for the next attempt; nothing more is drained meanwhile.
     private var pending: (batch: StoreBatch, events: Int)?
     private var lastFlush: UTCTime
@@ -26,12 +26,13 @@ struct WriterLoop: ~Copyable {
     private var backoff: Int64 = 100_000
 
     init(configuration: Writer.Configuration, rings: EventRings<CheckIn>, store: any CheckInStore,
-         logger: Logger, clock: @escaping @Sendable () -> UTCTime) {
+         logger: Logger, clock: @escaping @Sendable () -> UTCTime, progress: WriterProgress) {
         self.configuration = configuration
         self.rings = rings
         self.store = store
         self.logger = logger
         self.clock = clock
+        self.progress = progress
         deduplicator = Deduplicator(sessionWindowSeconds: configuration.sessionWindowSeconds)
         lastFlush = clock()
     }
@@ -92,7 +93,7 @@ struct WriterLoop: ~Copyable {
         do {
             try store.write(batch, node: configuration.node, run: run)
             committed = batch.counters
-            committedBatches += 1
+            progress.publish(committed)
             pending = nil
             backoff = 100_000
             if failing {

@@ -20,8 +20,8 @@ public struct Deduplicator: Sendable {
     private var expiryQueue: [(key: SessionKey, lastSeen: Int64)] = []
     private var expiryHead = 0
     private var batch = StoreBatch()
-    /// Index of each session's row in `batch.checkIns`, for sessions touched in this batch.
-    private var rowIndex: [SessionKey: Int] = [:]
+    /// Counts batches handed over; a session's `batchRow` is valid only for this generation.
+    private var generation = 0
     /// Events folded since the last `takeBatch`.
     public private(set) var pendingEvents = 0
 
@@ -49,7 +49,7 @@ public struct Deduplicator: Sendable {
         let taken = batch
         let events = pendingEvents
         batch = StoreBatch()
-        rowIndex.removeAll(keepingCapacity: true)
+        generation &+= 1
         pendingEvents = 0
         expire(before: now.microseconds - sessionWindow)
         return (taken, events)
@@ -101,12 +101,14 @@ public struct Deduplicator: Sendable {
         let t = event.time.microseconds
         // Within the window on either side: the writer drains ring by ring, so a capture event
         // stamped before the responder's event of the same connection may be folded after it.
-        if var open = sessions[key], t >= open.firstSeen.microseconds - sessionWindow,
-           t <= open.lastSeen.microseconds + sessionWindow {
+        let existing = sessions.index(forKey: key)
+        if let existing, case var open = sessions.values[existing],
+           t >= open.firstSeen.microseconds - sessionWindow, t <= open.lastSeen.microseconds + sessionWindow {
             open.firstSeen = min(open.firstSeen, event.time)
             open.lastSeen = max(open.lastSeen, event.time)
             if open.family.isEmpty { open.family = event.family }
-            if let index = rowIndex[key] {
+            if open.batchGeneration == generation {
+                let index = open.batchRow
                 batch.checkIns[index].count += 1
                 batch.checkIns[index].lastSeen = max(batch.checkIns[index].lastSeen, event.time)
                 batch.checkIns[index].checkIn.time = min(batch.checkIns[index].checkIn.time, event.time)
@@ -116,22 +118,26 @@ public struct Deduplicator: Sendable {
                 // same event id; the store's upsert adds the count and keeps the richer detail.
                 var detail = event
                 detail.time = open.firstSeen
-                rowIndex[key] = batch.checkIns.count
+                open.batchGeneration = generation
+                open.batchRow = batch.checkIns.count
                 batch.checkIns.append(CheckInRow(eventID: Self.eventID(key, start: open.start), checkIn: detail,
                                                  lastSeen: event.time, count: 1))
             }
             addInfection(event, session: &open)
-            sessions[key] = open
+            sessions.values[existing] = open  // by index: no second hash of the key
             return
         }
         var open = OpenSession(start: event.time, firstSeen: event.time, lastSeen: event.time,
-                               family: event.family, infectionDay: nil)
-        rowIndex[key] = batch.checkIns.count
+                               family: event.family, infectionDay: nil,
+                               batchGeneration: generation, batchRow: batch.checkIns.count)
         batch.checkIns.append(CheckInRow(eventID: Self.eventID(key, start: event.time), checkIn: event,
                                          lastSeen: event.time, count: 1))
         addInfection(event, session: &open)
-        // A key already in the map (a session that outlived its window) is already queued.
-        if sessions.updateValue(open, forKey: key) == nil {
+        if let existing {
+            // A session that outlived its window, replaced: its key is already queued.
+            sessions.values[existing] = open
+        } else {
+            sessions[key] = open
             expiryQueue.append((key, event.time.microseconds))
         }
     }
@@ -227,4 +233,8 @@ struct OpenSession {
     var family: BoundedBytes<32>
     /// The UTC day the session was last counted in `infections`, nil before it has a family.
     var infectionDay: Int64?
+    /// The session's row in the current batch's `checkIns`, when `batchGeneration` is the
+    /// deduplicator's current one (kept here to save a second dictionary lookup per event).
+    var batchGeneration: Int
+    var batchRow: Int
 }

@@ -52,7 +52,7 @@ let package = Package(
         .executableTarget(
             name: "sinkhole",
             dependencies: [
-                "SinkholeServer",
+                "SinkholeServer", "SinkholeStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

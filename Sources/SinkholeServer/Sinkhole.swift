@@ -5,7 +5,7 @@ import NIOPosix
 import ServiceLifecycle
 import SinkholeCore
 import SinkholeDNS
-@_exported import SinkholeStore
+import SinkholeStore
 import Synchronization
 
 /// The assembled server: seized names loaded, store opened, rings and writer set up, listeners

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import SinkholeServer
+import SinkholeStore
 
 @main
 struct SinkholeCommand: AsyncParsableCommand {

@@ -97,8 +97,11 @@ public enum DNSOpcode {
     public static let update: UInt8 = 5
 }
 
-/// The response codes the sinkhole sends (RFC 1035 §4.1.1). `CheckIn.dnsRcode` holds the raw
-/// value.
+/// The response codes the sinkhole sends (RFC 1035 §4.1.1, RFC 6891 §6.1.3). `CheckIn.dnsRcode`
+/// holds the raw value, extended codes included.
+///
+/// Codes above 15 only exist with EDNS: the low 4 bits go in the header's RCODE, the upper 8
+/// in the OPT record's EXTENDED-RCODE (RFC 6891 §6.1.3).
 public enum DNSRcode: UInt8, Sendable, CaseIterable {
     case noError = 0
     case formErr = 1
@@ -106,13 +109,27 @@ public enum DNSRcode: UInt8, Sendable, CaseIterable {
     case nxDomain = 3
     case notImp = 4
     case refused = 5
+    /// BADVERS: the query's EDNS version is one the server does not implement (RFC 6891
+    /// §6.1.3). Header RCODE 0, OPT EXTENDED-RCODE 1.
+    case badVers = 16
+
+    /// The 4 bits that go in the header's RCODE field.
+    public var headerBits: UInt8 { rawValue & 0xF }
+    /// The 8 bits that go in an OPT record's EXTENDED-RCODE field.
+    public var extendedBits: UInt8 { rawValue >> 4 }
 }
 
 /// Record types and classes the sinkhole answers or names.
 public enum DNSRecordType {
     public static let a: UInt16 = 1
+    public static let ns: UInt16 = 2
+    public static let soa: UInt16 = 6
     public static let aaaa: UInt16 = 28
     public static let opt: UInt16 = 41
+    /// Incremental zone transfer (RFC 1995).
+    public static let ixfr: UInt16 = 251
+    /// Full zone transfer (RFC 5936).
+    public static let axfr: UInt16 = 252
     public static let any: UInt16 = 255
 }
 

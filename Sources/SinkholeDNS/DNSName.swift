@@ -34,6 +34,20 @@ public struct DNSName: Hashable, Sendable {
         self.wire = wire
     }
 
+    /// Builds a name from dotted text (`ns1.Sinkhole.example`, trailing dot optional), letter
+    /// case kept, no escapes interpreted; `.` is the root. Nil for empty text, an empty label,
+    /// or a name over the limits of `init(labels:)`. For names the operator configures.
+    public init?(presentation text: some StringProtocol) {
+        if text == "." {
+            self = .root
+            return
+        }
+        var utf8 = Substring(text).utf8[...]
+        if utf8.last == UInt8(ascii: ".") { utf8 = utf8.dropLast() }
+        guard !utf8.isEmpty else { return nil }
+        self.init(labels: utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false))
+    }
+
     /// The labels, leftmost first, without the root label (empty for the root).
     public var labels: [ArraySlice<UInt8>] {
         var out: [ArraySlice<UInt8>] = []

@@ -30,18 +30,22 @@ public struct DNSQuestion: Hashable, Sendable {
     }
 }
 
-/// A DNS query as the sinkhole reads it: the header and its one question.
+/// A DNS query as the sinkhole reads it: the header, its one question and its EDNS record.
 ///
-/// Parsing is pure and total: any byte string gives one of the three `ParseResult` cases,
-/// nothing traps. Sections after the question (an OPT record in the additional section, or
-/// anything a bot puts there) are not read and do not make the query fail.
+/// Parsing is pure and total: any byte string gives one of the `ParseResult` cases, nothing
+/// traps. After the question every record the header counts is read (owner, fixed fields,
+/// RDATA within the message) to find the OPT record (RFC 6891); the records themselves are
+/// not kept. Bytes after the last counted record are ignored.
 public struct DNSQuery: Hashable, Sendable {
     public var header: DNSHeader
     public var question: DNSQuestion
+    /// The query's OPT record, nil when it sent none (no EDNS).
+    public var edns: EDNSRecord?
 
-    public init(header: DNSHeader, question: DNSQuestion) {
+    public init(header: DNSHeader, question: DNSQuestion, edns: EDNSRecord? = nil) {
         self.header = header
         self.question = question
+        self.edns = edns
     }
 
     /// What a packet turned out to be.
@@ -52,7 +56,12 @@ public struct DNSQuery: Hashable, Sendable {
         /// The header was read but the question was not (or QDCOUNT is not 1): answer
         /// FORMERR, echoing ID and OPCODE.
         case malformed(DNSHeader, DNSParseError)
-        /// A header and exactly one readable question.
+        /// The header and question were read, but the records after them were not: a count
+        /// claims more records than the message holds, or an OPT record breaks RFC 6891
+        /// §6.1.1–6.1.2. Answer FORMERR with the question echoed (the query is still logged
+        /// with its name). `edns` is nil.
+        case malformedRecords(DNSQuery, DNSParseError)
+        /// A header, exactly one readable question, and readable records after it.
         case query(DNSQuery)
     }
 
@@ -73,11 +82,69 @@ public struct DNSQuery: Hashable, Sendable {
         case 1: break
         default: return .malformed(header, .multipleQuestions)
         }
+        let question: DNSQuestion
         do {
-            let question = try DNSQuestion(reading: &reader)
-            return .query(DNSQuery(header: header, question: question))
+            question = try DNSQuestion(reading: &reader)
         } catch {
             return .malformed(header, error)
         }
+        var query = DNSQuery(header: header, question: question)
+        do {
+            query.edns = try Self.readRecords(&reader, header: header)
+        } catch {
+            return .malformedRecords(query, error)
+        }
+        return .query(query)
+    }
+}
+
+extension DNSQuery {
+    /// The sections after the question, in message order (RFC 1035 §4.1).
+    private enum Section: CaseIterable {
+        case answer, authority, additional
+    }
+
+    /// Reads every record the header counts in the answer, authority and additional sections
+    /// and returns the OPT record, if any.
+    ///
+    /// Throws when a count claims more records than the message holds (`.truncated` and the
+    /// name errors), and on the OPT rules of RFC 6891 §6.1.1–6.1.2: at most one OPT, only in
+    /// the additional section, owned by the root. Other records are skipped unread: a query
+    /// has no business carrying them, but a NOTIFY or UPDATE may, and they change nothing here.
+    static func readRecords(_ reader: inout DNSWireReader, header: DNSHeader) throws(DNSParseError) -> EDNSRecord? {
+        var edns: EDNSRecord? = nil
+        for section in Section.allCases {
+            let count = switch section {
+            case .answer: header.answerCount
+            case .authority: header.authorityCount
+            case .additional: header.additionalCount
+            }
+            for _ in 0..<count {
+                let ownerIsRoot = try readOwner(&reader)
+                let type = try reader.readUInt16()
+                if type == DNSRecordType.opt {
+                    guard section == .additional else { throw .optOutsideAdditional }
+                    guard ownerIsRoot else { throw .optOwnerNotRoot }
+                    guard edns == nil else { throw .multipleOPT }
+                    edns = try EDNSRecord(readingAfterType: &reader)
+                } else {
+                    // CLASS (2) and TTL (4), then RDLENGTH and the RDATA it counts.
+                    try reader.skip(6)
+                    try reader.skip(Int(try reader.readUInt16()))
+                }
+            }
+        }
+        return edns
+    }
+
+    /// Reads a record's owner name and says whether it is the root. The root owner of a plain
+    /// OPT record is one zero byte and is read without building a `DNSName` (no allocation
+    /// on the common path); any other owner goes through the full name decoder.
+    private static func readOwner(_ reader: inout DNSWireReader) throws(DNSParseError) -> Bool {
+        if reader.byte(at: reader.offset) == 0 {
+            try reader.skip(1)
+            return true
+        }
+        return try reader.readName().isRoot
     }
 }

@@ -1,93 +1,131 @@
 import NIOCore
 import SinkholeCore
 
-/// Answers DNS queries for seized names with the sinkhole's addresses, and fills the DNS part
-/// of the `CheckIn` for every query.
+/// Answers DNS queries for seized names as their authority, and fills the DNS part of the
+/// `CheckIn` for every query.
 ///
 /// Pure: bytes in, bytes and event fields out. It does not know the time, the addresses or
 /// the ports; the caller (a channel handler, the capture replay) sets those.
 ///
 /// Policy, in order:
 /// - shorter than a header, or QR set: send nothing (`dnsRcode = CheckIn.noResponse`);
-/// - OPCODE other than QUERY: NOTIMP (RFC 1035 §4.1.1), question echoed if readable;
-/// - question unreadable, or QDCOUNT not 1: FORMERR (RFC 9619 §3), ID, OPCODE and RD echoed;
+/// - question unreadable, or QDCOUNT not 1: FORMERR (RFC 9619 §3), ID, OPCODE and RD echoed
+///   (NOTIMP instead for an OPCODE other than QUERY);
+/// - records after the question unreadable (a lying count), or a broken OPT (two of them, one
+///   outside the additional section, one not owned by the root): FORMERR (RFC 6891 §6.1.1),
+///   question echoed and logged;
+/// - EDNS version above 0: BADVERS (RFC 6891 §6.1.3), with an OPT of version 0;
+/// - OPCODE other than QUERY: NOTIMP (RFC 1035 §4.1.1), question echoed;
+/// - AXFR or IXFR: REFUSED. There is no zone to transfer, and a list of seized names is not
+///   something to hand to whoever asks;
 /// - QCLASS other than IN, or a name under no seized name: REFUSED. The sinkhole is not a
 ///   resolver and must not claim such names do not exist: an NXDOMAIN would deny the whole
 ///   subtree (RFC 8020) in a shared resolver's cache;
-/// - a seized name (apex or subdomain): authoritative NOERROR with all the family's addresses
-///   of the asked type (A → IPv4, AAAA → IPv6), or none (NODATA, RFC 2308 §2.2) for any other
-///   type, or a type the family has no address of.
+/// - a seized name: authoritative NOERROR, never NXDOMAIN (RFC 8020: every name under a
+///   seized apex exists, so bots keep resolving), answered by `answer(…)` (see there).
+///
+/// Every reply to a query with a valid OPT carries an OPT (RFC 6891 §7), and a UDP reply is
+/// bounded by the query's advertised payload size (see `EDNSRecord.responseSizeLimit`).
 public struct DNSResponder: Sendable {
+    /// How the reply leaves, which sets its size limit.
+    public enum Transport: Sendable, Hashable {
+        /// 512 bytes, or with EDNS the query's payload size within 512…1232; a reply that
+        /// does not fit is truncated with TC set.
+        case udp
+        /// 65535 bytes (RFC 1035 §4.2.2), whatever the query advertised: nothing is
+        /// truncated in practice.
+        case tcp
+    }
+
     public let zones: SeizedZones
     public let ttl: UInt32
-    // Per family, the answers split by type once here, not filtered per query.
-    private let ipv4Answers: [[IPAddress]]
-    private let ipv6Answers: [[IPAddress]]
+    public let authority: DNSAuthority
+    // Records built once here, not per query: per family the answers split by type, and the
+    // apex NS and SOA RRsets (all owned by the question name at offset 12).
+    let ipv4Answers: [[DNSRecord]]
+    let ipv6Answers: [[DNSRecord]]
+    let apexNS: [DNSRecord]
+    let apexSOA: [DNSRecord]
+    /// The SOA RDATA and the TTL it carries in a negative answer: min(SOA TTL, MINIMUM)
+    /// (RFC 2308 §3).
+    let soa: DNSSOA
+    let negativeTTL: UInt32
 
-    public init(zones: SeizedZones, ttl: UInt32) {
+    /// - Parameters:
+    ///   - ttl: the TTL of every positive answer, and of the SOA when asked for.
+    ///   - authority: the NS names and SOA fields for every seized apex; the default names
+    ///     `DNSAuthority.defaultNameserver` with serial 0.
+    public init(zones: SeizedZones, ttl: UInt32, authority: DNSAuthority = DNSAuthority()) {
         self.zones = zones
         self.ttl = ttl
-        ipv4Answers = zones.families.map { $0.answers.filter { $0.family == .v4 } }
-        ipv6Answers = zones.families.map { $0.answers.filter { $0.family == .v6 } }
+        self.authority = authority
+        func records(_ family: IPAddress.Family) -> [[DNSRecord]] {
+            zones.families.map { f in
+                f.answers.filter { $0.family == family }.map { DNSRecord(ttl: ttl, data: .address($0)) }
+            }
+        }
+        ipv4Answers = records(.v4)
+        ipv6Answers = records(.v6)
+        soa = authority.soa(answerTTL: ttl)
+        negativeTTL = min(ttl, soa.minimum)
+        apexNS = authority.nameservers.map { DNSRecord(ttl: ttl, data: .nameserver($0)) }
+        apexSOA = [DNSRecord(ttl: ttl, data: .soa(soa))]
     }
 
     /// Writes the response to `request` into `response` and fills `checkIn.name`, `.dnsType`,
-    /// `.dnsRcode` and `.family`. Returns false when nothing must be sent (and writes nothing).
-    ///
-    /// `sizeLimit` bounds the response (512 for UDP without EDNS, RFC 1035 §4.2.1).
+    /// `.dnsRcode` (extended codes included: 16 for BADVERS) and `.family`. Returns false when
+    /// nothing must be sent (and writes nothing).
     public func respond(
         to request: ByteBuffer, into response: inout ByteBuffer, checkIn: inout CheckIn,
-        sizeLimit: Int = DNSResponse.udpSizeLimit
+        transport: Transport = .udp
     ) -> Bool {
         checkIn.name = BoundedBytes()
         checkIn.family = BoundedBytes()
         checkIn.dnsType = 0
         let reply: DNSResponse
+        var udpLimit = DNSResponse.udpSizeLimit
         switch DNSQuery.parse(request) {
         case .noReply:
             checkIn.dnsRcode = CheckIn.noResponse
             return false
         case .malformed(let header, _):
-            let rcode: DNSRcode = header.opcode == DNSOpcode.query ? .formErr : .notImp
             reply = DNSResponse(
-                id: header.id, opcode: header.opcode, rcode: rcode,
+                id: header.id, opcode: header.opcode, rcode: Self.malformedRcode(header),
                 recursionDesired: header.recursionDesired
             )
+        case .malformedRecords(let query, _):
+            // No OPT in the reply: the query's EDNS is what could not be trusted.
+            _ = label(query.question, checkIn: &checkIn)
+            reply = DNSResponse(
+                id: query.header.id, opcode: query.header.opcode, rcode: Self.malformedRcode(query.header),
+                recursionDesired: query.header.recursionDesired, question: query.question
+            )
         case .query(let query):
+            if let edns = query.edns { udpLimit = edns.responseSizeLimit }
             reply = answer(query, checkIn: &checkIn)
         }
         checkIn.dnsRcode = reply.rcode.rawValue
-        reply.write(into: &response, sizeLimit: sizeLimit)
+        let limit = switch transport {
+        case .udp: udpLimit
+        case .tcp: DNSResponse.tcpSizeLimit
+        }
+        reply.write(into: &response, sizeLimit: limit)
         return true
     }
 
-    /// The response to a query with one readable question.
-    func answer(_ query: DNSQuery, checkIn: inout CheckIn) -> DNSResponse {
-        let question = query.question
+    /// FORMERR for a QUERY, NOTIMP for an OPCODE the sinkhole does not implement at all.
+    static func malformedRcode(_ header: DNSHeader) -> DNSRcode {
+        header.opcode == DNSOpcode.query ? .formErr : .notImp
+    }
+
+    /// Fills the check-in's name, type and family from the question; returns the seized name
+    /// it falls under. The family labels the check-in whatever the answer: a bot that named
+    /// a seized domain is evidence even when its query was one we refuse.
+    func label(_ question: DNSQuestion, checkIn: inout CheckIn) -> SeizedZones.Match? {
         question.name.forEachPresentationByte { checkIn.name.append($0) }
         checkIn.dnsType = question.type
-        // The family labels the check-in whatever the answer: a bot that named a seized
-        // domain is evidence even when its query was one we refuse.
         let match = zones.match(question.name)
         if let match { checkIn.family = BoundedBytes(match.family) }
-
-        var reply = DNSResponse(
-            id: query.header.id, opcode: query.header.opcode, rcode: .refused,
-            recursionDesired: query.header.recursionDesired, question: question, ttl: ttl
-        )
-        guard query.header.opcode == DNSOpcode.query else {
-            reply.rcode = .notImp
-            return reply
-        }
-        // Only class IN holds seized data; CHAOS `version.bind` and the like are refused.
-        guard question.class == DNSClass.internet, let match else { return reply }
-        reply.rcode = .noError
-        reply.authoritative = true
-        switch question.type {
-        case DNSRecordType.a: reply.answers = ipv4Answers[match.familyIndex]
-        case DNSRecordType.aaaa: reply.answers = ipv6Answers[match.familyIndex]
-        default: break  // NODATA; the SOA for negative caching comes with the apex records.
-        }
-        return reply
+        return match
     }
 }

@@ -172,6 +172,15 @@ public enum DNSParseError: String, Error, CaseIterable, Hashable, Sendable {
     case pointerLoop
     /// More compression pointers than the decoder follows for one name.
     case tooManyPointers
+    /// Two OPT records in one message (RFC 6891 §6.1.1: FORMERR).
+    case multipleOPT
+    /// An OPT record in the answer or authority section (RFC 6891 §6.1.1: it belongs in the
+    /// additional section only).
+    case optOutsideAdditional
+    /// An OPT record whose owner is not the root name (RFC 6891 §6.1.2).
+    case optOwnerNotRoot
+    /// An EDNS option whose length runs past the OPT record's RDATA (RFC 6891 §6.1.2).
+    case malformedOption
 
     /// The label for metrics (`dns_parse_errors_total{reason="pointer_loop"}` style).
     public var name: String { rawValue }

@@ -38,6 +38,9 @@ public struct SeizedZones: Sendable {
         /// The seized name matched (lowercase, no trailing dot), e.g. `evil.example` for a
         /// query for `WWW.Evil.Example`.
         public var apex: String { Self.text(ofWire: arena[apexRange]) }
+        /// The apex's length in wire form without the root label: a query name of this length
+        /// (also without root) is the apex itself, a longer one is below it. No allocation.
+        public var apexWireLength: Int { apexRange.count }
 
         // The apex stays in the arena until asked for: building a String per query would
         // allocate on the hot path. Holding the array costs one retain.

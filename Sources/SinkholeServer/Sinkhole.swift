@@ -16,6 +16,8 @@ import Synchronization
 public final class Sinkhole: Sendable {
     public let configuration: SinkholeConfiguration
     let zones: SeizedZones
+    /// When the domain lists were loaded: the SOA serial of every seized zone.
+    let zonesLoaded: UTCTime
     let store: SQLiteStore
     let logger: Logger
 
@@ -27,6 +29,7 @@ public final class Sinkhole: Sendable {
     public init(configuration: SinkholeConfiguration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
+        zonesLoaded = UTCTime.now()
         zones = try Self.loadZones(configuration, logger: logger)
         store = try Self.openStore(path: configuration.store.sqlite, logger: logger)
     }
@@ -108,7 +111,10 @@ public final class Sinkhole: Sendable {
         let logger = self.logger
         let dns = DNSService(
             listen: configuration.dns.listen,
-            responder: DNSResponder(zones: zones, ttl: UInt32(configuration.dns.ttl)),
+            responder: DNSResponder(
+                zones: zones, ttl: UInt32(configuration.dns.ttl),
+                authority: DNSAuthority(nameservers: configuration.dns.nameservers,
+                                        serial: DNSAuthority.serial(loadedAt: zonesLoaded))),
             group: group, rings: rings, logger: logger,
             onBound: { addresses in
                 logger.notice("sinkhole ready", metadata: ["dns.listen": "\(addresses.map(\.description))"])

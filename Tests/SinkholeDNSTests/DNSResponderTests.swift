@@ -64,13 +64,14 @@ struct DNSResponderTests {
 
     @Test("a seized name with no address of the asked type gets NODATA",
           arguments: [("v4only.example", UInt16(28), "conficker"), ("evil.example", 15, "rustock"),
-                      ("evil.example", 255, "rustock"), ("x.sub.evil.example", 16, "conficker")])
+                      ("evil.example", 99, "rustock"), ("x.sub.evil.example", 16, "conficker")])
     func noData(_ name: String, _ type: UInt16, _ family: String) throws {
         let outcome = try Self.run(WireQuery.make(name, type: type))
         let r = try #require(outcome.response)
         #expect(r.header.rcode == DNSRcode.noError.rawValue)
         #expect(r.header.authoritativeAnswer)
         #expect(r.answers.isEmpty)
+        #expect(r.authority.map(\.type) == [DNSRecordType.soa], "RFC 2308 §2.2: NODATA carries the SOA")
         #expect(r.question?.name.presentation == name)
         #expect(outcome.checkIn.family.text == family)
         #expect(outcome.checkIn.dnsRcode == 0)
@@ -169,7 +170,7 @@ struct DNSResponderTests {
         #expect(checkIn.transport == .tcp && checkIn.service == .dns)
     }
 
-    @Test("answers that don't fit in 512 bytes are left out and TC is set")
+    @Test("an answer RRset that doesn't fit in 512 bytes is left out whole and TC is set")
     func truncation() throws {
         let many = (1...60).map { IPAddress(ipv4: 0xC633_6400 + UInt32($0)) }
         let zones = try SeizedZones(families: [SeizedFamily(name: "big", domains: ["big.example"], answers: many)])
@@ -179,7 +180,9 @@ struct DNSResponderTests {
         let r = try DecodedResponse(out)
         #expect(r.byteCount <= 512)
         #expect(r.header.truncated)
-        // 12 + 13 + 4 = 29 bytes before the answers, 16 per A record: 30 fit.
-        #expect(r.addresses == Array(many.prefix(30)))
+        // 12 + 13 + 4 = 29 bytes before the answers, 16 per A record: 60 need 989 bytes.
+        // The RRset goes whole or not at all (RFC 2181 §9; NSD likewise): no partial set.
+        #expect(r.answers.isEmpty && r.header.answerCount == 0)
+        #expect(r.question?.name.presentation == "big.example")
     }
 }

@@ -27,7 +27,7 @@ struct DNSRobustnessTests {
         }
         let h = reply.header
         let sameID = h.id == UInt16(bytes[0]) << 8 | UInt16(bytes[1])
-        let rcode = h.rcode
+        let rcode = reply.rcode
         let expected: Set<UInt8>
         switch verdict {
         case .noReply:
@@ -36,18 +36,30 @@ struct DNSRobustnessTests {
         case .malformed(let header, _):
             expected = header.opcode == 0 ? [DNSRcode.formErr.rawValue] : [DNSRcode.notImp.rawValue]
             if h.questionCount != 0 { Issue.record("\(label()): malformed query echoed a question") }
-        case .query(let query):
-            expected = query.header.opcode == 0
-                ? [DNSRcode.noError.rawValue, DNSRcode.refused.rawValue]
-                : [DNSRcode.notImp.rawValue]
+        case .malformedRecords(let query, _):
+            expected = query.header.opcode == 0 ? [DNSRcode.formErr.rawValue] : [DNSRcode.notImp.rawValue]
             if reply.question != query.question { Issue.record("\(label()): question not echoed") }
+            if reply.edns != nil { Issue.record("\(label()): OPT in a reply to a broken OPT") }
+        case .query(let query):
+            if let edns = query.edns, edns.version != 0 {
+                expected = [DNSRcode.badVers.rawValue]
+            } else {
+                expected = query.header.opcode == 0
+                    ? [DNSRcode.noError.rawValue, DNSRcode.refused.rawValue]
+                    : [DNSRcode.notImp.rawValue]
+            }
+            if reply.question != query.question { Issue.record("\(label()): question not echoed") }
+            if (reply.edns != nil) != (query.edns != nil) { Issue.record("\(label()): OPT not mirrored") }
         }
         if !sameID || !h.isResponse || h.recursionAvailable || !expected.contains(rcode) || checkIn.dnsRcode != rcode {
             Issue.record("\(label()): reply header \(h) for verdict \(verdict)")
         }
     }
 
-    static let valid = WireQuery.make("Www.Evil.Example", type: 1) + WireQuery.opt
+    /// A query with an OPT that is counted (ARCOUNT 1) and carries an unknown option.
+    static let valid = WireQuery.withEDNS(
+        "Www.Evil.Example", opt: WireQuery.opt(flags: 0x8000, options: [0xFD, 0xE9, 0, 2, 0xAB, 0xCD])
+    )
 
     @Test("every truncation of a valid query is answered by class: silence, FORMERR, then the answer")
     func everyPrefix() throws {
@@ -59,10 +71,15 @@ struct DNSRobustnessTests {
             var out = ByteBuffer()
             var checkIn = CheckIn.blank
             let sent = responder.respond(to: buffer(prefix), into: &out, checkIn: &checkIn)
+            // Up to the question's end the question is unreadable; after it, ARCOUNT 1 claims
+            // an OPT that is cut short: both FORMERR. Only the whole query is answered.
             let expectedRcode: UInt8 = switch length {
             case ..<12: CheckIn.noResponse
-            case ..<questionEnd: DNSRcode.formErr.rawValue
+            case ..<Self.valid.count: DNSRcode.formErr.rawValue
             default: DNSRcode.noError.rawValue
+            }
+            if length >= questionEnd, length < Self.valid.count {
+                #expect(checkIn.name.text == "Www.Evil.Example", "prefix \(length): a FORMERR query is still logged")
             }
             #expect(sent == (length >= 12), "prefix \(length)")
             #expect(checkIn.dnsRcode == expectedRcode, "prefix \(length)")
@@ -74,7 +91,9 @@ struct DNSRobustnessTests {
         _ = responder.respond(to: buffer(Self.valid), into: &first, checkIn: &checkIn)
         _ = responder.respond(to: buffer(Self.valid), into: &second, checkIn: &checkIn)
         #expect(first == second)
-        #expect(try DecodedResponse(first).addresses == [Fixtures.v4a, Fixtures.v4b])
+        let whole = try DecodedResponse(first)
+        #expect(whole.addresses == [Fixtures.v4a, Fixtures.v4b])
+        #expect(whole.edns == EDNSRecord(dnssecOK: true))
     }
 
     @Test("seeded random mutations of valid queries never trap and get the right class of reply",
@@ -84,6 +103,8 @@ struct DNSRobustnessTests {
         var rng = SeededRandom(seed: seed)
         let bases = [
             Self.valid,
+            WireQuery.make("Www.Evil.Example", type: 1),
+            WireQuery.withEDNS("x.v4only.example", type: 28, opt: WireQuery.opt(size: 4096, version: 0)),
             WireQuery.make("a.b.c.sub.evil.example", type: 28),
             WireQuery.header() + WireQuery.name("evil.example") + [0, 1, 0, 1]
                 + [3] + Array("www".utf8) + [0xC0, 12, 0, 1, 0, 1],

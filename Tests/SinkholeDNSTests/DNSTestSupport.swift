@@ -30,12 +30,27 @@ enum WireQuery {
 
     /// An OPT pseudo-record (RFC 6891) for the additional section: root owner, 1232 bytes.
     static let opt: [UInt8] = [0] + u16(41) + u16(1232) + [0, 0, 0, 0] + u16(0)
+
+    /// An OPT record with chosen fields; `options` is the raw RDATA.
+    static func opt(
+        size: UInt16 = 1232, extendedRcode: UInt8 = 0, version: UInt8 = 0, flags: UInt16 = 0,
+        options: [UInt8] = [], owner: [UInt8] = [0]
+    ) -> [UInt8] {
+        owner + u16(41) + u16(size) + [extendedRcode, version] + u16(flags) + u16(UInt16(options.count)) + options
+    }
+
+    /// A one-question query with an OPT record in the additional section (ARCOUNT 1).
+    static func withEDNS(
+        _ qname: String, type: UInt16 = DNSRecordType.a, id: UInt16 = 0xBEEF, opt: [UInt8] = WireQuery.opt
+    ) -> [UInt8] {
+        header(id: id, ar: 1) + name(qname) + u16(type) + u16(1) + opt
+    }
 }
 
 func buffer(_ bytes: [UInt8]) -> ByteBuffer { ByteBuffer(bytes: bytes) }
 
 /// A response decoded with the production reader (the header, question and names), plus the
-/// answer records this test-side decoder reads itself.
+/// records of all three sections this test-side decoder reads itself.
 struct DecodedResponse {
     struct Record: Equatable {
         var rawOwner: [UInt8]
@@ -44,19 +59,33 @@ struct DecodedResponse {
         var `class`: UInt16
         var ttl: UInt32
         var rdata: [UInt8]
+        /// Where the RDATA starts in the message, so compressed names in it can be read.
+        var rdataOffset: Int
     }
 
     var header: DNSHeader
     var question: DNSQuestion?
     var answers: [Record] = []
+    var authority: [Record] = []
+    var additional: [Record] = []
     var byteCount: Int
+    private let message: ByteBuffer
 
     init(_ response: ByteBuffer) throws {
+        message = response
         var reader = DNSWireReader(message: response)
         byteCount = response.readableBytes
         header = try DNSHeader(reading: &reader)
         if header.questionCount == 1 { question = try DNSQuestion(reading: &reader) }
-        for _ in 0..<header.answerCount {
+        answers = try Self.records(header.answerCount, &reader)
+        authority = try Self.records(header.authorityCount, &reader)
+        additional = try Self.records(header.additionalCount, &reader)
+        guard reader.remaining == 0 else { throw DNSParseError.truncated }
+    }
+
+    static func records(_ count: UInt16, _ reader: inout DNSWireReader) throws -> [Record] {
+        var records: [Record] = []
+        for _ in 0..<count {
             let start = reader.offset
             let name = try reader.readName()
             let raw = (start..<reader.offset).compactMap { reader.byte(at: $0) }
@@ -67,12 +96,37 @@ struct DecodedResponse {
             let rdataStart = reader.offset
             try reader.skip(length)
             let rdata = (rdataStart..<reader.offset).compactMap { reader.byte(at: $0) }
-            answers.append(Record(rawOwner: raw, name: name, type: type, class: qclass, ttl: ttl, rdata: rdata))
+            records.append(Record(rawOwner: raw, name: name, type: type, class: qclass, ttl: ttl,
+                                  rdata: rdata, rdataOffset: rdataStart))
         }
-        guard reader.remaining == 0 else { throw DNSParseError.truncated }
+        return records
     }
 
     var addresses: [IPAddress] { answers.compactMap { IPAddress(bytes: $0.rdata) } }
+
+    /// The OPT record's fields, if the response has exactly one, in the additional section.
+    var edns: EDNSRecord? {
+        let opts = additional.filter { $0.type == DNSRecordType.opt }
+        guard opts.count == 1, let opt = opts.first else { return nil }
+        return EDNSRecord(class: opt.class, ttl: opt.ttl)
+    }
+
+    /// The full RCODE: the header's 4 bits and the OPT's upper 8 (RFC 6891 §6.1.3).
+    var rcode: UInt8 { header.rcode | (edns?.extendedRcode ?? 0) << 4 }
+
+    /// The SOA RDATA of a record, read with the production reader.
+    func soa(_ record: Record) throws -> DNSSOA {
+        var reader = DNSWireReader(message: message)
+        try reader.seek(to: record.rdataOffset)
+        return try DNSSOA(reading: &reader)
+    }
+
+    /// A name in a record's RDATA (an NS target).
+    func rdataName(_ record: Record) throws -> DNSName {
+        var reader = DNSWireReader(message: message)
+        try reader.seek(to: record.rdataOffset)
+        return try reader.readName()
+    }
 }
 
 /// SplitMix64: a small deterministic generator, so a failing fuzz case replays exactly.
@@ -109,7 +163,12 @@ enum Fixtures {
     ]
 
     static func zones() throws -> SeizedZones { try SeizedZones(families: families) }
-    static func responder(ttl: UInt32 = 300) throws -> DNSResponder {
-        DNSResponder(zones: try zones(), ttl: ttl)
+    /// The authority the tests' responder uses, serial 2025-06-15T15:06:40Z.
+    static let authority = DNSAuthority(
+        nameservers: ["ns1.sinkhole.example", "ns2.sinkhole.example."], serial: 1_750_000_000
+    )
+
+    static func responder(ttl: UInt32 = 300, authority: DNSAuthority = Fixtures.authority) throws -> DNSResponder {
+        DNSResponder(zones: try zones(), ttl: ttl, authority: authority)
     }
 }

@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.2
 // The sinkhole's throughput benchmarks, a package of their own (as SwiftNIO keeps its
 // `Benchmarks/`), so the server's build and tests never compile or run them.
 // `make bench` runs `swift run -c release --package-path Benchmarks sinkhole-bench`.
@@ -12,9 +12,9 @@ let package = Package(
         // (`main`, a worktree's name, CI's clone), which the product references below can't know.
         .package(name: "sinkhole", path: ".."),
         // The anchor queue of the ring benchmark: Mutex<Deque<CheckIn>>.
-        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-collections", exact: "1.6.0"),
         // Writer.init takes a Logger; the root package already resolves this version.
-        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
     ],
     targets: [
         // The raw SQLite C API for the writer's anchor. The root package's CSQLite target is

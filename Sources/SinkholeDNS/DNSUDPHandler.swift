@@ -20,6 +20,8 @@ public final class DNSUDPHandler: ChannelInboundHandler {
         public var replies = 0
         /// Check-ins the ring refused because it was full (the ring counts them too).
         public var ringDrops = 0
+        /// Replies not sent because the socket's write queue was full.
+        public var unsentReplies = 0
         /// Errors the channel reported (e.g. ICMP errors surfaced on the socket).
         public var channelErrors = 0
     }
@@ -77,6 +79,13 @@ public final class DNSUDPHandler: ChannelInboundHandler {
         )
         var reply = context.channel.allocator.buffer(capacity: DNSResponse.udpSizeLimit)
         if responder.respond(to: envelope.data, into: &reply, checkIn: &checkIn) {
+            // A socket that stops taking writes (EAGAIN under a flood) would otherwise queue
+            // replies in memory without bound; the query is still logged.
+            guard context.channel.isWritable else {
+                counts.unsentReplies += 1
+                if !ring.push(checkIn) { counts.ringDrops += 1 }
+                return
+            }
             let out = AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: reply)
             context.write(wrapOutboundOut(out), promise: nil)
             counts.replies += 1

@@ -50,11 +50,35 @@ public struct InvalidSeizedDomain: Error, Hashable, Sendable, CustomStringConver
     }
 
     public var description: String {
-        "invalid seized domain \"\(domain)\" in family \(family): \(reason.rawValue)"
+        "invalid seized domain \"\(domain)\" in family \(family): \(reason.explanation)"
+    }
+}
+
+extension InvalidSeizedDomain.Reason {
+    /// The reason in words, for an operator reading an error about a list file.
+    public var explanation: String {
+        switch self {
+        case .empty: "is empty (seizing the root would sinkhole every name)"
+        case .emptyLabel: "has an empty label (two dots in a row, or a leading dot)"
+        case .labelTooLong: "has a label longer than 63 characters"
+        case .nameTooLong: "is longer than 253 characters"
+        case .invalidCharacter: "has a space, control character, backslash or non-ASCII byte (write IDNs as xn--)"
+        }
     }
 }
 
 extension SeizedZones {
+    /// Why `domain` cannot be a seized name, or nil when it can. The one rule for every list:
+    /// list loaders call it to report file and line, and `init(families:)` applies the same.
+    public static func problem(with domain: some StringProtocol) -> InvalidSeizedDomain.Reason? {
+        do {
+            _ = try normalisedWire(domain)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
     /// The lowercased wire form of a domain from a list, without the root label.
     ///
     /// Names are stored and matched in lowercase ASCII only (RFC 4343 §3: DNS case folding is

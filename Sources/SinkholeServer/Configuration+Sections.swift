@@ -14,7 +14,13 @@ extension ConfigurationReader {
         var dns = Config.DNS()
         for (key, value, path) in fields(value, path, allowed: ["listen", "ttl", "nameservers", "rate_limit"]) {
             switch key {
-            case "listen": if let v = listens(value, path) { dns.listen = v }
+            case "listen":
+                let errorsBefore = errors.count
+                guard let v = listens(value, path) else { continue }
+                if v.isEmpty && errors.count == errorsBefore {
+                    fail(value, path, "needs at least one address: the DNS responder is what bots reach first")
+                }
+                dns.listen = v
             case "ttl": if let v = int(value, path, 0...Self.maxTTL) { dns.ttl = v }
             case "nameservers":
                 guard let items = items(value, path, of: "name server names") else { continue }
@@ -100,7 +106,8 @@ extension ConfigurationReader {
     mutating func ring(_ value: Node, _ path: String) -> Config.Ring {
         var ring = Config.Ring()
         for (_, value, path) in fields(value, path, allowed: ["memory_mb"]) {
-            if let v = int(value, path, 1...1_048_576) { ring.memoryMB = v }
+            // Committed at start, so a typo in the thousands would take the host's memory.
+            if let v = int(value, path, 1...16_384) { ring.memoryMB = v }
         }
         return ring
     }

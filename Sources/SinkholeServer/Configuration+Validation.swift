@@ -62,7 +62,8 @@ extension ConfigurationReader {
             // A seized address labels check-ins with its family; two owners would be a coin toss.
             for (index, address) in family.addresses.enumerated() {
                 if let owner = owners[address], owner != family.name {
-                    fail(item, "\(itemPath).addresses[\(index)]", "\(address) is already a seized address of family \"\(owner)\"")
+                    fail(item["addresses"]?[index] ?? item, "\(itemPath).addresses[\(index)]",
+                         "\(address) is already a seized address of family \"\(owner)\"")
                 }
                 owners[address] = owners[address] ?? family.name
             }

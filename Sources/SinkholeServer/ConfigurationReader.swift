@@ -148,9 +148,21 @@ struct ConfigurationReader {
         }
     }
 
+    /// A list of listen addresses; the same address twice (port 0 aside, which picks a free
+    /// port each time) would fail at bind time with a less helpful "address in use".
     mutating func listens(_ node: Node, _ path: String) -> [ListenAddress]? {
         guard let items = items(node, path, of: "listen addresses") else { return nil }
-        return items.compactMap { listen($0.value, $0.path) }
+        var seen: Set<ListenAddress> = []
+        var out: [ListenAddress] = []
+        for (value, itemPath) in items {
+            guard let address = listen(value, itemPath) else { continue }
+            if address.port != 0 && !seen.insert(address).inserted {
+                fail(value, itemPath, "\(address) is listed twice")
+                continue
+            }
+            out.append(address)
+        }
+        return out
     }
 
     mutating func cidr(_ node: Node, _ path: String) -> CIDR? {

@@ -36,11 +36,13 @@ struct DNSService: Service {
         }
         onBound(channels.compactMap { $0.localAddress.flatMap(ListenAddress.init(socketAddress:)) })
         let bound = channels
-        try await withGracefulShutdownHandler {
+        // Cancellation too, not only graceful shutdown: when another service fails the group
+        // cancels this one, and a listener left open would answer bots nobody records.
+        try await withTaskCancellationOrGracefulShutdownHandler {
             for channel in bound {
                 try await channel.closeFuture.get()
             }
-        } onGracefulShutdown: {
+        } onCancelOrGracefulShutdown: {
             for channel in bound { channel.close(promise: nil) }
         }
         logger.info("dns listeners closed")
@@ -55,11 +57,18 @@ struct DNSService: Service {
         }
         let responder = self.responder
         let rings = self.rings
-        let bootstrap = DatagramBootstrap(group: group)
+        var bootstrap = DatagramBootstrap(group: group)
             // No SO_REUSEADDR: on Linux it lets a second UDP socket bind the same address and
             // silently take its traffic; a second instance must fail loudly instead.
             .channelOption(.socketOption(.so_rcvbuf), value: Self.receiveBufferBytes)
             .channelOption(.receivePacketInfo, value: true)
+        if address.address.family == .v6 {
+            // SwiftNIO opens IPv6 sockets dual-stack; `[::]:53` would then also take IPv4 port
+            // 53 and the default pair ["0.0.0.0:53", "[::]:53"] could not both bind.
+            bootstrap = bootstrap.channelOption(
+                ChannelOptions.Types.SocketOption(level: .ipv6, name: .ipv6_v6only), value: 1)
+        }
+        bootstrap = bootstrap
             .channelInitializer { channel in
                 let handler = DNSUDPHandler(responder: responder, ring: rings.ring(for: channel.eventLoop),
                                             localAddress: address.address, localPort: address.port)

@@ -1,5 +1,6 @@
 import Foundation
 import SinkholeCore
+import SinkholeDNS
 
 /// Reads a family's seized-name lists: one name a line, `#` starts a comment, blank lines are
 /// skipped. A path with `%Y`, `%m`, `%d` is a per-day list (DGA families publish a new list
@@ -73,28 +74,12 @@ public enum DomainList {
             if let hash = line.firstIndex(of: "#") { line = line[..<hash] }
             let name = line.trimmingCharacters(in: .whitespaces)
             if name.isEmpty { continue }
-            if let problem = problem(with: name) {
-                throw LoadError(file: file, line: lineNumber, message: "\"\(name)\" \(problem)")
+            if let problem = SeizedZones.problem(with: name) {
+                throw LoadError(file: file, line: lineNumber, message: "\"\(name)\" \(problem.explanation)")
             }
             names.append(name)
         }
         return names
-    }
-
-    /// Why `name` is not a usable seized name, or nil. Letters, digits, `-` and `_` (seen in
-    /// real C&C names) per label; RFC 1035 §2.3.4 limits.
-    static func problem(with name: String) -> String? {
-        let trimmed = name.hasSuffix(".") ? String(name.dropLast()) : name
-        if trimmed.isEmpty { return "is not a domain name" }
-        if trimmed.utf8.count > 253 { return "is longer than 253 characters" }
-        for label in trimmed.split(separator: ".", omittingEmptySubsequences: false) {
-            if label.isEmpty { return "has an empty label" }
-            if label.utf8.count > 63 { return "has a label longer than 63 characters" }
-            if !label.utf8.allSatisfy({ $0 < 0x80 && (Character(UnicodeScalar($0)).isLetter || Character(UnicodeScalar($0)).isNumber || $0 == 0x2d || $0 == 0x5f) }) {
-                return "has a character outside letters, digits, '-' and '_' (write IDNs as xn--)"
-            }
-        }
-        return nil
     }
 
     static func expand(_ pattern: String, _ day: UTCTime) -> String {

@@ -64,6 +64,24 @@ public final class Sinkhole: Sendable {
         return zones
     }
 
+    /// Settings this version cannot honour. One that asks for something the operator relies on
+    /// (a PostgreSQL store, packet capture) is an error: silently writing elsewhere or capturing
+    /// nothing would lose evidence. The rest come back as warnings to log.
+    public static func checkSupported(_ configuration: SinkholeConfiguration) throws -> [String] {
+        if configuration.store.postgres != nil {
+            throw StartupError(description: "store.postgres is set, but this version stores only to SQLite (store.sqlite); remove store.postgres to run")
+        }
+        if let interface = configuration.capture.interface {
+            throw StartupError(description: "capture.interface is \(interface), but packet capture is not in this version; set it to null to run")
+        }
+        var warnings: [String] = []
+        for family in configuration.families where (family.sinkholeAddresses ?? configuration.sinkholeAddresses).isEmpty {
+            warnings.append("family \(family.name) has no sinkhole addresses (sinkhole_addresses): its names are answered without addresses, so bots will not connect")
+        }
+        warnings.append("this version runs the DNS responder only; http, catch_all, feeds and metrics settings are validated but not started")
+        return warnings
+    }
+
     /// Loads every domain list the configuration names (as `run` would) and returns how many
     /// seized names they hold, for `sinkhole check-config`.
     public static func checkDomainLists(_ configuration: SinkholeConfiguration) throws -> Int {
@@ -107,6 +125,14 @@ public final class Sinkhole: Sendable {
                                  flushInterval: .milliseconds(configuration.writer.flushIntervalMS),
                                  sessionWindowSeconds: configuration.writer.sessionWindowS),
             rings: registry, store: store, logger: logger)
+        // The run is recorded before any listener binds: a store that cannot take it must stop
+        // the start, not leave listeners answering bots that nothing records.
+        do {
+            try writer.beginRun()
+        } catch {
+            try? await group.shutdownGracefully()
+            throw StartupError(description: "cannot record the run in the store: \(error)")
+        }
         let outcome = Mutex<Writer.Outcome?>(nil)
         let logger = self.logger
         let dns = DNSService(

@@ -142,12 +142,12 @@ public struct Deduplicator: Sendable {
         }
     }
 
-    /// Counts a session once per UTC day in `infections`, under the session's family (which a
-    /// later event may be the first to name: the capture engine sees the SYN before the HTTP
-    /// responder sees the Host). A session running past midnight counts on the new day too:
-    /// the bot was active then.
+    /// Counts a session once per UTC day in `infections`, under the session's family: the
+    /// first family any of its events named (a later event may be the first to name one: the
+    /// capture engine sees the SYN before the HTTP responder sees the Host). A session running
+    /// past midnight counts on the new day too: the bot was active then.
     private mutating func addInfection(_ event: CheckIn, session: inout OpenSession) {
-        let family = event.family.isEmpty ? session.family : event.family
+        let family = session.family
         guard !family.isEmpty else { return }
         let day = event.time.dayStart.seconds
         let key = InfectionKey(day: day, source: event.source, family: family)

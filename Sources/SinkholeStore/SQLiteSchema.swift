@@ -47,13 +47,14 @@ enum SQLiteSchema {
             hour INTEGER NOT NULL,
             src_ip TEXT NOT NULL,
             qname TEXT NOT NULL,
+            qname_truncated INTEGER NOT NULL,
             qtype INTEGER NOT NULL,
             count INTEGER NOT NULL,
             first_seen INTEGER NOT NULL,
             last_seen INTEGER NOT NULL,
             last_rcode INTEGER NOT NULL,
             family TEXT NOT NULL,
-            PRIMARY KEY (hour, src_ip, qname, qtype)
+            PRIMARY KEY (hour, src_ip, qname, qname_truncated, qtype)
         ) WITHOUT ROWID;
 
         CREATE TABLE counters (

@@ -61,9 +61,10 @@ public final class SQLiteStore: CheckInStore, @unchecked Sendable {
                 count = count + excluded.count
             """)
         upsertDNSQuery = try db.prepare("""
-            INSERT INTO dns_queries (hour, src_ip, qname, qtype, count, first_seen, last_seen, last_rcode, family)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-            ON CONFLICT (hour, src_ip, qname, qtype) DO UPDATE SET
+            INSERT INTO dns_queries (hour, src_ip, qname, qtype, count, first_seen, last_seen, last_rcode, family,
+                                     qname_truncated)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+            ON CONFLICT (hour, src_ip, qname, qname_truncated, qtype) DO UPDATE SET
                 count = count + excluded.count,
                 first_seen = min(first_seen, excluded.first_seen),
                 last_rcode = CASE WHEN excluded.last_seen >= last_seen THEN excluded.last_rcode ELSE last_rcode END,
@@ -159,6 +160,8 @@ public final class SQLiteStore: CheckInStore, @unchecked Sendable {
             upsertDNSQuery.bind(7, row.lastSeen.microseconds)
             upsertDNSQuery.bind(8, Int(row.lastRcode))
             upsertDNSQuery.bind(9, row.family)
+            // A qname cut at its bound is kept apart from the complete name it starts like.
+            upsertDNSQuery.bind(10, key.qname.truncated ? 1 : 0)
             try upsertDNSQuery.run()
         }
     }

@@ -119,34 +119,20 @@ public final class Writer: Sendable {
     public var committedCounters: RunCounters { progress.counters }
 
     /// Batches committed so far; the watchdog reads it to tell a working writer from a stuck one.
-    public var batchesCommitted: Int { progress.batches.load(ordering: .acquiring) }
+    public var batchesCommitted: Int { progress.batches }
 }
 
 /// What the writer has committed, published after each commit for readers on other threads.
+///
+/// Its own small lock, held only to copy four integers: readers never wait for a commit in
+/// progress (they would, on the writer's state lock) and never see a torn snapshot.
 final class WriterProgress: Sendable {
-    let offered = Atomic<Int>(0)
-    let stored = Atomic<Int>(0)
-    let dropped = Atomic<Int>(0)
-    /// Stored last, with release ordering, after the three counters of the same commit.
-    let batches = Atomic<Int>(0)
+    private let committed = Mutex<(counters: RunCounters, batches: Int)>((RunCounters(), 0))
 
     func publish(_ counters: RunCounters) {
-        offered.store(counters.offered, ordering: .relaxed)
-        stored.store(counters.stored, ordering: .relaxed)
-        dropped.store(counters.dropped, ordering: .relaxed)
-        // Releasing pairs with the acquiring load in `counters`: a reader that sees this batch
-        // count sees at least this commit's counters.
-        batches.wrappingAdd(1, ordering: .releasing)
+        committed.withLock { $0 = (counters, $0.batches + 1) }
     }
 
-    /// A consistent snapshot: re-read if a commit was published meanwhile.
-    var counters: RunCounters {
-        while true {
-            let before = batches.load(ordering: .acquiring)
-            let snapshot = RunCounters(offered: offered.load(ordering: .relaxed),
-                                       stored: stored.load(ordering: .relaxed),
-                                       dropped: dropped.load(ordering: .relaxed))
-            if batches.load(ordering: .acquiring) == before { return snapshot }
-        }
-    }
+    var counters: RunCounters { committed.withLock { $0.counters } }
+    var batches: Int { committed.withLock { $0.batches } }
 }

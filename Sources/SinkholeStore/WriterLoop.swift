@@ -24,6 +24,7 @@ struct WriterLoop: ~Copyable {
     private var failing = false
     private var retryAt = UTCTime(microseconds: 0)
     private var backoff: Int64 = 100_000
+    private var firstRing = 0
 
     init(configuration: Writer.Configuration, rings: EventRings<CheckIn>, store: any CheckInStore,
          logger: Logger, clock: @escaping @Sendable () -> UTCTime, progress: WriterProgress) {
@@ -53,13 +54,20 @@ struct WriterLoop: ~Copyable {
     mutating func pass(final: Bool) -> Int {
         let now = clock()
         if pending != nil {
-            if now >= retryAt || final { retryPending(now: now) }
+            if now >= retryAt || final || retryAt.microseconds - now.microseconds > Self.maximumBackoff {
+                retryPending(now: now)
+            }
             return 0
         }
         var offered = 0
         var dropped = 0
         var drained = 0
-        for ring in rings.all {
+        // Start each pass at the next ring: when the writer falls behind, every producer gets
+        // its turn to be drained first, so drops do not all land on the last rings.
+        let all = rings.all
+        if !all.isEmpty { firstRing = (firstRing + 1) % all.count }
+        for position in all.indices {
+            let ring = all[(firstRing + position) % all.count]
             // Drain no further than this snapshot, so the committed counters never show more
             // stored than offered.
             let counts = ring.counts
@@ -72,8 +80,11 @@ struct WriterLoop: ~Copyable {
                 deduplicator.add(event)
             }
         }
+        // A wall clock stepped backwards (NTP) counts as due: otherwise nothing would be
+        // flushed on time until the clock caught up again.
         let due = deduplicator.pendingEvents >= configuration.batchSize
             || now.microseconds - lastFlush.microseconds >= Self.microseconds(configuration.flushInterval)
+            || now < lastFlush
             || final
         if due && (deduplicator.pendingEvents > 0 || offered != committed.offered || final) {
             var (batch, events) = deduplicator.takeBatch(now: max(latestEvent, UTCTime(microseconds: 0)))
@@ -107,7 +118,7 @@ struct WriterLoop: ~Copyable {
                              metadata: ["store.error": "\(error)"])
             }
             retryAt = UTCTime(microseconds: now.microseconds + backoff)
-            backoff = min(backoff * 2, 5_000_000)
+            backoff = min(backoff * 2, Self.maximumBackoff)
         }
     }
 
@@ -140,6 +151,9 @@ struct WriterLoop: ~Copyable {
         store.close()
         return Writer.Outcome(counters: committed, lost: lost)
     }
+
+    /// The longest wait between two attempts at a failing store, in microseconds.
+    static let maximumBackoff: Int64 = 5_000_000
 
     static func microseconds(_ duration: Duration) -> Int64 {
         let (seconds, attoseconds) = duration.components

@@ -89,8 +89,10 @@ struct CheckConfig: AsyncParsableCommand {
     func run() async throws {
         let configuration = try options.load()
         do {
+            let warnings = try Sinkhole.checkSupported(configuration)
             let zones = try Sinkhole.checkDomainLists(configuration)
             print("\(options.config): OK (node \(configuration.node), \(configuration.families.count) families, \(zones) seized names)")
+            for warning in warnings { print("warning: \(warning)") }
         } catch {
             FileHandle.standardError.write(Data("sinkhole: \(error)\n".utf8))
             throw ExitCode(2)

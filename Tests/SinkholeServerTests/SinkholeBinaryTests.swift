@@ -1,3 +1,4 @@
+import CSQLite
 import Foundation
 import Testing
 
@@ -224,6 +225,22 @@ struct SinkholeBinaryTests {
         let ok = try SinkholeProcess.runToExit(["check-config", "--config", setup.config])
         #expect(ok.status == 0, "\(ok.stderr)")
         #expect(ok.stdout.contains("OK") && ok.stdout.contains("3 seized names"), "\(ok.stdout)")
+        // Settings this version cannot honour are refused, not silently ignored.
+        let original = try String(contentsOfFile: setup.config, encoding: .utf8)
+        for (extra, complaint) in [("store:\n  sqlite: data/checkins.db\n  postgres: postgres://sinkhole@db/sinkhole", "store.postgres"),
+                                   ("capture:\n  interface: eth0", "capture.interface")] {
+            let text = original.replacingOccurrences(of: "store:\n  sqlite: data/checkins.db", with: extra)
+            try text.write(toFile: setup.config, atomically: true, encoding: .utf8)
+            let refused = try SinkholeProcess.runToExit(["check-config", "--config", setup.config])
+            #expect(refused.status == 2 && refused.stderr.contains(complaint), "\(refused.stderr)")
+        }
+        // A family with nothing to answer with is allowed, with a warning.
+        try original.replacingOccurrences(of: "sinkhole_addresses: [198.51.100.10, \"2001:db8::10\"]\n", with: "")
+            .write(toFile: setup.config, atomically: true, encoding: .utf8)
+        let warned = try SinkholeProcess.runToExit(["check-config", "--config", setup.config])
+        #expect(warned.status == 0 && warned.stdout.contains("warning: family example has no sinkhole addresses"), "\(warned.stdout)")
+        try original.write(toFile: setup.config, atomically: true, encoding: .utf8)
+
         try "fine.example\nbad..name\n".write(to: setup.directory.appendingPathComponent("other.txt"), atomically: true, encoding: .utf8)
         let bad = try SinkholeProcess.runToExit(["check-config", "--config", setup.config])
         #expect(bad.status == 2)
@@ -243,6 +260,43 @@ struct SinkholeBinaryTests {
         // The failed start recorded its (empty) run and closed it; the first instance is unharmed.
         #expect(try dig(server: "127.0.0.1", port: setup.port, name: "cc.botnet.example").answers.count == 1)
         #expect(first.terminate() == 0)
+    }
+
+    @Test("a store that cannot record the run stops the start: no listener left answering unrecorded")
+    func storeLockedAtStart() throws {
+        let setup = try Self.makeSetup()
+        defer { try? FileManager.default.removeItem(at: setup.directory) }
+        let first = try SinkholeProcess(arguments: ["run", "--config", setup.config], directory: setup.directory)
+        try first.waitUntilReady()
+        #expect(first.terminate() == 0)
+        // Another process holds the write lock for longer than the store's busy timeout.
+        var db: OpaquePointer?
+        #expect(sqlite3_open_v2(setup.database, &db, SQLITE_OPEN_READWRITE, nil) == SQLITE_OK)
+        defer { sqlite3_close_v2(db) }
+        #expect(sqlite3_exec(db, "BEGIN IMMEDIATE", nil, nil, nil) == SQLITE_OK)
+        let result = try SinkholeProcess.runToExit(["run", "--config", setup.config], timeout: .seconds(60))
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stderr.contains("cannot record the run") || result.stderr.contains("SQLite store"), "\(result.stderr)")
+        #expect(!result.stderr.contains("sinkhole ready"), "listeners were bound although nothing could be recorded")
+        sqlite3_exec(db, "ROLLBACK", nil, nil, nil)
+    }
+
+    @Test("the default listener pair, IPv4 and IPv6 wildcards on one port, binds and answers both")
+    func dualStackWildcards() throws {
+        let setup = try Self.makeSetup()
+        defer { try? FileManager.default.removeItem(at: setup.directory) }
+        var text = try String(contentsOfFile: setup.config, encoding: .utf8)
+        text = text.replacingOccurrences(of: "listen: [\"127.0.0.1:\(setup.port)\", \"[::1]:\(setup.port)\"]",
+                                         with: "listen: [\"0.0.0.0:\(setup.port)\", \"[::]:\(setup.port)\"]")
+        try text.write(toFile: setup.config, atomically: true, encoding: .utf8)
+        let sinkhole = try SinkholeProcess(arguments: ["run", "--config", setup.config], directory: setup.directory)
+        defer { sinkhole.terminate() }
+        try sinkhole.waitUntilReady()
+        #expect(try dig(server: "127.0.0.1", port: setup.port, name: "v4.cc.botnet.example").answers.count == 1)
+        #expect(try dig(server: "::1", port: setup.port, name: "v6.cc.botnet.example").answers.count == 1)
+        #expect(sinkhole.terminate() == 0, "\(sinkhole.stderr)")
+        // Both families reached the one configured port, and both were recorded.
+        #expect(try sqliteRows(setup.database, "SELECT src_ip FROM dns_queries ORDER BY src_ip") == [["127.0.0.1"], ["::1"]])
     }
 
     @Test("a store that cannot be opened is a clear error at start, exit status 1")

@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.2
 // The EventRing stress test alone, built in release under ThreadSanitizer by `make test`.
 // A separate package (its sources are symlinks to the real ones) so that the release + TSan
 // build compiles SinkholeCore and one test file, not SwiftNIO and the whole server.

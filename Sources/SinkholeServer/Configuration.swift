@@ -142,7 +142,8 @@ public struct SinkholeConfiguration: Sendable, Equatable {
     public struct Writer: Sendable, Equatable {
         public var batchSize: Int = 4096
         public var flushIntervalMS: Int = 1000
-        /// Events with the same 5-tuple inside this many seconds merge into one row; 0 never merges.
+        /// Events with the same 5-tuple inside this many seconds merge into one row; 0 merges only
+        /// events stamped in the same microsecond (the same packet seen twice).
         public var sessionWindowS: Int = 120
         public init() {}
     }

@@ -33,7 +33,7 @@ run: build
 	@bin=$$($(SWIFT) build -c release --show-bin-path)/sinkhole; \
 	port=$$(grep -oE '"127\.0\.0\.1:[0-9]+"' $(CONFIG) | head -1 | grep -oE '[0-9]+"$$' | tr -d '"'); \
 	echo; \
-	echo "sinkhole is starting with $(CONFIG): DNS on 127.0.0.1:$$port and [::1]:$$port (UDP),"; \
+	echo "sinkhole is starting with $(CONFIG): DNS on 127.0.0.1:$$port and [::1]:$$port (UDP and TCP),"; \
 	echo "check-ins stored in var/checkins.db. From another terminal, try:"; \
 	echo; \
 	echo "  dig @127.0.0.1 -p $$port something.cc.botnet.example      # answers 198.51.100.10"; \

@@ -5,12 +5,15 @@ import ServiceLifecycle
 import SinkholeCore
 import SinkholeDNS
 
-/// The DNS listeners: one UDP socket per configured address, each served by a `DNSUDPHandler`
-/// that pushes into its event loop's ring.
+/// The DNS listeners: for each configured address a UDP socket served by a `DNSUDPHandler`,
+/// and a TCP listener on the same address and port (RFC 7766 §5: TCP is not optional) whose
+/// connections are served by a `DNSTCPHandler`; every handler pushes into its event loop's ring.
 ///
-/// On graceful shutdown the sockets close; datagrams already read are answered and pushed
-/// first (they are handled on the same loop before the close), so the writer, which stops
-/// after this service, sees all of them.
+/// On graceful shutdown or cancellation the sockets close: UDP sockets and TCP listeners
+/// first, then every open TCP connection, and `run` returns only once all of them have
+/// closed. Messages already read are answered and pushed before a close takes effect (they
+/// are handled on the channel's own loop first), so the writer, which stops after this
+/// service, sees all of them.
 struct DNSService: Service {
     /// Asked of the kernel for each DNS socket. Under load Knot and Unbound lost queries to
     /// their default UDP buffers while NSD, which enlarges its buffer, lost none.
@@ -23,19 +26,39 @@ struct DNSService: Service {
     let logger: Logger
     /// Called with every bound address once all are bound.
     var onBound: @Sendable ([ListenAddress]) -> Void = { _ in }
+    /// Time limits of each TCP connection.
+    var tcp = DNSTCPHandler.Configuration()
+    /// The most TCP connections open at once on each listener.
+    var tcpConnectionLimit = DNSTCPConnections.defaultLimit
+
+    /// A bound TCP listener and the table of its open connections.
+    struct TCPListener {
+        let channel: any Channel
+        let connections: DNSTCPConnections
+    }
 
     func run() async throws {
         var channels: [any Channel] = []
+        var listeners: [TCPListener] = []
         do {
             for address in listen {
-                channels.append(try await bind(address))
+                let udp = try await bind(address)
+                channels.append(udp)
+                // The port the UDP socket got: a configured port 0 must give TCP the same one.
+                let port = udp.localAddress?.port.map(UInt16.init) ?? address.port
+                listeners.append(try await bindTCP(ListenAddress(address.address, port: port)))
             }
         } catch {
             for channel in channels { try? await channel.close() }
+            for listener in listeners {
+                try? await listener.channel.close()
+                _ = listener.connections.closeAll()
+            }
             throw error
         }
         onBound(channels.compactMap { $0.localAddress.flatMap(ListenAddress.init(socketAddress:)) })
-        let bound = channels
+        let bound = channels + listeners.map(\.channel)
+        let tables = listeners.map(\.connections)
         // Cancellation too, not only graceful shutdown: when another service fails the group
         // cancels this one, and a listener left open would answer bots nobody records.
         try await withTaskCancellationOrGracefulShutdownHandler {
@@ -44,6 +67,12 @@ struct DNSService: Service {
             }
         } onCancelOrGracefulShutdown: {
             for channel in bound { channel.close(promise: nil) }
+            for table in tables { _ = table.closeAll() }
+        }
+        // The listeners are closed, so no connection is admitted any more: wait until every
+        // open one has stopped, so none pushes a check-in after the writer's last drain.
+        for table in tables {
+            for closed in table.closeAll() { try? await closed.get() }
         }
         logger.info("dns listeners closed")
     }

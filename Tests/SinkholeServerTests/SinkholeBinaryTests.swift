@@ -358,3 +358,62 @@ func sendDatagram(_ bytes: [UInt8], port: UInt16) throws {
     }
     #expect(sent == bytes.count)
 }
+
+extension SinkholeBinaryTests {
+    @Test("DNS over TCP: dig +tcp and 20 pipelined queries are answered and stored; a stalled TCP client delays no UDP answer")
+    func dnsOverTCP() throws {
+        let setup = try Self.makeSetup()
+        defer { try? FileManager.default.removeItem(at: setup.directory) }
+        let sinkhole = try SinkholeProcess(arguments: ["run", "--config", setup.config], directory: setup.directory)
+        defer { sinkhole.terminate() }
+        try sinkhole.waitUntilReady()
+
+        // Real dig over TCP, on both listeners.
+        for server in ["127.0.0.1", "::1"] {
+            let answer = try dig(server: server, port: setup.port, name: "tcp.cc.botnet.example", options: ["+tcp"])
+            #expect(answer.status == "NOERROR" && answer.flags.contains("aa"), "\(answer.output)")
+            #expect(answer.answers == ["tcp.cc.botnet.example. 600 IN A 198.51.100.10"], "\(answer.output)")
+        }
+
+        // 20 queries pipelined in one write on one connection (RFC 7766 §6.2.1.1): 20 answers.
+        let pipelined = try TCPClient(port: setup.port)
+        try pipelined.send((0..<20).flatMap { framedQuery("p\($0).cc.botnet.example", id: UInt16(0x100 + $0)) })
+        for i in 0..<20 {
+            let reply = try #require(pipelined.readMessage(), "answer \(i) of 20 missing")
+            #expect(Int(reply[0]) << 8 | Int(reply[1]) == 0x100 + i, "answers come back in order")
+            #expect(reply[3] & 0x0F == 0 && reply[7] == 1, "NOERROR with one answer")
+            #expect(Array(reply.suffix(4)) == [198, 51, 100, 10])
+        }
+
+        // A stalled client (one byte of a length prefix, then nothing) and an idle one hold
+        // TCP connections while a UDP query is answered at once.
+        let stalled = try TCPClient(port: setup.port, receiveTimeoutSeconds: 8)
+        try stalled.send([0])
+        let idle = try TCPClient(port: setup.port)
+        let udp = try dig(server: "127.0.0.1", port: setup.port, name: "udp.cc.botnet.example")
+        #expect(udp.answers == ["udp.cc.botnet.example. 600 IN A 198.51.100.10"], "\(udp.output)")
+        let queryTime = udp.output.split(separator: "\n").first { $0.hasPrefix(";; Query time: ") }
+            .flatMap { Int($0.dropFirst(";; Query time: ".count).prefix { $0.isNumber }) }
+        #expect((queryTime ?? .max) < 500, "UDP answer took \(queryTime.map { "\($0) ms" } ?? "unknown")")
+        // The stalled message is cut off by the read timeout, not held for the idle timeout.
+        let start = ContinuousClock.now
+        #expect(stalled.closedByPeer(), "a stalled message must not hold its connection")
+        #expect(ContinuousClock.now - start < .seconds(5))
+
+        // SIGTERM with a connection still open: shutdown closes it rather than waiting out its
+        // 10 s idle timeout, and every query is stored.
+        let stopping = ContinuousClock.now
+        #expect(sinkhole.terminate() == 0, "\(sinkhole.stderr)")
+        #expect(ContinuousClock.now - stopping < .seconds(5), "shutdown waited for an idle TCP connection")
+        #expect(idle.closedByPeer())
+        #expect(sinkhole.stderr.components(separatedBy: "dns listener bound").count - 1 == 4, "\(sinkhole.stderr)")
+        let tcp = try sqliteRows(setup.database,
+                                 "SELECT src_ip, sum(count) FROM dns_queries WHERE qname = 'tcp.cc.botnet.example' GROUP BY 1 ORDER BY 1")
+        #expect(tcp == [["127.0.0.1", "1"], ["::1", "1"]])
+        let piped = try sqliteRows(setup.database,
+                                   "SELECT count(*), sum(count) FROM dns_queries WHERE qname LIKE 'p%.cc.botnet.example' AND qtype = 1")
+        #expect(piped == [["20", "20"]])
+        #expect(try sqliteRows(setup.database, "SELECT sum(count) FROM dns_queries") == [["23"]])
+        #expect(try sqliteRows(setup.database, "SELECT offered, stored, dropped FROM runs") == [["23", "23", "0"]])
+    }
+}

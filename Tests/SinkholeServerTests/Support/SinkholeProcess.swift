@@ -153,9 +153,10 @@ struct DigResult {
 }
 
 /// Runs the real `dig` (one try, so a query is sent exactly once) and parses its reply.
-func dig(server: String, port: UInt16, name: String, type: String = "A") throws -> DigResult {
+/// `options` go before the name (e.g. `+tcp`).
+func dig(server: String, port: UInt16, name: String, type: String = "A", options: [String] = []) throws -> DigResult {
     let result = try runTool("/usr/bin/dig", ["@\(server)", "-p", "\(port)", "+tries=1", "+time=3",
-                                              "+noedns", name, type])
+                                              "+noedns"] + options + [name, type])
     var status: String?
     var flags: Set<String> = []
     var answers: [String] = []

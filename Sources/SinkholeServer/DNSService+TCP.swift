@@ -1,0 +1,70 @@
+import Logging
+import NIOCore
+import NIOPosix
+import SinkholeCore
+import SinkholeDNS
+
+extension DNSService {
+    /// Asked of the kernel for each TCP listener's accept queue: a burst of bots retrying over
+    /// TCP after truncated answers arrives all at once.
+    static let tcpBacklog: Int32 = 256
+
+    /// Binds the DNS-over-TCP listener for `address`. Each accepted connection is served on
+    /// its own event loop (and pushes to that loop's ring), so a slow or stalled TCP client
+    /// holds nothing but its own connection: the UDP sockets are other channels, and no
+    /// handler ever blocks a loop.
+    func bindTCP(_ address: ListenAddress) async throws -> TCPListener {
+        let socketAddress: SocketAddress
+        do {
+            socketAddress = try SocketAddress(ipAddress: address.address.description, port: Int(address.port))
+        } catch {
+            throw ListenError(address: address, protocolName: "tcp", underlying: error)
+        }
+        let responder = self.responder
+        let rings = self.rings
+        let configuration = self.tcp
+        let connections = DNSTCPConnections(limit: tcpConnectionLimit)
+        var bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: Self.tcpBacklog)
+            // Unlike UDP, SO_REUSEADDR on a TCP listener does not let a second process take the
+            // port (that is SO_REUSEPORT); it only lets a restart bind while old connections
+            // sit in TIME_WAIT.
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            // Replies are whole messages written once per read burst: send them at once.
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+        if address.address.family == .v6 {
+            // As on the UDP path: `[::]` must not also take IPv4, or the default pair of
+            // wildcard listeners could not both bind.
+            bootstrap = bootstrap.serverChannelOption(
+                ChannelOptions.Types.SocketOption(level: .ipv6, name: .ipv6_v6only), value: 1)
+        }
+        bootstrap = bootstrap.childChannelInitializer { channel in
+            let handler = DNSTCPHandler(
+                responder: responder, ring: rings.ring(for: channel.eventLoop),
+                configuration: configuration, connections: connections)
+            return channel.eventLoop.makeCompletedFuture {
+                let pipeline = channel.pipeline.syncOperations
+                try pipeline.addHandler(ByteToMessageHandler(DNSTCPFrameDecoder()))
+                // A client that sends queries but does not read the replies would otherwise
+                // make the replies queue in memory without bound: stop reading until the
+                // socket takes writes again (its idle or read timeout then closes it).
+                try pipeline.addHandler(BackPressureHandler())
+                try pipeline.addHandler(handler)
+            }
+        }
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.bind(to: socketAddress).get()
+        } catch {
+            throw ListenError(address: address, protocolName: "tcp", underlying: error)
+        }
+        logger.info("dns listener bound", metadata: [
+            "listen.address": "\(channel.localAddress.flatMap(ListenAddress.init(socketAddress:))?.description ?? address.description)",
+            "listen.protocol": "tcp",
+            "tcp.max_connections": "\(connections.limit)",
+            "tcp.idle_timeout_ms": "\(configuration.idleTimeout.nanoseconds / 1_000_000)",
+            "tcp.read_timeout_ms": "\(configuration.readTimeout.nanoseconds / 1_000_000)",
+        ])
+        return TCPListener(channel: channel, connections: connections)
+    }
+}

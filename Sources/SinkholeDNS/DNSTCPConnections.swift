@@ -3,10 +3,10 @@ import Synchronization
 
 /// The open DNS-over-TCP connections of one listener, bounded by `limit`.
 ///
-/// RFC 7766 §10 asks servers to bound the TCP connections they hold, and §6.2.3 to reclaim
-/// idle ones rather than turn away new clients: when a connection arrives at the limit, the
-/// connection that has been idle longest is closed to make room; only when every connection is
-/// in the middle of a message (each bounded by the read timeout) is the newcomer refused.
+/// RFC 7766 §10 asks servers to bound the TCP connections they hold. Dormant connections are
+/// the ones to give up to reclaim resources (RFC 1035 §4.2.2, quoted in RFC 7766 §6.1), so a
+/// connection arriving at the limit closes the one idle longest; only when every connection
+/// is in the middle of a message (each bounded by the read timeout) is the newcomer refused.
 ///
 /// Child channels live on different event loops, so the table is behind a `Mutex`. That is
 /// taken on accept and close only, never per query: a handler reports busy/idle through its

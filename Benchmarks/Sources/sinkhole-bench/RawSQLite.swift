@@ -134,8 +134,9 @@ enum RawAnchor {
         let sources = events.map { $0.source.description }
         let names = events.map { $0.name.text }
         let insert = try db.prepare("""
-            INSERT INTO dns_queries (hour, src_ip, qname, qtype, count, first_seen, last_seen, last_rcode, family)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+            INSERT INTO dns_queries (hour, src_ip, qname, qtype, count, first_seen, last_seen, last_rcode, family,
+                                     qname_truncated)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0)
             """)
         defer { sqlite3_finalize(insert) }
         let clock = ContinuousClock()

@@ -53,6 +53,10 @@ run: build
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel
+	@# The benchmarks build and run at 1% scale, so a change that breaks them fails here and
+	@# not on the next `make bench`; no timing is checked.
+	$(SWIFT) build -c release --package-path Benchmarks
+	$$($(SWIFT) build -c release --package-path Benchmarks --show-bin-path)/sinkhole-bench --scale 0.01 > /dev/null
 	$(SWIFT) build --package-path Tests/TSan --build-tests -c release --sanitize=thread
 	$(SWIFT) test --package-path Tests/TSan --skip-build -c release --sanitize=thread
 

@@ -52,7 +52,7 @@ public final class DNSTCPHandler: ChannelInboundHandler {
 
     public private(set) var counts = Counts()
 
-    private let responder: DNSResponder
+    private var responder: DNSResponder
     private let ring: EventRing<CheckIn>
     private let configuration: Configuration
     private let connections: DNSTCPConnections?
@@ -146,6 +146,15 @@ public final class DNSTCPHandler: ChannelInboundHandler {
             if readTimer == nil { slot?.markIdle(since: lastActivity) }
         }
         context.fireChannelReadComplete()
+    }
+
+    /// Takes a reloaded responder (`DNSResponderUpdate`); other events pass on.
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let update = event as? DNSResponderUpdate {
+            responder = update.responder
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
     }
 
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -28,7 +28,7 @@ public final class DNSUDPHandler: ChannelInboundHandler {
 
     public private(set) var counts = Counts()
 
-    private let responder: DNSResponder
+    private var responder: DNSResponder
     private let ring: EventRing<CheckIn>
     private var localAddress: IPAddress
     private var localPort: UInt16
@@ -100,6 +100,15 @@ public final class DNSUDPHandler: ChannelInboundHandler {
             context.flush()
         }
         context.fireChannelReadComplete()
+    }
+
+    /// Takes a reloaded responder (`DNSResponderUpdate`); other events pass on.
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let update = event as? DNSResponderUpdate {
+            responder = update.responder
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
     }
 
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {

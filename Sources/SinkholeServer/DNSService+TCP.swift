@@ -20,7 +20,7 @@ extension DNSService {
         } catch {
             throw ListenError(address: address, protocolName: "tcp", underlying: error)
         }
-        let responder = self.responder
+        let live = self.live
         let rings = self.rings
         let configuration = self.tcp
         let connections = DNSTCPConnections(limit: tcpConnectionLimit)
@@ -40,7 +40,7 @@ extension DNSService {
         }
         bootstrap = bootstrap.childChannelInitializer { channel in
             let handler = DNSTCPHandler(
-                responder: responder, ring: rings.ring(for: channel.eventLoop),
+                responder: live.attach(channel), ring: rings.ring(for: channel.eventLoop),
                 configuration: configuration, connections: connections)
             return channel.eventLoop.makeCompletedFuture {
                 let pipeline = channel.pipeline.syncOperations

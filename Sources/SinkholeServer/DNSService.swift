@@ -20,7 +20,8 @@ struct DNSService: Service {
     static let receiveBufferBytes = 8 * 1024 * 1024
 
     let listen: [ListenAddress]
-    let responder: DNSResponder
+    /// The responder in force; a reload publishes a new one to every channel.
+    let live: LiveResponder
     let group: any EventLoopGroup
     let rings: EventLoopRings
     let logger: Logger
@@ -84,7 +85,7 @@ struct DNSService: Service {
         } catch {
             throw ListenError(address: address, protocolName: "udp", underlying: error)
         }
-        let responder = self.responder
+        let live = self.live
         let rings = self.rings
         var bootstrap = DatagramBootstrap(group: group)
             // No SO_REUSEADDR: on Linux it lets a second UDP socket bind the same address and
@@ -99,7 +100,7 @@ struct DNSService: Service {
         }
         bootstrap = bootstrap
             .channelInitializer { channel in
-                let handler = DNSUDPHandler(responder: responder, ring: rings.ring(for: channel.eventLoop),
+                let handler = DNSUDPHandler(responder: live.attach(channel), ring: rings.ring(for: channel.eventLoop),
                                             localAddress: address.address, localPort: address.port)
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(handler)

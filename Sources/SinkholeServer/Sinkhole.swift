@@ -135,12 +135,10 @@ public final class Sinkhole: Sendable {
         }
         let outcome = Mutex<Writer.Outcome?>(nil)
         let logger = self.logger
+        let live = LiveResponder(makeResponder(zones, loadedAt: zonesLoaded))
         let dns = DNSService(
             listen: configuration.dns.listen,
-            responder: DNSResponder(
-                zones: zones, ttl: UInt32(configuration.dns.ttl),
-                authority: DNSAuthority(nameservers: configuration.dns.nameservers,
-                                        serial: DNSAuthority.serial(loadedAt: zonesLoaded))),
+            live: live,
             group: group, rings: rings, logger: logger,
             onBound: { addresses in
                 logger.notice("sinkhole ready", metadata: ["dns.listen": "\(addresses.map(\.description))"])
@@ -150,6 +148,7 @@ public final class Sinkhole: Sendable {
             services: [
                 .init(service: WriterService(writer: writer, logger: logger, onFinish: { result in outcome.withLock { $0 = result } })),
                 .init(service: dns),
+                .init(service: ReloadService(reload: { [self] in self.reloadSeizedNames(into: live) })),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
@@ -164,6 +163,31 @@ public final class Sinkhole: Sendable {
             throw StartupError(description: "the writer did not report its outcome")
         }
         return result
+    }
+}
+
+extension Sinkhole {
+    /// The responder for `zones`, loaded at `loadedAt` (the SOA serial), with this
+    /// configuration's TTL and authority.
+    func makeResponder(_ zones: SeizedZones, loadedAt: UTCTime) -> DNSResponder {
+        DNSResponder(zones: zones, ttl: UInt32(configuration.dns.ttl),
+                     authority: DNSAuthority(nameservers: configuration.dns.nameservers,
+                                             serial: DNSAuthority.serial(loadedAt: loadedAt)))
+    }
+
+    /// SIGHUP: reads every family's lists again and puts them in force on every DNS channel.
+    /// A list that fails to load keeps the previous names in force, and the log says why.
+    func reloadSeizedNames(into live: LiveResponder) {
+        let started = UTCTime.now()
+        do {
+            let zones = try Self.loadZones(configuration, logger: logger)
+            let channels = live.publish(makeResponder(zones, loadedAt: started))
+            logger.notice("seized names reloaded", metadata: [
+                "names": "\(zones.families.reduce(0) { $0 + $1.domains.count })", "channels": "\(channels)",
+            ])
+        } catch {
+            logger.error("reload failed; the previous seized names stay in force", metadata: ["error": "\(error)"])
+        }
     }
 }
 

@@ -205,6 +205,50 @@ struct SinkholeBinaryTests {
         #expect(try sqliteRows(setup.database, "SELECT count(*) FROM runs") == [["2"]])
     }
 
+    @Test("SIGHUP puts edited domain lists in force over UDP and TCP; a broken list keeps the old names")
+    func reloadOnHangup() throws {
+        let setup = try Self.makeSetup()
+        defer { try? FileManager.default.removeItem(at: setup.directory) }
+        let sinkhole = try SinkholeProcess(arguments: ["run", "--config", setup.config], directory: setup.directory)
+        defer { sinkhole.terminate() }
+        try sinkhole.waitUntilReady()
+        #expect(try dig(server: "127.0.0.1", port: setup.port, name: "new-c2.example").status == "REFUSED")
+        // A TCP connection opened before the reload must see the new names too.
+        let early = try TCPClient(port: setup.port)
+        try early.send(framedQuery("z.new-c2.example", id: 0x0101))
+        let refusedBefore = try #require(early.readMessage())
+        #expect(refusedBefore[3] & 0x0F == 5, "REFUSED before the reload")
+        let list = setup.directory.appendingPathComponent("other.txt")
+        try "evil.test\nnew-c2.example\n".write(to: list, atomically: true, encoding: .utf8)
+        kill(sinkhole.process.processIdentifier, SIGHUP)
+        var answer = DigResult(status: nil, flags: [], answers: [], output: "")
+        let deadline = ContinuousClock.now + .seconds(20)
+        while answer.answers.isEmpty && ContinuousClock.now < deadline {
+            if sinkhole.stderr.contains("seized names reloaded") {
+                answer = try dig(server: "127.0.0.1", port: setup.port, name: "x.new-c2.example")
+            } else {
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+        }
+        #expect(answer.answers == ["x.new-c2.example. 600 IN A 203.0.113.53"], "\(answer.output)\n\(sinkhole.stderr)")
+        let overTCP = try dig(server: "::1", port: setup.port, name: "y.new-c2.example", options: ["+tcp"])
+        #expect(overTCP.answers == ["y.new-c2.example. 600 IN A 203.0.113.53"], "\(overTCP.output)")
+        try early.send(framedQuery("z.new-c2.example", id: 0x0102))
+        let answeredAfter = try #require(early.readMessage())
+        #expect(answeredAfter[3] & 0x0F == 0 && Array(answeredAfter.suffix(4)) == [203, 0, 113, 53],
+                "the connection opened before the reload answers with the new names")
+        // A list that no longer loads: the reload is refused and the names in force stay.
+        try "new-c2.example\nbad..name\n".write(to: list, atomically: true, encoding: .utf8)
+        kill(sinkhole.process.processIdentifier, SIGHUP)
+        let failDeadline = ContinuousClock.now + .seconds(20)
+        while !sinkhole.stderr.contains("reload failed") && ContinuousClock.now < failDeadline {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        #expect(sinkhole.stderr.contains("reload failed") && sinkhole.stderr.contains("other.txt:2"), "\(sinkhole.stderr)")
+        #expect(try dig(server: "127.0.0.1", port: setup.port, name: "c2.evil.test").answers.count == 1)
+        #expect(sinkhole.terminate() == 0, "\(sinkhole.stderr)")
+    }
+
     @Test("a bad configuration names file, line and key, exits 2 and starts nothing")
     func badConfiguration() throws {
         let setup = try Self.makeSetup()

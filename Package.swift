@@ -72,6 +72,8 @@ let package = Package(
             name: "SinkholeServerTests",
             dependencies: [
                 "SinkholeServer", "sinkhole", "CSQLite",
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]

@@ -1,15 +1,45 @@
 import ServiceLifecycle
+import SinkholeCore
 import UnixSignals
 
-/// Calls `reload` on every SIGHUP until the group shuts down: how an operator (or
-/// `systemctl reload`) puts edited domain lists in force without a restart.
+/// Reloads the seized names on every SIGHUP (how an operator, or `systemctl reload`, puts
+/// edited lists in force without a restart) and, when a family has per-day lists, just after
+/// each UTC midnight, so the new day's DGA names are answered from their first second and the
+/// day before yesterday's are dropped.
 struct ReloadService: Service {
     let reload: @Sendable () -> Void
+    /// True when some family's domain list path is per-day (`%Y-%m-%d`).
+    var rollsAtMidnight: Bool
+    /// How long until the next roll; injected so tests need not wait for midnight.
+    var untilNextRoll: @Sendable () -> Duration = { ReloadService.untilNextUTCMidnight(after: UTCTime.now()) }
 
     func run() async throws {
-        let hangups = await UnixSignalsSequence(trapping: .sighup)
-        for await _ in hangups.cancelOnGracefulShutdown() {
-            reload()
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask {
+                let hangups = await UnixSignalsSequence(trapping: .sighup)
+                for await _ in hangups.cancelOnGracefulShutdown() {
+                    reload()
+                }
+            }
+            if rollsAtMidnight {
+                group.addTask {
+                    // Re-reads the clock after every wake: a stepped clock only moves the next roll.
+                    while !Task.isShuttingDownGracefully {
+                        let slept: Void? = try? await cancelWhenGracefulShutdown {
+                            try await Task.sleep(for: untilNextRoll())
+                        }
+                        guard slept != nil, !Task.isShuttingDownGracefully, !Task.isCancelled else { return }
+                        reload()
+                    }
+                }
+            }
         }
+    }
+
+    /// Time from `now` to one second past the next UTC midnight (the second lets a clock a
+    /// little behind still land on the new day).
+    static func untilNextUTCMidnight(after now: UTCTime) -> Duration {
+        let next = now.dayStart.microseconds + 86_400_000_000 + 1_000_000
+        return .microseconds(next - now.microseconds)
     }
 }

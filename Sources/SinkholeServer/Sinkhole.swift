@@ -148,7 +148,9 @@ public final class Sinkhole: Sendable {
             services: [
                 .init(service: WriterService(writer: writer, logger: logger, onFinish: { result in outcome.withLock { $0 = result } })),
                 .init(service: dns),
-                .init(service: ReloadService(reload: { [self] in self.reloadSeizedNames(into: live) })),
+                .init(service: ReloadService(
+                    reload: { [self] in self.reloadSeizedNames(into: live) },
+                    rollsAtMidnight: configuration.families.contains { $0.domains.contains { $0.contains("%") } })),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))

@@ -27,34 +27,48 @@ public enum DomainList {
         }
     }
 
+    /// What a family's lists gave: the names, per-day files not found, and lines skipped.
+    public struct Loaded: Sendable {
+        public var names: [String] = []
+        /// Per-day files that do not exist (tomorrow's is often not published yet).
+        public var missing: [String] = []
+        /// Lines that are not usable names, each with its file and line.
+        public var skipped: [LoadError] = []
+    }
+
     /// Loads every name from a family's list patterns. A missing fixed list is an error; a
-    /// missing per-day list is skipped (tomorrow's is often not published yet) and reported in
-    /// `missing` so the caller can log it, but if none of the three exists that is an error.
-    public static func load(patterns: [String], on day: UTCTime) throws(LoadError) -> (names: [String], missing: [String]) {
-        var names: [String] = []
-        var missing: [String] = []
+    /// missing per-day list is skipped and reported in `missing` so the caller can log it, but
+    /// if none of the three exists that is an error. A bad line is skipped and reported in
+    /// `skipped`: one typo in a list of fifty thousand DGA names must not keep the other
+    /// 49,999 from being answered.
+    public static func load(patterns: [String], on day: UTCTime) throws(LoadError) -> Loaded {
+        var loaded = Loaded()
         for pattern in patterns {
             let files = paths(for: pattern, on: day)
             var found = 0
             for file in files {
                 guard FileManager.default.fileExists(atPath: file) else {
                     if files.count == 1 { throw LoadError(file: file, line: nil, message: "domain list not found") }
-                    missing.append(file)
+                    loaded.missing.append(file)
                     continue
                 }
                 found += 1
-                names += try parse(file: file)
+                let parsed = try parse(file: file)
+                loaded.names += parsed.names
+                loaded.skipped += parsed.skipped
             }
             if found == 0 {
                 throw LoadError(file: pattern, line: nil,
                                 message: "no per-day domain list for yesterday, today or tomorrow (\(files.joined(separator: ", ")))")
             }
         }
-        return (names, missing)
+        return loaded
     }
 
-    /// Parses one list file; a name that is not a valid DNS name is an error naming its line.
-    public static func parse(file: String) throws(LoadError) -> [String] {
+    /// Parses one list file. Names written in Unicode become their A-label (`xn--…`) form,
+    /// since that is what bots query; a line that is still not a valid DNS name is skipped and
+    /// returned with its line number. Only an unreadable file is an error.
+    public static func parse(file: String) throws(LoadError) -> (names: [String], skipped: [LoadError]) {
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: file))
@@ -65,6 +79,7 @@ public enum DomainList {
             throw LoadError(file: file, line: nil, message: "domain list is not UTF-8 text")
         }
         var names: [String] = []
+        var skipped: [LoadError] = []
         var lineNumber = 0
         // Split on Character.isNewline: in Swift "\r\n" is one Character, so splitting on "\n"
         // would leave a list written on Windows as one long line.
@@ -74,12 +89,17 @@ public enum DomainList {
             if let hash = line.firstIndex(of: "#") { line = line[..<hash] }
             let name = line.trimmingCharacters(in: .whitespaces)
             if name.isEmpty { continue }
-            if let problem = SeizedZones.problem(with: name) {
-                throw LoadError(file: file, line: lineNumber, message: "\"\(name)\" \(problem.explanation)")
+            guard let ascii = Punycode.asciiName(name) else {
+                skipped.append(LoadError(file: file, line: lineNumber, message: "\"\(name)\" cannot be written as an A-label"))
+                continue
             }
-            names.append(name)
+            if let problem = SeizedZones.problem(with: ascii) {
+                skipped.append(LoadError(file: file, line: lineNumber, message: "\"\(name)\" \(problem.explanation)"))
+                continue
+            }
+            names.append(ascii)
         }
-        return names
+        return (names, skipped)
     }
 
     static func expand(_ pattern: String, _ day: UTCTime) -> String {

@@ -34,12 +34,15 @@ public final class Sinkhole: Sendable {
         store = try Self.openStore(path: configuration.store.sqlite, logger: logger)
     }
 
+    /// How many skipped list lines are logged one by one before only the count is.
+    static let skippedLinesLogged = 20
+
     /// Loads every family's domain lists into one matcher.
     static func loadZones(_ configuration: SinkholeConfiguration, logger: Logger) throws -> SeizedZones {
         let today = UTCTime.now()
         var families: [SeizedFamily] = []
         for family in configuration.families {
-            let loaded: (names: [String], missing: [String])
+            let loaded: DomainList.Loaded
             do {
                 loaded = try DomainList.load(patterns: family.domains, on: today)
             } catch {
@@ -47,6 +50,14 @@ public final class Sinkhole: Sendable {
             }
             for file in loaded.missing {
                 logger.warning("per-day domain list missing, skipped", metadata: ["family": "\(family.name)", "file": "\(file)"])
+            }
+            // One line per bad name up to a bound, then a count: a list with a million broken
+            // lines must not flood the journal.
+            for problem in loaded.skipped.prefix(Self.skippedLinesLogged) {
+                logger.warning("domain list line skipped", metadata: ["family": "\(family.name)", "problem": "\(problem)"])
+            }
+            if loaded.skipped.count > 0 {
+                logger.warning("domain list lines skipped", metadata: ["family": "\(family.name)", "lines.skipped": "\(loaded.skipped.count)"])
             }
             families.append(SeizedFamily(name: family.name, domains: loaded.names,
                                          answers: family.sinkholeAddresses ?? configuration.sinkholeAddresses))
@@ -84,11 +95,16 @@ public final class Sinkhole: Sendable {
 
     /// Loads every domain list the configuration names (as `run` would) and returns how many
     /// seized names they hold, for `sinkhole check-config`.
-    public static func checkDomainLists(_ configuration: SinkholeConfiguration) throws -> Int {
+    public static func checkDomainLists(_ configuration: SinkholeConfiguration) throws -> (names: Int, skipped: [String]) {
         var quiet = Logger(label: "sinkhole.check-config")
         quiet.logLevel = .error
         let zones = try loadZones(configuration, logger: quiet)
-        return zones.families.reduce(0) { $0 + $1.domains.count }
+        var skipped: [String] = []
+        for family in configuration.families {
+            let loaded = try DomainList.load(patterns: family.domains, on: UTCTime.now())
+            skipped += loaded.skipped.map { "family \(family.name): \($0)" }
+        }
+        return (zones.families.reduce(0) { $0 + $1.domains.count }, skipped)
     }
 
     static func openStore(path: String, logger: Logger) throws -> SQLiteStore {

@@ -82,7 +82,11 @@ struct CheckConfig: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check-config",
         abstract: "Validate the configuration and the domain lists it names, without starting.",
-        discussion: "Prints each problem as file:line:column: key: message and exits 2 if there is any.")
+        discussion: """
+        Prints each configuration problem as file:line:column: key: message and exits 2 if there \
+        is any. Domain list lines that are not usable names are listed as warnings (the server \
+        skips them); a missing or unreadable list is an error.
+        """)
 
     @OptionGroup var options: ConfigOptions
 
@@ -90,9 +94,10 @@ struct CheckConfig: AsyncParsableCommand {
         let configuration = try options.load()
         do {
             let warnings = try Sinkhole.checkSupported(configuration)
-            let zones = try Sinkhole.checkDomainLists(configuration)
-            print("\(options.config): OK (node \(configuration.node), \(configuration.families.count) families, \(zones) seized names)")
+            let lists = try Sinkhole.checkDomainLists(configuration)
+            print("\(options.config): OK (node \(configuration.node), \(configuration.families.count) families, \(lists.names) seized names, \(lists.skipped.count) list lines skipped)")
             for warning in warnings { print("warning: \(warning)") }
+            for line in lists.skipped { print("warning: skipped \(line)") }
         } catch {
             FileHandle.standardError.write(Data("sinkhole: \(error)\n".utf8))
             throw ExitCode(2)

@@ -39,6 +39,13 @@ public final class Sinkhole: Sendable {
 
     /// Loads every family's domain lists into one matcher.
     static func loadZones(_ configuration: SinkholeConfiguration, logger: Logger) throws -> SeizedZones {
+        try loadZonesReportingSkipped(configuration, logger: logger).zones
+    }
+
+    /// `loadZones`, also returning the list lines skipped (for `check-config` to print).
+    static func loadZonesReportingSkipped(_ configuration: SinkholeConfiguration, logger: Logger) throws
+        -> (zones: SeizedZones, skipped: [String]) {
+        var skippedLines: [String] = []
         let today = UTCTime.now()
         var families: [SeizedFamily] = []
         for family in configuration.families {
@@ -56,6 +63,7 @@ public final class Sinkhole: Sendable {
             for problem in loaded.skipped.prefix(Self.skippedLinesLogged) {
                 logger.warning("domain list line skipped", metadata: ["family": "\(family.name)", "problem": "\(problem)"])
             }
+            skippedLines += loaded.skipped.map { "family \(family.name): \($0)" }
             if loaded.skipped.count > 0 {
                 logger.warning("domain list lines skipped", metadata: ["family": "\(family.name)", "lines.skipped": "\(loaded.skipped.count)"])
             }
@@ -72,7 +80,7 @@ public final class Sinkhole: Sendable {
             logger.info("seized names loaded", metadata: ["family": "\(family.name)", "names": "\(family.domains.count)",
                                                           "answers": "\(configuration.families[index].sinkholeAddresses ?? configuration.sinkholeAddresses)"])
         }
-        return zones
+        return (zones, skippedLines)
     }
 
     /// Settings this version cannot honour. One that asks for something the operator relies on
@@ -98,12 +106,7 @@ public final class Sinkhole: Sendable {
     public static func checkDomainLists(_ configuration: SinkholeConfiguration) throws -> (names: Int, skipped: [String]) {
         var quiet = Logger(label: "sinkhole.check-config")
         quiet.logLevel = .error
-        let zones = try loadZones(configuration, logger: quiet)
-        var skipped: [String] = []
-        for family in configuration.families {
-            let loaded = try DomainList.load(patterns: family.domains, on: UTCTime.now())
-            skipped += loaded.skipped.map { "family \(family.name): \($0)" }
-        }
+        let (zones, skipped) = try loadZonesReportingSkipped(configuration, logger: quiet)
         return (zones.families.reduce(0) { $0 + $1.domains.count }, skipped)
     }
 

@@ -29,6 +29,9 @@ public final class Sinkhole: Sendable {
     public init(configuration: SinkholeConfiguration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
+        for warning in try Self.checkSupported(configuration) {
+            logger.warning("configuration not in effect", metadata: ["config.warning": "\(warning)"])
+        }
         zonesLoaded = UTCTime.now()
         zones = try Self.loadZones(configuration, logger: logger)
         store = try Self.openStore(path: configuration.store.sqlite, logger: logger)

@@ -283,6 +283,9 @@ struct SinkholeBinaryTests {
             try text.write(toFile: setup.config, atomically: true, encoding: .utf8)
             let refused = try SinkholeProcess.runToExit(["check-config", "--config", setup.config])
             #expect(refused.status == 2 && refused.stderr.contains(complaint), "\(refused.stderr)")
+            let notRun = try SinkholeProcess.runToExit(["run", "--config", setup.config])
+            #expect(notRun.status == 1 && notRun.stderr.contains(complaint), "\(notRun.stderr)")
+            #expect(!notRun.stderr.contains("sinkhole ready"), "\(notRun.stderr)")
         }
         // A family with nothing to answer with is allowed, with a warning.
         try original.replacingOccurrences(of: "sinkhole_addresses: [198.51.100.10, \"2001:db8::10\"]\n", with: "")

@@ -43,6 +43,4 @@ final class LiveResponder: Sendable {
         }
         return channels.count
     }
-
-    var current: DNSResponder { state.withLock { $0.responder } }
 }

@@ -28,6 +28,9 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
         ),
+        // recvmmsg/sendmmsg batches with packet info and timestamps for the DNS UDP fast path:
+        // the control-message macros do not import into Swift.
+        .target(name: "CSinkholeSocket"),
         .target(name: "SinkholeCore"),
         .target(
             name: "SinkholeDNS",
@@ -43,7 +46,7 @@ let package = Package(
         .target(
             name: "SinkholeServer",
             dependencies: [
-                "SinkholeCore", "SinkholeDNS", "SinkholeStore",
+                "SinkholeCore", "SinkholeDNS", "SinkholeStore", "CSinkholeSocket",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -12,7 +12,7 @@ extension ConfigurationReader {
 
     mutating func dns(_ value: Node, _ path: String) -> Config.DNS {
         var dns = Config.DNS()
-        for (key, value, path) in fields(value, path, allowed: ["listen", "ttl", "nameservers", "rate_limit"]) {
+        for (key, value, path) in fields(value, path, allowed: ["listen", "ttl", "nameservers", "rate_limit", "udp_workers"]) {
             switch key {
             case "listen":
                 let errorsBefore = errors.count
@@ -22,6 +22,7 @@ extension ConfigurationReader {
                 }
                 dns.listen = v
             case "ttl": if let v = int(value, path, 0...Self.maxTTL) { dns.ttl = v }
+            case "udp_workers": if let v = int(value, path, 0...64) { dns.udpWorkers = v }
             case "nameservers":
                 guard let items = items(value, path, of: "name server names") else { continue }
                 dns.nameservers = items.compactMap { hostName($0.value, $0.path) }

@@ -80,6 +80,9 @@ public struct SinkholeConfiguration: Sendable, Equatable {
         /// Apex NS/SOA names, so the sinkhole identifies itself to anyone who looks.
         public var nameservers: [String] = []
         public var rateLimit: RateLimit = RateLimit()
+        /// Threads answering UDP, each with its own socket per listen address; 0 picks one per
+        /// core but one (the writer needs a core to log what they answer).
+        public var udpWorkers: Int = 0
         public init() {}
 
         /// Response rate limiting, with BIND's RRL knobs and meanings.

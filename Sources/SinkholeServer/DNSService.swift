@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOCore
 import NIOPosix
@@ -5,25 +6,30 @@ import ServiceLifecycle
 import SinkholeCore
 import SinkholeDNS
 
-/// The DNS listeners: for each configured address a UDP socket served by a `DNSUDPHandler`,
-/// and a TCP listener on the same address and port (RFC 7766 §5: TCP is not optional) whose
-/// connections are served by a `DNSTCPHandler`; every handler pushes into its event loop's ring.
+/// The DNS listeners: for each configured address a TCP listener (RFC 7766 §5: TCP is not
+/// optional) whose connections are served by `DNSTCPHandler`s on the event loops, and UDP
+/// sockets on the same address and port served by the `DNSUDPWorker` threads, one socket per
+/// worker (SO_REUSEPORT). Every handler and worker pushes into its own ring.
 ///
-/// On graceful shutdown or cancellation the sockets close: UDP sockets and TCP listeners
-/// first, then every open TCP connection, and `run` returns only once all of them have
-/// closed. Messages already read are answered and pushed before a close takes effect (they
-/// are handled on the channel's own loop first), so the writer, which stops after this
-/// service, sees all of them.
+/// TCP binds first: a second sinkhole started on the same ports fails there, before any of its
+/// UDP sockets could join this one's SO_REUSEPORT group and take a share of the queries.
+///
+/// On graceful shutdown or cancellation the workers answer what their sockets hold and stop,
+/// the TCP listeners close, then every open TCP connection; `run` returns only once all of
+/// them have. Messages already read are answered and pushed first, so the writer, which stops
+/// after this service, sees all of them.
 struct DNSService: Service {
-    /// Asked of the kernel for each DNS socket. Under load Knot and Unbound lost queries to
+    /// Asked of the kernel for each UDP socket. Under load Knot and Unbound lost queries to
     /// their default UDP buffers while NSD, which enlarges its buffer, lost none.
     static let receiveBufferBytes = 8 * 1024 * 1024
 
     let listen: [ListenAddress]
-    /// The responder in force; a reload publishes a new one to every channel.
+    /// The responder in force; a reload publishes a new one to every channel and worker.
     let live: LiveResponder
     let group: any EventLoopGroup
     let rings: EventLoopRings
+    /// One ring per UDP worker thread; their count is the number of workers.
+    let udpRings: [EventRing<CheckIn>]
     let logger: Logger
     /// Called with every bound address once all are bound.
     var onBound: @Sendable ([ListenAddress]) -> Void = { _ in }
@@ -38,92 +44,86 @@ struct DNSService: Service {
         let connections: DNSTCPConnections
     }
 
+    /// UDP worker threads for a host with `cores` cores: one core is left to the writer and the
+    /// TCP event loops, which log what the workers answer.
+    static func defaultUDPWorkers(cores: Int) -> Int { max(1, cores - 1) }
+
     func run() async throws {
-        var channels: [any Channel] = []
         var listeners: [TCPListener] = []
+        // sockets[w] are worker w's sockets, one per listen address.
+        var sockets = Array(repeating: [DNSUDPWorker.Socket](), count: udpRings.count)
         do {
             for address in listen {
-                let udp = try await bind(address)
-                channels.append(udp)
-                // The port the UDP socket got: a configured port 0 must give TCP the same one.
-                let port = udp.localAddress?.port.map(UInt16.init) ?? address.port
-                listeners.append(try await bindTCP(ListenAddress(address.address, port: port)))
+                let listener = try await bindTCP(address)
+                listeners.append(listener)
+                // The port TCP got: a configured port 0 must give UDP the same one.
+                let port = listener.channel.localAddress?.port.map(UInt16.init) ?? address.port
+                let bound = ListenAddress(address.address, port: port)
+                for worker in sockets.indices {
+                    sockets[worker].append(try openUDP(bound, first: worker == 0))
+                }
             }
         } catch {
-            for channel in channels { try? await channel.close() }
+            for socket in sockets.joined() { close(socket.descriptor) }
             for listener in listeners {
                 try? await listener.channel.close()
                 _ = listener.connections.closeAll()
             }
             throw error
         }
-        onBound(channels.compactMap { $0.localAddress.flatMap(ListenAddress.init(socketAddress:)) })
-        let bound = channels + listeners.map(\.channel)
+        let workers = sockets.enumerated().map { index, sockets in
+            DNSUDPWorker(name: "dns-udp-\(index)", sockets: sockets, ring: udpRings[index], live: live)
+        }
+        for worker in workers { worker.start() }
+        onBound(listeners.compactMap { $0.channel.localAddress.flatMap(ListenAddress.init(socketAddress:)) })
+        let channels = listeners.map(\.channel)
         let tables = listeners.map(\.connections)
         // Cancellation too, not only graceful shutdown: when another service fails the group
         // cancels this one, and a listener left open would answer bots nobody records.
-        try await withTaskCancellationOrGracefulShutdownHandler {
-            for channel in bound {
-                try await channel.closeFuture.get()
+        await withTaskCancellationOrGracefulShutdownHandler {
+            for channel in channels {
+                try? await channel.closeFuture.get()
             }
         } onCancelOrGracefulShutdown: {
-            for channel in bound { channel.close(promise: nil) }
+            for worker in workers { worker.stop() }
+            for channel in channels { channel.close(promise: nil) }
             for table in tables { _ = table.closeAll() }
         }
+        for worker in workers { await worker.waitUntilFinished() }
+        for socket in sockets.joined() { close(socket.descriptor) }
         // The listeners are closed, so no connection is admitted any more: wait until every
         // open one has stopped, so none pushes a check-in after the writer's last drain.
         for table in tables {
             for closed in table.closeAll() { try? await closed.get() }
         }
-        logger.info("dns listeners closed")
+        let counts = workers.reduce(into: DNSUDPWorker.Counts()) { $0.add($1.counts) }
+        logger.info("dns listeners closed", metadata: [
+            "udp.datagrams": "\(counts.datagrams)", "udp.replies": "\(counts.replies)",
+            "udp.unsent_replies": "\(counts.unsentReplies)", "udp.ring_drops": "\(counts.ringDrops)",
+        ])
     }
 
-    private func bind(_ address: ListenAddress) async throws -> any Channel {
-        let socketAddress: SocketAddress
+    /// Opens one worker's UDP socket on `address`; the first one of each address is logged.
+    private func openUDP(_ address: ListenAddress, first: Bool) throws -> DNSUDPWorker.Socket {
+        let descriptor: Int32
         do {
-            socketAddress = try SocketAddress(ipAddress: address.address.description, port: Int(address.port))
+            descriptor = try UDPSocket.open(address, reusePort: true, receiveBufferBytes: Self.receiveBufferBytes)
         } catch {
             throw ListenError(address: address, protocolName: "udp", underlying: error)
         }
-        let live = self.live
-        let rings = self.rings
-        var bootstrap = DatagramBootstrap(group: group)
-            // No SO_REUSEADDR: on Linux it lets a second UDP socket bind the same address and
-            // silently take its traffic; a second instance must fail loudly instead.
-            .channelOption(.socketOption(.so_rcvbuf), value: Self.receiveBufferBytes)
-            .channelOption(.receivePacketInfo, value: true)
-        if address.address.family == .v6 {
-            // SwiftNIO opens IPv6 sockets dual-stack; `[::]:53` would then also take IPv4 port
-            // 53 and the default pair ["0.0.0.0:53", "[::]:53"] could not both bind.
-            bootstrap = bootstrap.channelOption(
-                ChannelOptions.Types.SocketOption(level: .ipv6, name: .ipv6_v6only), value: 1)
-        }
-        bootstrap = bootstrap
-            .channelInitializer { channel in
-                let handler = DNSUDPHandler(responder: live.attach(channel), ring: rings.ring(for: channel.eventLoop),
-                                            localAddress: address.address, localPort: address.port)
-                return channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(handler)
-                }
+        if first {
+            let granted = UDPSocket.receiveBufferBytes(descriptor)
+            var metadata: Logger.Metadata = [
+                "listen.address": "\(address)", "listen.protocol": "udp",
+                "udp.workers": "\(udpRings.count)", "socket.rcvbuf_bytes": "\(granted)",
+            ]
+            // Linux reports double the usable size; below the request means net.core.rmem_max capped it.
+            if granted < Self.receiveBufferBytes {
+                metadata["hint"] = "raise net.core.rmem_max to at least \(Self.receiveBufferBytes) so bursts are not dropped by the kernel"
             }
-        let channel: any Channel
-        do {
-            channel = try await bootstrap.bind(to: socketAddress).get()
-        } catch {
-            throw ListenError(address: address, protocolName: "udp", underlying: error)
+            logger.info("dns listener bound", metadata: metadata)
         }
-        let granted = (try? await channel.getOption(.socketOption(.so_rcvbuf)).get()) ?? 0
-        var metadata: Logger.Metadata = [
-            "listen.address": "\(channel.localAddress.flatMap(ListenAddress.init(socketAddress:))?.description ?? address.description)",
-            "listen.protocol": "udp",
-            "socket.rcvbuf_bytes": "\(granted)",
-        ]
-        // Linux reports double the usable size; below the request means net.core.rmem_max capped it.
-        if granted < Self.receiveBufferBytes {
-            metadata["hint"] = "raise net.core.rmem_max to at least \(Self.receiveBufferBytes) so bursts are not dropped by the kernel"
-        }
-        logger.info("dns listener bound", metadata: metadata)
-        return channel
+        return DNSUDPWorker.Socket(descriptor: descriptor, local: address)
     }
 }
 

@@ -137,10 +137,13 @@ public final class Sinkhole: Sendable {
     public func run(onReady: @escaping @Sendable ([ListenAddress]) -> Void = { _ in }) async throws -> Writer.Outcome {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let loops = Array(group.makeIterator())
-        let registry = EventRings<CheckIn>(memoryBytes: configuration.ring.memoryMB << 20, producers: loops.count,
-                                           filler: CheckIn.empty)
+        let udpWorkers = configuration.dns.udpWorkers > 0
+            ? configuration.dns.udpWorkers : DNSService.defaultUDPWorkers(cores: System.coreCount)
+        let registry = EventRings<CheckIn>(memoryBytes: configuration.ring.memoryMB << 20,
+                                           producers: loops.count + udpWorkers, filler: CheckIn.empty)
         let rings = EventLoopRings(group: group, registry: registry)
-        logger.info("event rings ready", metadata: ["rings": "\(loops.count)", "ring.slots": "\(registry.slotsPerRing)",
+        let udpRings = (0..<udpWorkers).map { registry.register(name: "dns-udp-\($0)") }
+        logger.info("event rings ready", metadata: ["rings": "\(registry.all.count)", "ring.slots": "\(registry.slotsPerRing)",
                                                     "ring.slot_bytes": "\(MemoryLayout<CheckIn>.stride)"])
         let writer = Writer(
             configuration: .init(node: configuration.node, batchSize: configuration.writer.batchSize,
@@ -161,7 +164,7 @@ public final class Sinkhole: Sendable {
         let dns = DNSService(
             listen: configuration.dns.listen,
             live: live,
-            group: group, rings: rings, logger: logger,
+            group: group, rings: rings, udpRings: udpRings, logger: logger,
             onBound: { addresses in
                 logger.notice("sinkhole ready", metadata: ["dns.listen": "\(addresses.map(\.description))"])
                 onReady(addresses)

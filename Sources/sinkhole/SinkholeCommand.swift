@@ -4,7 +4,6 @@ import Logging
 import SinkholeServer
 import SinkholeStore
 
-@main
 struct SinkholeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sinkhole",

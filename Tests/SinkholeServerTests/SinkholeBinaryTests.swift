@@ -313,12 +313,31 @@ struct SinkholeBinaryTests {
         let first = try SinkholeProcess(arguments: ["run", "--config", setup.config], directory: setup.directory)
         defer { first.terminate() }
         try first.waitUntilReady()
+        // A second sinkhole fails on TCP, which binds first: its UDP sockets (SO_REUSEPORT) never
+        // open, so none can take a share of the first one's queries.
         let second = try SinkholeProcess.runToExit(["run", "--config", setup.config])
         #expect(second.status == 1, "\(second.stderr)")
-        #expect(second.stderr.contains("cannot listen on 127.0.0.1:\(setup.port) (udp)"), "\(second.stderr)")
+        #expect(second.stderr.contains("cannot listen on 127.0.0.1:\(setup.port) (tcp)"), "\(second.stderr)")
         // The failed start recorded its (empty) run and closed it; the first instance is unharmed.
         #expect(try dig(server: "127.0.0.1", port: setup.port, name: "cc.botnet.example").answers.count == 1)
         #expect(first.terminate() == 0)
+
+        // Another program holding the UDP port (without SO_REUSEPORT) stops the start too.
+        let holder = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        #expect(holder >= 0)
+        defer { close(holder) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = setup.port.bigEndian
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(holder, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        #expect(bound == 0)
+        let third = try SinkholeProcess.runToExit(["run", "--config", setup.config])
+        #expect(third.status == 1, "\(third.stderr)")
+        #expect(third.stderr.contains("cannot listen on 127.0.0.1:\(setup.port) (udp)"), "\(third.stderr)")
+        #expect(third.stderr.contains("bind: Address already in use"), "\(third.stderr)")
     }
 
     @Test("a store that cannot record the run stops the start: no listener left answering unrecorded")

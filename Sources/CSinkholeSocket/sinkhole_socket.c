@@ -1,0 +1,318 @@
+// See include/sinkhole_socket.h. Every buffer is allocated in sinkhole_batch_create and indexed
+// with bounds checked against the batch's own sizes; nothing here keeps a pointer the caller
+// gave it beyond the call.
+#define _GNU_SOURCE
+#include "sinkhole_socket.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+// Room for one IPv6 packet-info and one timestamp control message.
+#define CONTROL_SIZE (CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct timeval)))
+
+struct sinkhole_datagram_batch {
+    int capacity;
+    int datagram_size;
+    int reply_size;
+    int received;
+    uint8_t *datagrams;           // capacity * datagram_size
+    uint8_t *replies;             // capacity * reply_size
+    struct mmsghdr *in;           // one per datagram slot
+    struct iovec *in_iov;
+    struct sockaddr_storage *sources;
+    uint8_t *in_control;          // capacity * CONTROL_SIZE
+    struct mmsghdr *out;          // queued replies, in order
+    struct iovec *out_iov;
+    uint8_t *out_control;         // capacity * CONTROL_SIZE
+    int queued;
+};
+
+static void fill_sockaddr(const sinkhole_endpoint *e, struct sockaddr_storage *ss, socklen_t *len) {
+    memset(ss, 0, sizeof *ss);
+    if (e->family == 6) {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons(e->port);
+        memcpy(&s6->sin6_addr, e->bytes, 16);
+        *len = sizeof *s6;
+    } else {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons(e->port);
+        memcpy(&s4->sin_addr, e->bytes, 4);
+        *len = sizeof *s4;
+    }
+}
+
+static void read_sockaddr(const struct sockaddr_storage *ss, sinkhole_endpoint *out) {
+    memset(out, 0, sizeof *out);
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+        // An IPv4-mapped sender on a dual-stack socket is reported as the IPv4 address it is.
+        static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (memcmp(s6->sin6_addr.s6_addr, mapped, 12) == 0) {
+            out->family = 4;
+            memcpy(out->bytes, s6->sin6_addr.s6_addr + 12, 4);
+        } else {
+            out->family = 6;
+            memcpy(out->bytes, s6->sin6_addr.s6_addr, 16);
+        }
+        out->port = ntohs(s6->sin6_port);
+    } else if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+        out->family = 4;
+        memcpy(out->bytes, &s4->sin_addr, 4);
+        out->port = ntohs(s4->sin_port);
+    }
+}
+
+int sinkhole_udp_open(const sinkhole_endpoint *address, int reuse_port, int receive_buffer,
+                      const char **failed_call) {
+    int domain = address->family == 6 ? AF_INET6 : AF_INET;
+    int fd = socket(domain, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) { *failed_call = "socket"; return -errno; }
+    int one = 1;
+#define SET(level, name, value, call) \
+    if (setsockopt(fd, level, name, &(value), sizeof(value)) != 0) { int e = errno; close(fd); *failed_call = call; return -e; }
+    if (reuse_port) { SET(SOL_SOCKET, SO_REUSEPORT, one, "setsockopt(SO_REUSEPORT)"); }
+    SET(SOL_SOCKET, SO_TIMESTAMP, one, "setsockopt(SO_TIMESTAMP)");
+    if (domain == AF_INET6) {
+        SET(IPPROTO_IPV6, IPV6_V6ONLY, one, "setsockopt(IPV6_V6ONLY)");
+        SET(IPPROTO_IPV6, IPV6_RECVPKTINFO, one, "setsockopt(IPV6_RECVPKTINFO)");
+    } else {
+        SET(IPPROTO_IP, IP_PKTINFO, one, "setsockopt(IP_PKTINFO)");
+    }
+#undef SET
+    // A refused size is not fatal: the granted size is logged with a hint by the caller.
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
+    struct sockaddr_storage ss;
+    socklen_t len;
+    fill_sockaddr(address, &ss, &len);
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0) {
+        int e = errno;
+        close(fd);
+        *failed_call = "bind";
+        return -e;
+    }
+    return fd;
+}
+
+int sinkhole_udp_bound_port(int fd) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0) return -errno;
+    sinkhole_endpoint e;
+    read_sockaddr(&ss, &e);
+    return e.port;
+}
+
+int sinkhole_udp_receive_buffer(int fd) {
+    int size = 0;
+    socklen_t len = sizeof size;
+    if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, &len) != 0) return -errno;
+    return size;
+}
+
+sinkhole_datagram_batch *sinkhole_batch_create(int capacity, int datagram_size, int reply_size) {
+    if (capacity <= 0 || datagram_size <= 0 || reply_size <= 0) return NULL;
+    sinkhole_datagram_batch *b = calloc(1, sizeof *b);
+    if (!b) return NULL;
+    b->capacity = capacity;
+    b->datagram_size = datagram_size;
+    b->reply_size = reply_size;
+    size_t n = (size_t)capacity;
+    b->datagrams = calloc(n, (size_t)datagram_size);
+    b->replies = calloc(n, (size_t)reply_size);
+    b->in = calloc(n, sizeof *b->in);
+    b->in_iov = calloc(n, sizeof *b->in_iov);
+    b->sources = calloc(n, sizeof *b->sources);
+    b->in_control = calloc(n, CONTROL_SIZE);
+    b->out = calloc(n, sizeof *b->out);
+    b->out_iov = calloc(n, sizeof *b->out_iov);
+    b->out_control = calloc(n, CONTROL_SIZE);
+    if (!b->datagrams || !b->replies || !b->in || !b->in_iov || !b->sources || !b->in_control
+        || !b->out || !b->out_iov || !b->out_control) {
+        sinkhole_batch_destroy(b);
+        return NULL;
+    }
+    return b;
+}
+
+void sinkhole_batch_destroy(sinkhole_datagram_batch *b) {
+    if (!b) return;
+    free(b->datagrams); free(b->replies); free(b->in); free(b->in_iov); free(b->sources);
+    free(b->in_control); free(b->out); free(b->out_iov); free(b->out_control);
+    free(b);
+}
+
+int sinkhole_batch_receive(sinkhole_datagram_batch *b, int fd) {
+    b->queued = 0;
+    b->received = 0;
+    for (int i = 0; i < b->capacity; i++) {
+        b->in_iov[i].iov_base = b->datagrams + (size_t)i * (size_t)b->datagram_size;
+        b->in_iov[i].iov_len = (size_t)b->datagram_size;
+        struct msghdr *h = &b->in[i].msg_hdr;
+        h->msg_name = &b->sources[i];
+        h->msg_namelen = sizeof b->sources[i];
+        h->msg_iov = &b->in_iov[i];
+        h->msg_iovlen = 1;
+        h->msg_control = b->in_control + (size_t)i * CONTROL_SIZE;
+        h->msg_controllen = CONTROL_SIZE;
+        h->msg_flags = 0;
+        b->in[i].msg_len = 0;
+    }
+    int n = recvmmsg(fd, b->in, (unsigned)b->capacity, MSG_DONTWAIT, NULL);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return 0;
+        return -errno;
+    }
+    b->received = n;
+    return n;
+}
+
+size_t sinkhole_batch_datagram(const sinkhole_datagram_batch *b, int index, uint8_t *out,
+                               size_t out_capacity, int *truncated) {
+    *truncated = 0;
+    if (index < 0 || index >= b->received) return 0;
+    size_t length = b->in[index].msg_len;
+    size_t stored = length < (size_t)b->datagram_size ? length : (size_t)b->datagram_size;
+    size_t copy = stored < out_capacity ? stored : out_capacity;
+    memcpy(out, b->datagrams + (size_t)index * (size_t)b->datagram_size, copy);
+    // MSG_TRUNC: the datagram was longer than its slot and the rest is lost.
+    *truncated = (b->in[index].msg_hdr.msg_flags & MSG_TRUNC) || copy < stored;
+    return copy;
+}
+
+void sinkhole_batch_source(const sinkhole_datagram_batch *b, int index, sinkhole_endpoint *out) {
+    memset(out, 0, sizeof *out);
+    if (index < 0 || index >= b->received) return;
+    read_sockaddr(&b->sources[index], out);
+}
+
+void sinkhole_batch_destination(const sinkhole_datagram_batch *b, int index, sinkhole_endpoint *out) {
+    memset(out, 0, sizeof *out);
+    if (index < 0 || index >= b->received) return;
+    struct msghdr *h = (struct msghdr *)&b->in[index].msg_hdr;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c)) {
+        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+            struct in_pktinfo info;
+            memcpy(&info, CMSG_DATA(c), sizeof info);
+            out->family = 4;
+            memcpy(out->bytes, &info.ipi_addr, 4);
+        } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+            struct in6_pktinfo info;
+            memcpy(&info, CMSG_DATA(c), sizeof info);
+            out->family = 6;
+            memcpy(out->bytes, &info.ipi6_addr, 16);
+        }
+    }
+}
+
+int64_t sinkhole_batch_arrival_us(const sinkhole_datagram_batch *b, int index) {
+    if (index < 0 || index >= b->received) return -1;
+    struct msghdr *h = (struct msghdr *)&b->in[index].msg_hdr;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMP) {
+            struct timeval tv;
+            memcpy(&tv, CMSG_DATA(c), sizeof tv);
+            return (int64_t)tv.tv_sec * 1000000 + (int64_t)tv.tv_usec;
+        }
+    }
+    return -1;
+}
+
+int sinkhole_batch_queue_reply(sinkhole_datagram_batch *b, int index, const uint8_t *bytes,
+                               size_t length) {
+    if (index < 0 || index >= b->received || length > (size_t)b->reply_size || b->queued >= b->capacity) {
+        return -1;
+    }
+    int q = b->queued++;
+    uint8_t *slot = b->replies + (size_t)q * (size_t)b->reply_size;
+    memcpy(slot, bytes, length);
+    b->out_iov[q].iov_base = slot;
+    b->out_iov[q].iov_len = length;
+    struct msghdr *h = &b->out[q].msg_hdr;
+    memset(h, 0, sizeof *h);
+    h->msg_name = &b->sources[index];
+    h->msg_namelen = b->in[index].msg_hdr.msg_namelen;
+    h->msg_iov = &b->out_iov[q];
+    h->msg_iovlen = 1;
+    // The reply leaves from the address the query was sent to, so a client of a wildcard
+    // listener on a host with several addresses sees the server it asked answer it.
+    sinkhole_endpoint destination;
+    sinkhole_batch_destination(b, index, &destination);
+    uint8_t *control = b->out_control + (size_t)q * CONTROL_SIZE;
+    memset(control, 0, CONTROL_SIZE);
+    if (destination.family == 4 && b->sources[index].ss_family == AF_INET) {
+        h->msg_control = control;
+        h->msg_controllen = CMSG_SPACE(sizeof(struct in_pktinfo));
+        struct cmsghdr *c = CMSG_FIRSTHDR(h);
+        c->cmsg_level = IPPROTO_IP;
+        c->cmsg_type = IP_PKTINFO;
+        c->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
+        struct in_pktinfo info;
+        memset(&info, 0, sizeof info);
+        memcpy(&info.ipi_spec_dst, destination.bytes, 4);
+        memcpy(CMSG_DATA(c), &info, sizeof info);
+    } else if (destination.family == 6 && b->sources[index].ss_family == AF_INET6) {
+        h->msg_control = control;
+        h->msg_controllen = CMSG_SPACE(sizeof(struct in6_pktinfo));
+        struct cmsghdr *c = CMSG_FIRSTHDR(h);
+        c->cmsg_level = IPPROTO_IPV6;
+        c->cmsg_type = IPV6_PKTINFO;
+        c->cmsg_len = CMSG_LEN(sizeof(struct in6_pktinfo));
+        struct in6_pktinfo info;
+        memset(&info, 0, sizeof info);
+        memcpy(&info.ipi6_addr, destination.bytes, 16);
+        memcpy(CMSG_DATA(c), &info, sizeof info);
+    }
+    b->out[q].msg_len = 0;
+    return 0;
+}
+
+int sinkhole_batch_send(sinkhole_datagram_batch *b, int fd, int *unsent, int *error) {
+    int sent = 0, skipped = 0;
+    *error = 0;
+    while (sent < b->queued) {
+        int n = sendmmsg(fd, b->out + sent, (unsigned)(b->queued - sent), MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            // EAGAIN: the socket's send buffer is full; anything else (an ICMP error reported
+            // on the socket, an unroutable source) concerns the first reply only: skip it.
+            if (errno == EAGAIN || errno == EWOULDBLOCK) { *error = errno; break; }
+            *error = errno;
+            sent += 1;
+            skipped += 1;
+            continue;
+        }
+        sent += n;
+    }
+    *unsent = skipped + (b->queued - sent);
+    int delivered = b->queued - *unsent;
+    b->queued = 0;
+    return delivered;
+}
+
+int sinkhole_wait_readable(const int *fds, int count, int timeout_ms, uint8_t *readable) {
+    struct pollfd polls[64];
+    if (count > 64) count = 64;
+    for (int i = 0; i < count; i++) {
+        polls[i].fd = fds[i];
+        polls[i].events = POLLIN;
+        polls[i].revents = 0;
+        readable[i] = 0;
+    }
+    int n = poll(polls, (nfds_t)count, timeout_ms);
+    if (n < 0) return errno == EINTR ? 0 : -errno;
+    int ready = 0;
+    for (int i = 0; i < count; i++) {
+        if (polls[i].revents & (POLLIN | POLLERR)) { readable[i] = 1; ready++; }
+    }
+    return ready;
+}

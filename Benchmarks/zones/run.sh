@@ -5,6 +5,9 @@
 # that cancels start-up time and the process's own memory).
 #
 # Usage: Benchmarks/zones/run.sh [N]     (builds the release binary first)
+#        BASELINE=/path/to/older/sinkhole Benchmarks/zones/run.sh [N]
+#        also measures that binary (e.g. a copy of .build/release/sinkhole from before a change)
+#        on the same list in the same run, for a before/after taken under the same load.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 count=${1:-1000000}
@@ -28,7 +31,7 @@ with open(path, "w") as f:
 PY
 echo "anchor.example" > "$work/small.txt"
 
-measure() {  # list file -> "seconds max_rss_kib"
+measure() {  # list file [binary] -> "seconds max_rss_kib"
     cat > "$work/sinkhole.yaml" <<YAML
 node: bench
 sinkhole_addresses: [198.51.100.10]
@@ -38,7 +41,7 @@ families:
 dns: {listen: ["127.0.0.1:0"]}
 store: {sqlite: $work/unused.db}
 YAML
-    /usr/bin/time -f "%e %M" "$bin" check-config --config "$work/sinkhole.yaml" 2>&1 >/dev/null | tail -1
+    /usr/bin/time -f "%e %M" "${2:-$bin}" check-config --config "$work/sinkhole.yaml" 2>&1 >/dev/null | tail -1
 }
 
 read -r small_s small_kib < <(measure "$work/small.txt")
@@ -50,3 +53,12 @@ awk -v n="$count" -v ss="$small_s" -v sk="$small_kib" -v bs="$big_s" -v bk="$big
     printf "load time over the anchor: %.2f s for %d names (target < 2 s)\n", bs - ss, n
     printf "resident memory over the anchor: %.0f bytes per name (target <= 150)\n", (bk - sk) * 1024 / n
 }'
+if [ -n "${BASELINE:-}" ]; then
+    read -r base_small_s base_small_kib < <(measure "$work/small.txt" "$BASELINE")
+    read -r base_s base_kib < <(measure "$work/big.txt" "$BASELINE")
+    awk -v n="$count" -v ss="$small_s" -v sk="$small_kib" -v bs="$big_s" -v bk="$big_kib" \
+        -v bss="$base_small_s" -v bsk="$base_small_kib" -v bbs="$base_s" -v bbk="$base_kib" 'BEGIN {
+        printf "baseline %s: %.2f s and %.0f bytes per name over its anchor; this build takes %.2fx the time, %.2fx the memory\n",
+            ENVIRON["BASELINE"], bbs - bss, (bbk - bsk) * 1024 / n, (bs - ss) / (bbs - bss), (bk - sk) / (bbk - bsk)
+    }'
+fi

@@ -80,32 +80,48 @@ extension SeizedZones {
     }
 
     /// The lowercased wire form of a domain from a list, without the root label.
+    static func normalisedWire(_ domain: some StringProtocol) throws(InvalidSeizedDomain.Reason) -> [UInt8] {
+        var text = Substring(domain)
+        var wire: [UInt8] = []
+        try text.withUTF8 { bytes in
+            Result { () throws(InvalidSeizedDomain.Reason) in try appendWire(normalising: bytes, to: &wire) }
+        }.get()
+        return wire
+    }
+
+    /// Appends the lowercased wire form of `text` (a name in dotted text, trailing dot
+    /// optional, no escapes), without the root label, to `wire`. On a throw `wire` may end in
+    /// part of the name: the caller takes it back off.
     ///
     /// Names are stored and matched in lowercase ASCII only (RFC 4343 §3: DNS case folding is
-    /// ASCII-only), so `EVIL.example.` and `evil.example` are the same seized name.
-    static func normalisedWire(_ domain: some StringProtocol) throws(InvalidSeizedDomain.Reason) -> [UInt8] {
-        var text = Substring(domain).utf8[...]
-        if text.last == UInt8(ascii: ".") { text = text.dropLast() }
-        guard !text.isEmpty else { throw .empty }
-        guard text.count <= 253 else { throw .nameTooLong }
-        var wire: [UInt8] = [0]
-        wire.reserveCapacity(text.count + 1)
-        var lengthIndex = 0
-        for byte in text {
+    /// ASCII-only), so `EVIL.example.` and `evil.example` are the same seized name. The checks
+    /// run in text order, so the first fault in the text is the one reported.
+    static func appendWire(
+        normalising text: UnsafeBufferPointer<UInt8>, to wire: inout [UInt8]
+    ) throws(InvalidSeizedDomain.Reason) {
+        var count = text.count
+        if count > 0, text[count - 1] == UInt8(ascii: ".") { count -= 1 }
+        guard count > 0 else { throw .empty }
+        guard count <= 253 else { throw .nameTooLong }
+        var lengthIndex = wire.count
+        wire.append(0)
+        var labelLength = 0
+        for byte in text[..<count] {
             if byte == UInt8(ascii: ".") {
-                guard wire.count - lengthIndex > 1 else { throw .emptyLabel }
+                guard labelLength > 0 else { throw .emptyLabel }
+                wire[lengthIndex] = UInt8(labelLength)
                 lengthIndex = wire.count
                 wire.append(0)
+                labelLength = 0
                 continue
             }
             guard byte >= 0x21, byte <= 0x7E, byte != UInt8(ascii: "\\") else { throw .invalidCharacter }
-            wire.append(asciiLowercased(byte))
-            let labelLength = wire.count - lengthIndex - 1
+            labelLength += 1
             guard labelLength <= DNSName.maximumLabelLength else { throw .labelTooLong }
-            wire[lengthIndex] = UInt8(labelLength)
+            wire.append(asciiLowercased(byte))
         }
-        guard wire.count - lengthIndex > 1 else { throw .emptyLabel }
-        return wire
+        guard labelLength > 0 else { throw .emptyLabel }
+        wire[lengthIndex] = UInt8(labelLength)
     }
 
     @inline(__always)

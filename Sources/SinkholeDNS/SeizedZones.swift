@@ -7,26 +7,34 @@
 /// configuration order**; later listings are ignored (and counted in `duplicateCount`).
 ///
 /// Built for millions of names (DGA families publish tens of thousands a day): names live
-/// lowercased in one byte arena, found through a hash table keyed by a hash of the labels
-/// from the right. A lookup hashes every suffix of the query name in one right-to-left pass,
-/// then probes from the longest suffix to the shortest: at most 127 probes, no allocation.
+/// lowercased in one byte arena, found through an open-addressing table of entry indices
+/// keyed by a hash of the labels from the right. A lookup hashes every suffix of the query
+/// name in one right-to-left pass, then probes from the longest suffix to the shortest: at
+/// most 127 probes, each expected O(1) whatever the number of names, and no allocation.
+/// Lists are loaded through `Builder` (straight from a file's bytes) or `init(families:)`.
 public struct SeizedZones: Sendable {
-    /// The families in configuration order; `Match.familyIndex` indexes this.
-    public let families: [SeizedFamily]
+    /// The families in configuration order; `Match.familyIndex` indexes this. A family's
+    /// `domains` are the names given in text form to `init(families:)`; names a `Builder`
+    /// took as bytes (a list file's) are held only in the index, not as `String`s.
+    public internal(set) var families: [SeizedFamily] = []
+    /// Names ignored because an earlier family (or the same family) already listed them.
+    public internal(set) var duplicateCount = 0
 
     /// Lowercased wire forms of the seized names (without root label), back to back.
-    private var arena: [UInt8] = []
-    private var entries: [Entry] = []
-    /// Hash of a name → first entry with that hash; `Entry.next` chains full-hash collisions.
-    private var heads: [Int: Int32] = [:]
-    /// Names ignored because an earlier family (or the same family) already listed them.
-    public private(set) var duplicateCount = 0
+    var arena: [UInt8] = []
+    var entries: [Entry] = []
+    /// Open addressing with linear probing: an index into `entries`, or -1 for an empty slot.
+    /// The count is a power of two and at least twice the number of entries (load ≤ 0.5), so
+    /// a probe sequence is short and always reaches an empty slot.
+    var slots = [Int32](repeating: -1, count: 16)
 
-    private struct Entry {
+    struct Entry {
         var start: UInt32
-        var length: UInt8
+        /// The low 32 bits of the name's hash: the home slot, and a cheap check before the
+        /// bytes are compared.
+        var hash: UInt32
         var family: Int32
-        var next: Int32
+        var length: UInt8
     }
 
     /// The seized name a query fell under.
@@ -79,21 +87,16 @@ public struct SeizedZones: Sendable {
     /// Builds the matcher, validating every domain. Throws on the first invalid one, naming
     /// it and its family.
     public init(families: [SeizedFamily]) throws(InvalidSeizedDomain) {
-        precondition(families.count < Int(Int32.max), "too many families")
-        self.families = families
-        heads.reserveCapacity(families.reduce(0) { $0 + $1.domains.count })
-        for (familyIndex, family) in families.enumerated() {
-            for domain in family.domains {
-                let wire: [UInt8]
-                do {
-                    wire = try Self.normalisedWire(domain)
-                } catch {
-                    throw InvalidSeizedDomain(family: family.name, domain: domain, reason: error)
-                }
-                insert(wire, family: Int32(familyIndex))
-            }
-        }
+        var builder = Builder()
+        builder.reserveCapacity(
+            names: families.reduce(0) { $0 + $1.domains.count },
+            bytes: families.reduce(0) { $0 + $1.domains.reduce(0) { $0 + $1.utf8.count + 1 } })
+        for family in families { try builder.addFamily(family) }
+        self = builder.build()
     }
+
+    /// An empty matcher, for `Builder` to fill.
+    init() {}
 
     /// The number of distinct seized names.
     public var count: Int { entries.count }
@@ -111,40 +114,16 @@ public struct SeizedZones: Sendable {
         return match(wire: wire[...])
     }
 
-    private mutating func insert(_ wire: [UInt8], family: Int32) {
-        let hash = Self.wholeNameHash(wire[...])
-        if find(wire[...], hash: hash) != nil {
-            duplicateCount += 1
-            return
-        }
-        let index = Int32(entries.count)
-        entries.append(Entry(
-            start: UInt32(arena.count), length: UInt8(wire.count), family: family,
-            next: heads[hash] ?? -1
-        ))
-        arena.append(contentsOf: wire)
-        heads[hash] = index
-    }
-
     /// `wire`: labels without the root; every label is checked against `arena` byte for byte,
     /// case-folded, so a hash collision can never produce a false match.
     private func match(wire: ArraySlice<UInt8>) -> Match? {
-        var starts = InlineArray<128, UInt8>(repeating: 0)
-        var hashes = InlineArray<128, Int>(repeating: 0)
-        var labelCount = 0
-        var i = wire.startIndex
-        while i < wire.endIndex, labelCount < 128 {
-            starts[labelCount] = UInt8(i - wire.startIndex)
-            labelCount += 1
-            i += 1 + Int(wire[i])
-        }
+        let (starts, labelCount) = Self.labelStarts(wire)
         // Right to left: the hasher state after the last k labels is the hash of that
         // suffix, so all suffixes cost one pass over the name.
+        var hashes = InlineArray<128, Int>(repeating: 0)
         var hasher = Hasher()
         for k in stride(from: labelCount - 1, through: 0, by: -1) {
-            let start = wire.startIndex + Int(starts[k])
-            let end = min(start + 1 + Int(wire[start]), wire.endIndex)
-            Self.combineLabel(wire[start..<end], into: &hasher)
+            Self.combineLabel(wire, at: wire.startIndex + Int(starts[k]), into: &hasher)
             hashes[k] = hasher.finalize()
         }
         for k in 0..<labelCount {
@@ -161,34 +140,28 @@ public struct SeizedZones: Sendable {
         return nil
     }
 
-    private func find(_ wire: ArraySlice<UInt8>, hash: Int) -> Int? {
-        var index = heads[hash] ?? -1
-        while index >= 0 {
+    /// The entry holding `name` (any letter case), if any. `hash` is `nameHash(name)`.
+    func find(_ name: ArraySlice<UInt8>, hash: Int) -> Int? {
+        let tag = UInt32(truncatingIfNeeded: hash)
+        let mask = slots.count - 1
+        var slot = Int(tag) & mask
+        while true {
+            let index = slots[slot]
+            if index < 0 { return nil }
             let entry = entries[Int(index)]
-            if Int(entry.length) == wire.count {
-                let stored = arena[Int(entry.start)..<(Int(entry.start) + Int(entry.length))]
-                if zip(stored, wire).allSatisfy({ $0 == Self.asciiLowercased($1) }) { return Int(index) }
+            if entry.hash == tag, Int(entry.length) == name.count, storedName(entry, equals: name) {
+                return Int(index)
             }
-            index = entry.next
+            slot = (slot + 1) & mask
         }
-        return nil
     }
 
-    private static func wholeNameHash(_ wire: ArraySlice<UInt8>) -> Int {
-        var ends: [Range<Int>] = []
-        var i = wire.startIndex
-        while i < wire.endIndex {
-            let end = i + 1 + Int(wire[i])
-            ends.append(i..<end)
-            i = end
+    private func storedName(_ entry: Entry, equals name: ArraySlice<UInt8>) -> Bool {
+        var stored = Int(entry.start)
+        for byte in name {
+            guard arena[stored] == Self.asciiLowercased(byte) else { return false }
+            stored += 1
         }
-        var hasher = Hasher()
-        for label in ends.reversed() { combineLabel(wire[label], into: &hasher) }
-        return hasher.finalize()
-    }
-
-    /// Feeds one label, length byte first (so `ab.c` and `a.bc` differ), case-folded.
-    private static func combineLabel(_ label: ArraySlice<UInt8>, into hasher: inout Hasher) {
-        for byte in label { hasher.combine(asciiLowercased(byte)) }
+        return true
     }
 }

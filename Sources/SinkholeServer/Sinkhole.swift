@@ -50,11 +50,15 @@ public final class Sinkhole: Sendable {
         -> (zones: SeizedZones, skipped: [String]) {
         var skippedLines: [String] = []
         let today = UTCTime.now()
-        var families: [SeizedFamily] = []
+        // Names go from each file's bytes straight into the index: no `String` per name, and
+        // no list of a million of them alive beside the index at the peak.
+        var builder = SeizedZones.Builder()
+        var namesListed: [Int] = []
         for family in configuration.families {
-            let loaded: DomainList.Loaded
+            builder.addFamily(name: family.name, answers: family.sinkholeAddresses ?? configuration.sinkholeAddresses)
+            let loaded: DomainList.Indexed
             do {
-                loaded = try DomainList.load(patterns: family.domains, on: today)
+                loaded = try DomainList.load(patterns: family.domains, on: today, into: &builder)
             } catch {
                 throw StartupError(description: "family \(family.name): \(error)")
             }
@@ -70,18 +74,12 @@ public final class Sinkhole: Sendable {
             if loaded.skipped.count > 0 {
                 logger.warning("domain list lines skipped", metadata: ["family": "\(family.name)", "lines.skipped": "\(loaded.skipped.count)"])
             }
-            families.append(SeizedFamily(name: family.name, domains: loaded.names,
-                                         answers: family.sinkholeAddresses ?? configuration.sinkholeAddresses))
+            namesListed.append(loaded.names)
         }
-        let zones: SeizedZones
-        do {
-            zones = try SeizedZones(families: families)
-        } catch {
-            throw StartupError(description: "\(error)")
-        }
-        for (index, family) in families.enumerated() {
-            logger.info("seized names loaded", metadata: ["family": "\(family.name)", "names": "\(family.domains.count)",
-                                                          "answers": "\(configuration.families[index].sinkholeAddresses ?? configuration.sinkholeAddresses)"])
+        let zones = builder.build()
+        for (index, family) in configuration.families.enumerated() {
+            logger.info("seized names loaded", metadata: ["family": "\(family.name)", "names": "\(namesListed[index])",
+                                                          "answers": "\(family.sinkholeAddresses ?? configuration.sinkholeAddresses)"])
         }
         return (zones, skippedLines)
     }
@@ -110,7 +108,8 @@ public final class Sinkhole: Sendable {
         var quiet = Logger(label: "sinkhole.check-config")
         quiet.logLevel = .error
         let (zones, skipped) = try loadZonesReportingSkipped(configuration, logger: quiet)
-        return (zones.families.reduce(0) { $0 + $1.domains.count }, skipped)
+        // Every listing counts, as in the lists: a name in two lists is two.
+        return (zones.count + zones.duplicateCount, skipped)
     }
 
     static func openStore(path: String, logger: Logger) throws -> SQLiteStore {
@@ -210,7 +209,7 @@ extension Sinkhole {
             let zones = try Self.loadZones(configuration, logger: logger)
             let channels = live.publish(makeResponder(zones, loadedAt: started))
             logger.notice("seized names reloaded", metadata: [
-                "names": "\(zones.families.reduce(0) { $0 + $1.domains.count })", "channels": "\(channels)",
+                "names": "\(zones.count + zones.duplicateCount)", "channels": "\(channels)",
             ])
         } catch {
             logger.error("reload failed; the previous seized names stay in force", metadata: ["error": "\(error)"])

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import SinkholeCore
+import SinkholeDNS
 import SinkholeServer
 import Testing
 
@@ -42,6 +43,36 @@ struct DomainListTests {
         #expect(parsed.skipped.map(\.line) == [2, 3, 4])
         #expect(parsed.skipped.allSatisfy { "\($0)".hasPrefix("\(file):") })
         #expect("\(parsed.skipped[1])".contains("empty label"))
+    }
+
+    @Test("loading into a builder skips the same lines and indexes the same names as loading them as text")
+    func loadIntoBuilder() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try "# header\r\nA.example\r\n\n  b.example.  # comment\nBücher.example\nbad name.example\nx..example\na.example\n"
+            .write(to: dir.appendingPathComponent("2026-03-23.txt"), atomically: true, encoding: .utf8)
+        var bytes = Array("ok.example\n".utf8) + [0xC3, 0x28] + Array(".example\nB.EXAMPLE\n".utf8)
+        bytes += Array((String(repeating: "a", count: 64) + ".example\n").utf8)
+        try Data(bytes).write(to: dir.appendingPathComponent("2026-03-24.txt"))
+        let pattern = dir.appendingPathComponent("%Y-%m-%d.txt").path
+
+        let asText = try DomainList.load(patterns: [pattern], on: day)
+        var builder = SeizedZones.Builder()
+        builder.addFamily(name: "dga", answers: [])
+        let indexed = try DomainList.load(patterns: [pattern], on: day, into: &builder)
+        let zones = builder.build()
+
+        #expect(indexed.names == asText.names.count)
+        #expect(indexed.missing == asText.missing)
+        #expect(indexed.skipped.map(\.description) == asText.skipped.map(\.description))
+        #expect(indexed.skipped.map(\.line) == [6, 7, 2, 4])
+        #expect(asText.names.count == 6)
+        // a.example, b.example, xn--bcher-kva.example, ok.example; A.example and B.EXAMPLE again.
+        #expect(zones.count == 4 && zones.duplicateCount == 2)
+        for name in asText.names {
+            #expect(zones.match("www." + name)?.family == "dga", "\(name)")
+        }
+        #expect(zones.match("xn--bcher-kva.example") != nil)
     }
 
     @Test("a missing fixed list is an error; missing per-day lists are skipped unless all three are")

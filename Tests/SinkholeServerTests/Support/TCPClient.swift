@@ -10,11 +10,26 @@ import Glibc
 final class TCPClient {
     let fd: Int32
 
-    init(port: UInt16, receiveTimeoutSeconds: Int = 10) throws {
+    /// - Parameter source: a loopback address to connect from (e.g. "127.0.0.8", so the test
+    ///   can find its check-ins by source address), or nil for the kernel's choice.
+    init(port: UInt16, receiveTimeoutSeconds: Int = 10, from source: String? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw CancellationError() }
         var timeout = timeval(tv_sec: receiveTimeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        if let source {
+            var local = sockaddr_in()
+            local.sin_family = sa_family_t(AF_INET)
+            local.sin_addr.s_addr = inet_addr(source)
+            let bound = withUnsafePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard bound == 0 else {
+                close(fd)
+                Issue.record("cannot bind a TCP client to \(source): errno \(errno)")
+                throw CancellationError()
+            }
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
@@ -60,6 +75,9 @@ final class TCPClient {
         guard let prefix = read(2) else { return nil }
         return read(Int(prefix[0]) << 8 | Int(prefix[1]))
     }
+
+    /// Ends the sending side (FIN), so the server reads end of stream; replies can still arrive.
+    func shutdownWrite() { shutdown(fd, Int32(SHUT_WR)) }
 
     /// Whether the server closes the connection (end of stream or a reset) within the
     /// receive timeout, rather than the wait timing out.

@@ -9,7 +9,7 @@ public struct BoundedBytes<let capacity: Int>: BitwiseCopyable, Sendable {
     @usableFromInline var length: UInt16
     @usableFromInline var _truncated: Bool
     /// True when more bytes were offered than `capacity` holds.
-    public var truncated: Bool { _truncated }
+    @inlinable public var truncated: Bool { _truncated }
 
     @inlinable
     public init() {
@@ -31,8 +31,8 @@ public struct BoundedBytes<let capacity: Int>: BitwiseCopyable, Sendable {
         self.init(text.utf8)
     }
 
-    public var count: Int { Int(length) }
-    public var isEmpty: Bool { length == 0 }
+    @inlinable public var count: Int { Int(length) }
+    @inlinable public var isEmpty: Bool { length == 0 }
 
     /// Appends one byte, or marks the value truncated when full.
     @inlinable
@@ -46,9 +46,9 @@ public struct BoundedBytes<let capacity: Int>: BitwiseCopyable, Sendable {
     }
 
     /// Marks the value truncated, for producers that stopped copying early themselves.
-    public mutating func markTruncated() { _truncated = true }
+    @inlinable public mutating func markTruncated() { _truncated = true }
 
-    public subscript(index: Int) -> UInt8 {
+    @inlinable public subscript(index: Int) -> UInt8 {
         precondition(index >= 0 && index < Int(length), "BoundedBytes index out of range")
         return storage[index]
     }
@@ -73,15 +73,19 @@ public struct BoundedBytes<let capacity: Int>: BitwiseCopyable, Sendable {
     }
 }
 
+// Inlinable, like everything on the hot path here: a value generic called across modules
+// unspecialized looks its metadata up at run time on every call, which profiled as the DNS
+// path's largest single cost.
 extension BoundedBytes: Equatable {
+    @inlinable
     public static func == (lhs: Self, rhs: Self) -> Bool {
         guard lhs.length == rhs.length, lhs.truncated == rhs.truncated else { return false }
-        for i in 0..<Int(lhs.length) where lhs.storage[i] != rhs.storage[i] { return false }
-        return true
+        return lhs.withBytes { l in rhs.withBytes { r in l.elementsEqual(r) } }
     }
 }
 
 extension BoundedBytes: Hashable {
+    @inlinable
     public func hash(into hasher: inout Hasher) {
         withBytes { hasher.combine(bytes: $0) }
         hasher.combine(truncated)

@@ -77,6 +77,10 @@ public struct CheckIn: BitwiseCopyable, Sendable {
     /// `CheckIn.noResponse` when it sent nothing.
     public var dnsRcode: UInt8
 
+    /// DNS over UDP: response rate limiting held the reply back (dropped it, or sent it
+    /// truncated so the client retries over TCP). The query is logged all the same.
+    public var rateLimited: Bool
+
     /// `dnsRcode` when no response was sent (a packet too short to answer, or QR set).
     public static let noResponse: UInt8 = 0xff
 
@@ -97,5 +101,6 @@ public struct CheckIn: BitwiseCopyable, Sendable {
         name = BoundedBytes()
         dnsType = 0
         dnsRcode = 0
+        rateLimited = false
     }
 }

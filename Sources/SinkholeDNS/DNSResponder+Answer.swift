@@ -14,7 +14,7 @@ extension DNSResponder {
     /// - anything else, including SOA / NS below the apex and an address type the family has
     ///   none of: NODATA with the apex SOA in the authority section, its TTL
     ///   min(SOA TTL, MINIMUM), so resolvers can cache the negative answer (RFC 2308 §2.2, §3).
-    func answer(_ query: DNSQuery, checkIn: inout CheckIn) -> DNSResponse {
+    func answer(_ query: DNSQuery, checkIn: inout CheckIn) -> (DNSResponse, SeizedZones.Match?) {
         let question = query.question
         let match = label(question, checkIn: &checkIn)
         var reply = DNSResponse(
@@ -30,20 +30,20 @@ extension DNSResponder {
             // nothing else, with the OPT saying which version the server does speak (0).
             guard edns.version == 0 else {
                 reply.rcode = .badVers
-                return reply
+                return (reply, match)
             }
         }
         guard query.header.opcode == DNSOpcode.query else {
             reply.rcode = .notImp
-            return reply
+            return (reply, match)
         }
         // Zone transfers (RFC 5936, RFC 1995) are refused: there is no zone file behind a
         // seized name, and the seized list is not for whoever asks.
         guard question.type != DNSRecordType.axfr, question.type != DNSRecordType.ixfr else {
-            return reply
+            return (reply, match)
         }
         // Only class IN holds seized data; CHAOS `version.bind` and the like are refused.
-        guard question.class == DNSClass.internet, let match else { return reply }
+        guard question.class == DNSClass.internet, let match else { return (reply, match) }
         reply.rcode = .noError
         reply.authoritative = true
         // The question name without its root label against the seized apex's length: equal
@@ -79,6 +79,6 @@ extension DNSResponder {
                 ownerOffset: UInt16(DNSHeader.length + belowApex), ttl: negativeTTL, data: .soa(soa)
             )
         }
-        return reply
+        return (reply, match)
     }
 }

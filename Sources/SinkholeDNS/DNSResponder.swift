@@ -50,6 +50,8 @@ public struct DNSResponder: Sendable {
     /// (RFC 2308 §3).
     let soa: DNSSOA
     let negativeTTL: UInt32
+    /// Each family's name as a check-in carries it, built once rather than per query.
+    let familyLabels: [BoundedBytes<32>]
 
     /// - Parameters:
     ///   - ttl: the TTL of every positive answer, and of the SOA when asked for.
@@ -70,6 +72,7 @@ public struct DNSResponder: Sendable {
         negativeTTL = min(ttl, soa.minimum)
         apexNS = authority.nameservers.map { DNSRecord(ttl: ttl, data: .nameserver($0)) }
         apexSOA = [DNSRecord(ttl: ttl, data: .soa(soa))]
+        familyLabels = zones.families.map { BoundedBytes($0.name) }
     }
 
     /// Writes the response to `request` into `response` and fills `checkIn.name`, `.dnsType`,
@@ -79,15 +82,74 @@ public struct DNSResponder: Sendable {
         to request: ByteBuffer, into response: inout ByteBuffer, checkIn: inout CheckIn,
         transport: Transport = .udp
     ) -> Bool {
+        guard let decided = decide(request, checkIn: &checkIn) else { return false }
+        let limit = switch transport {
+        case .udp: decided.udpLimit
+        case .tcp: DNSResponse.tcpSizeLimit
+        }
+        decided.reply.write(into: &response, sizeLimit: limit)
+        return true
+    }
+
+    /// `respond` for UDP with response rate limiting (BIND's RRL): the reply goes out, goes
+    /// out truncated (a slip: TC set, no answer or authority, so a real resolver retries over
+    /// TCP, which is never limited), or is dropped, as `limiter` decides for the client's
+    /// account; `checkIn.rateLimited` says it was limited. The check-in is filled either way:
+    /// a limited query is still logged.
+    ///
+    /// Accounts (RFC-less, after BIND): answers and NODATA under a seized name count against
+    /// the seized name, so a flood of random subdomains is one account, as BIND accounts a
+    /// wildcard's answers to the wildcard; REFUSED and errors count per client prefix alone, as
+    /// BIND's errors-per-second, since their names are whatever the flooder chose.
+    public func respond(
+        to request: ByteBuffer, into response: inout ByteBuffer, checkIn: inout CheckIn,
+        limiter: inout ResponseRateLimiter
+    ) -> Bool {
+        guard let decided = decide(request, checkIn: &checkIn) else { return false }
+        var limit = decided.udpLimit
+        if limiter.isEnabled {
+            let kind: ResponseRateLimiter.Kind = switch decided.reply.rcode {
+            case .noError: decided.reply.answers.isEmpty ? .nodata : .answer
+            case .refused: .refused
+            default: .error
+            }
+            let verdict = switch kind {
+            case .answer, .nodata:
+                limiter.verdict(client: checkIn.source, kind: kind, name: decided.apex ?? [], now: checkIn.time)
+            case .refused, .error:
+                limiter.verdict(client: checkIn.source, kind: kind, name: EmptyCollection(), now: checkIn.time)
+            }
+            switch verdict {
+            case .send:
+                break
+            case .slip:
+                checkIn.rateLimited = true
+                // Header, question and OPT always fit; nothing else does, so TC is set.
+                limit = 0
+            case .drop:
+                checkIn.rateLimited = true
+                return false
+            }
+        }
+        decided.reply.write(into: &response, sizeLimit: limit)
+        return true
+    }
+
+    /// The reply to `request`, the UDP size limit its EDNS asked for, and the seized apex its
+    /// name fell under (lowercase wire); nil when nothing must be sent. Fills the check-in.
+    func decide(_ request: ByteBuffer, checkIn: inout CheckIn)
+        -> (reply: DNSResponse, udpLimit: Int, apex: ArraySlice<UInt8>?)? {
         checkIn.name = BoundedBytes()
         checkIn.family = BoundedBytes()
         checkIn.dnsType = 0
+        checkIn.rateLimited = false
         let reply: DNSResponse
         var udpLimit = DNSResponse.udpSizeLimit
+        var match: SeizedZones.Match? = nil
         switch DNSQuery.parse(request) {
         case .noReply:
             checkIn.dnsRcode = CheckIn.noResponse
-            return false
+            return nil
         case .malformed(let header, _):
             reply = DNSResponse(
                 id: header.id, opcode: header.opcode, rcode: Self.malformedRcode(header),
@@ -95,22 +157,17 @@ public struct DNSResponder: Sendable {
             )
         case .malformedRecords(let query, _):
             // No OPT in the reply: the query's EDNS is what could not be trusted.
-            _ = label(query.question, checkIn: &checkIn)
+            match = label(query.question, checkIn: &checkIn)
             reply = DNSResponse(
                 id: query.header.id, opcode: query.header.opcode, rcode: Self.malformedRcode(query.header),
                 recursionDesired: query.header.recursionDesired, question: query.question
             )
         case .query(let query):
             if let edns = query.edns { udpLimit = edns.responseSizeLimit }
-            reply = answer(query, checkIn: &checkIn)
+            (reply, match) = answer(query, checkIn: &checkIn)
         }
         checkIn.dnsRcode = reply.rcode.rawValue
-        let limit = switch transport {
-        case .udp: udpLimit
-        case .tcp: DNSResponse.tcpSizeLimit
-        }
-        reply.write(into: &response, sizeLimit: limit)
-        return true
+        return (reply, udpLimit, match?.apexWire)
     }
 
     /// FORMERR for a QUERY, NOTIMP for an OPCODE the sinkhole does not implement at all.
@@ -125,7 +182,7 @@ public struct DNSResponder: Sendable {
         question.name.forEachPresentationByte { checkIn.name.append($0) }
         checkIn.dnsType = question.type
         let match = zones.match(question.name)
-        if let match { checkIn.family = BoundedBytes(match.family) }
+        if let match { checkIn.family = familyLabels[match.familyIndex] }
         return match
     }
 }

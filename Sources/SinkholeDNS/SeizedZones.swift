@@ -49,6 +49,9 @@ public struct SeizedZones: Sendable {
         /// The apex's length in wire form without the root label: a query name of this length
         /// (also without root) is the apex itself, a longer one is below it. No allocation.
         public var apexWireLength: Int { apexRange.count }
+        /// The apex in lowercase wire form without the root label, without copying it: what
+        /// response rate limiting accounts answers under this seized name to.
+        public var apexWire: ArraySlice<UInt8> { arena[apexRange] }
 
         // The apex stays in the arena until asked for: building a String per query would
         // allocate on the hot path. Holding the array costs one retain.

@@ -31,6 +31,8 @@ struct DNSService: Service {
     /// One ring per UDP worker thread; their count is the number of workers.
     let udpRings: [EventRing<CheckIn>]
     let logger: Logger
+    /// Response rate limiting of each UDP worker (TCP is never limited).
+    var rateLimit = ResponseRateLimiter.Settings()
     /// Called with every bound address once all are bound.
     var onBound: @Sendable ([ListenAddress]) -> Void = { _ in }
     /// Time limits of each TCP connection.
@@ -72,7 +74,8 @@ struct DNSService: Service {
             throw error
         }
         let workers = sockets.enumerated().map { index, sockets in
-            DNSUDPWorker(name: "dns-udp-\(index)", sockets: sockets, ring: udpRings[index], live: live)
+            DNSUDPWorker(name: "dns-udp-\(index)", sockets: sockets, ring: udpRings[index], live: live,
+                         rateLimit: rateLimit)
         }
         for worker in workers { worker.start() }
         onBound(listeners.compactMap { $0.channel.localAddress.flatMap(ListenAddress.init(socketAddress:)) })

@@ -45,16 +45,22 @@ final class DNSUDPWorker: Sendable {
     let sockets: [Socket]
     let ring: EventRing<CheckIn>
     let live: LiveResponder
+    let rateLimit: ResponseRateLimiter.Settings
     private let stopRequested = Atomic<Bool>(false)
     private let finished = Mutex<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
     private let counters = Mutex(Counts())
 
-    init(name: String, sockets: [Socket], ring: EventRing<CheckIn>, live: LiveResponder) {
+    /// `rateLimit` applies per worker: SO_REUSEPORT spreads one client's queries over the
+    /// workers only when its source port changes, so a client (or a spoofed victim) gets at
+    /// most the rate per worker it reaches.
+    init(name: String, sockets: [Socket], ring: EventRing<CheckIn>, live: LiveResponder,
+         rateLimit: ResponseRateLimiter.Settings) {
         precondition(!sockets.isEmpty && sockets.count <= 64, "a worker serves 1 to 64 sockets")
         self.name = name
         self.sockets = sockets
         self.ring = ring
         self.live = live
+        self.rateLimit = rateLimit
     }
 
     var counts: Counts { counters.withLock { $0 } }
@@ -96,7 +102,7 @@ final class DNSUDPWorker: Sendable {
             preconditionFailure("cannot allocate the \(name) datagram batch")
         }
         var (responder, generation) = live.current()
-        var exchange = DNSUDPExchange(responder: responder)
+        var exchange = DNSUDPExchange(responder: responder, rateLimit: rateLimit)
         var datagram = ByteBufferAllocator().buffer(capacity: DatagramBatch.datagramSize)
         let descriptors = sockets.map(\.descriptor)
         var readable = [UInt8](repeating: 0, count: sockets.count)

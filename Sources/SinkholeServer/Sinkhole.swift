@@ -160,7 +160,7 @@ public final class Sinkhole: Sendable {
         let outcome = Mutex<Writer.Outcome?>(nil)
         let logger = self.logger
         let live = LiveResponder(makeResponder(zones, loadedAt: zonesLoaded))
-        let dns = DNSService(
+        var dns = DNSService(
             listen: configuration.dns.listen,
             live: live,
             group: group, rings: rings, udpRings: udpRings, logger: logger,
@@ -168,6 +168,10 @@ public final class Sinkhole: Sendable {
                 logger.notice("sinkhole ready", metadata: ["dns.listen": "\(addresses.map(\.description))"])
                 onReady(addresses)
             })
+        let limit = configuration.dns.rateLimit
+        dns.rateLimit = ResponseRateLimiter.Settings(
+            responsesPerSecond: limit.responsesPerSecond, window: limit.window, slip: limit.slip,
+            ipv4PrefixLength: limit.ipv4Prefix, ipv6PrefixLength: limit.ipv6Prefix)
         let services = ServiceGroup(configuration: .init(
             services: [
                 .init(service: WriterService(writer: writer, logger: logger, onFinish: { result in outcome.withLock { $0 = result } })),

@@ -82,18 +82,10 @@ public struct Deduplicator: Sendable {
         if event.name.truncated { qname.markTruncated() }
         let key = DNSQueryKey(hour: event.time.hourStart.seconds, source: event.source,
                               qname: qname, qtype: event.dnsType)
-        if var row = batch.dnsQueries[key] {
-            row.count += 1
-            row.firstSeen = min(row.firstSeen, event.time)
-            if event.time >= row.lastSeen {
-                row.lastSeen = event.time
-                row.lastRcode = event.dnsRcode
-            }
-            batch.dnsQueries[key] = row
-        } else {
-            batch.dnsQueries[key] = DNSQueryRow(firstSeen: event.time, lastSeen: event.time, count: 1,
-                                                lastRcode: event.dnsRcode, family: event.family)
-        }
+        // One hash of the key, whether the row is new or not.
+        batch.dnsQueries[key, default: DNSQueryRow(firstSeen: event.time, lastSeen: event.time, count: 0,
+                                                   lastRcode: event.dnsRcode, family: event.family)]
+            .fold(event)
     }
 
     private mutating func addSessionEvent(_ event: CheckIn) {
@@ -237,4 +229,17 @@ struct OpenSession {
     /// deduplicator's current one (kept here to save a second dictionary lookup per event).
     var batchGeneration: Int
     var batchRow: Int
+}
+
+extension DNSQueryRow {
+    /// Counts one more query into the row.
+    mutating func fold(_ event: CheckIn) {
+        count += 1
+        if event.rateLimited { rateLimited += 1 }
+        firstSeen = min(firstSeen, event.time)
+        if event.time >= lastSeen {
+            lastSeen = event.time
+            lastRcode = event.dnsRcode
+        }
+    }
 }

@@ -74,6 +74,10 @@ enum SQLiteSchema {
             dropped INTEGER NOT NULL DEFAULT 0
         );
         """),
+        // Response rate limiting: how many of a row's queries got a truncated reply or none.
+        (2, """
+        ALTER TABLE dns_queries ADD COLUMN rate_limited INTEGER NOT NULL DEFAULT 0;
+        """),
     ]
 
     static var latestVersion: Int { migrations.last?.version ?? 0 }

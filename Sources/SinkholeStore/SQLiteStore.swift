@@ -62,10 +62,11 @@ public final class SQLiteStore: CheckInStore, @unchecked Sendable {
             """)
         upsertDNSQuery = try db.prepare("""
             INSERT INTO dns_queries (hour, src_ip, qname, qtype, count, first_seen, last_seen, last_rcode, family,
-                                     qname_truncated)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                                     qname_truncated, rate_limited)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
             ON CONFLICT (hour, src_ip, qname, qname_truncated, qtype) DO UPDATE SET
                 count = count + excluded.count,
+                rate_limited = rate_limited + excluded.rate_limited,
                 first_seen = min(first_seen, excluded.first_seen),
                 last_rcode = CASE WHEN excluded.last_seen >= last_seen THEN excluded.last_rcode ELSE last_rcode END,
                 last_seen = max(last_seen, excluded.last_seen)
@@ -162,6 +163,7 @@ public final class SQLiteStore: CheckInStore, @unchecked Sendable {
             upsertDNSQuery.bind(9, row.family)
             // A qname cut at its bound is kept apart from the complete name it starts like.
             upsertDNSQuery.bind(10, key.qname.truncated ? 1 : 0)
+            upsertDNSQuery.bind(11, row.rateLimited)
             try upsertDNSQuery.run()
         }
     }

@@ -78,4 +78,6 @@ public struct DNSQueryRow: Sendable, Equatable {
     public var count: Int
     public var lastRcode: UInt8
     public var family: BoundedBytes<32>
+    /// How many of `count` were rate limited (reply truncated or dropped).
+    public var rateLimited: Int = 0
 }

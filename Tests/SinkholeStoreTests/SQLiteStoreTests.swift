@@ -5,7 +5,7 @@ import Testing
 
 @Suite("SQLiteStore: schema and opening")
 struct SQLiteStoreSchemaTests {
-    @Test("a new file gets every table, schema version 1 and WAL journaling")
+    @Test("a new file gets every table, every schema version and WAL journaling")
     func createsSchema() throws {
         let dir = try TemporaryDirectory()
         let store = try SQLiteStore(path: dir.path())
@@ -14,7 +14,7 @@ struct SQLiteStoreSchemaTests {
         let probe = try DatabaseProbe(dir)
         let tables = try probe.texts("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
         #expect(tables == ["checkins", "counters", "dns_queries", "infections", "runs", "schema_migrations"])
-        #expect(try probe.rows("SELECT version FROM schema_migrations") == [[.integer(1)]])
+        #expect(try probe.rows("SELECT version FROM schema_migrations ORDER BY version") == [[.integer(1)], [.integer(2)]])
         #expect(try probe.text("PRAGMA journal_mode") == "wal")
         #expect(try probe.text("PRAGMA integrity_check") == "ok")
     }
@@ -30,12 +30,13 @@ struct SQLiteStoreSchemaTests {
             store.close()
         }
         let probe = try DatabaseProbe(dir)
-        let appliedAt = try probe.integer("SELECT applied_at FROM schema_migrations")
+        let applied = try probe.rows("SELECT version, applied_at FROM schema_migrations ORDER BY version")
+        #expect(applied.count == 2)
 
         let reopened = try SQLiteStore(path: dir.path())
         defer { reopened.close() }
         #expect(try reopened.beginRun(node: "n1", startedAt: Events.at(100)) == 2)
-        #expect(try probe.rows("SELECT version, applied_at FROM schema_migrations") == [[.integer(1), .integer(appliedAt ?? -1)]])
+        #expect(try probe.rows("SELECT version, applied_at FROM schema_migrations ORDER BY version") == applied)
         #expect(try probe.integer("SELECT count(*) FROM checkins") == 1)
         #expect(try probe.integer("SELECT count(*) FROM dns_queries") == 1)
         #expect(try probe.integer("SELECT count(*) FROM infections") == 1)
@@ -64,12 +65,50 @@ struct SQLiteStoreSchemaTests {
         #expect(error.description.contains(path))
     }
 
+    @Test("a version 1 database upgrades in place: its rows kept, rate_limited added as 0")
+    func upgradesFromVersion1() throws {
+        let dir = try TemporaryDirectory()
+        do {
+            // A database as sinkhole 0.1.0 left it: migration 1 only, one DNS row. An empty file
+            // is an empty SQLite database.
+            #expect(FileManager.default.createFile(atPath: dir.path(), contents: nil))
+            let probe = try DatabaseProbe(dir)
+            _ = try probe.rows("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
+            for statement in SQLiteSchemaVersion1.statements { _ = try probe.rows(statement) }
+            _ = try probe.rows("INSERT INTO schema_migrations VALUES (1, 0)")
+            _ = try probe.rows("""
+                INSERT INTO dns_queries VALUES (3600, '203.0.113.9', 'cc.evil.example', 0, 1, 7, 10, 20, 0, 'rustock')
+                """)
+        }
+        let store = try SQLiteStore(path: dir.path())
+        try store.write(fold([Events.dns(at: Events.at(11))]), node: "n1", run: try store.beginRun(node: "n1", startedAt: Events.at(0)))
+        store.close()
+        let probe = try DatabaseProbe(dir)
+        #expect(try probe.rows("SELECT version FROM schema_migrations ORDER BY version") == [[.integer(1)], [.integer(2)]])
+        #expect(try probe.rows("SELECT count, rate_limited FROM dns_queries WHERE qname = 'cc.evil.example'") == [[.integer(7), .integer(0)]])
+        #expect(try probe.integer("SELECT count(*) FROM dns_queries") == 2)
+    }
+
+    @Test("rate-limited queries are counted in their row's rate_limited, across batches")
+    func rateLimitedCounted() throws {
+        let dir = try TemporaryDirectory()
+        let store = try SQLiteStore(path: dir.path())
+        let run = try store.beginRun(node: "n1", startedAt: Events.at(0))
+        var limited = Events.dns(at: Events.at(12))
+        limited.rateLimited = true
+        try store.write(fold([Events.dns(at: Events.at(11)), limited]), node: "n1", run: run)
+        try store.write(fold([limited, limited]), node: "n1", run: run)
+        store.close()
+        let probe = try DatabaseProbe(dir)
+        #expect(try probe.rows("SELECT count, rate_limited FROM dns_queries") == [[.integer(4), .integer(3)]])
+    }
+
     @Test("a database written by a newer schema version is refused rather than guessed at")
     func newerSchemaRefused() throws {
         let dir = try TemporaryDirectory()
         try SQLiteStore(path: dir.path()).close()
         let probe = try DatabaseProbe(dir)
-        _ = try probe.rows("INSERT INTO schema_migrations (version, applied_at) VALUES (2, 0)")
+        _ = try probe.rows("INSERT INTO schema_migrations (version, applied_at) VALUES (99, 0)")
         let error = try #require(throws: SQLiteError.self) { try SQLiteStore(path: dir.path()) }
         #expect(error.description.contains("newer"))
         #expect(error.description.contains(dir.path()))
@@ -387,4 +426,35 @@ struct SQLiteStoreRunTests {
         ])
         #expect(try probe.text("PRAGMA integrity_check") == "ok")
     }
+}
+
+/// Migration 1's tables as released, to build a database an older sinkhole left behind.
+enum SQLiteSchemaVersion1 {
+    static let statements = [
+        """
+        CREATE TABLE dns_queries (hour INTEGER NOT NULL, src_ip TEXT NOT NULL, qname TEXT NOT NULL,
+            qname_truncated INTEGER NOT NULL, qtype INTEGER NOT NULL, count INTEGER NOT NULL,
+            first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, last_rcode INTEGER NOT NULL,
+            family TEXT NOT NULL, PRIMARY KEY (hour, src_ip, qname, qname_truncated, qtype)) WITHOUT ROWID
+        """,
+        """
+        CREATE TABLE checkins (node TEXT NOT NULL, event_id TEXT NOT NULL, first_seen INTEGER NOT NULL,
+            last_seen INTEGER NOT NULL, count INTEGER NOT NULL, transport TEXT NOT NULL, service TEXT NOT NULL,
+            family TEXT NOT NULL, src_ip TEXT NOT NULL, src_port INTEGER NOT NULL, dst_ip TEXT NOT NULL,
+            dst_port INTEGER NOT NULL, name TEXT NOT NULL, name_truncated INTEGER NOT NULL,
+            dns_type INTEGER NOT NULL, dns_rcode INTEGER NOT NULL, PRIMARY KEY (node, event_id)) WITHOUT ROWID
+        """,
+        "CREATE INDEX checkins_first_seen ON checkins (first_seen)",
+        """
+        CREATE TABLE infections (day TEXT NOT NULL, src_ip TEXT NOT NULL, family TEXT NOT NULL,
+            first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, count INTEGER NOT NULL,
+            last_src_port INTEGER NOT NULL, PRIMARY KEY (day, src_ip, family)) WITHOUT ROWID
+        """,
+        "CREATE TABLE counters (node TEXT NOT NULL, name TEXT NOT NULL, value INTEGER NOT NULL, PRIMARY KEY (node, name)) WITHOUT ROWID",
+        """
+        CREATE TABLE runs (run_id INTEGER PRIMARY KEY, node TEXT NOT NULL, started_at INTEGER NOT NULL,
+            stopped_at INTEGER, offered INTEGER NOT NULL DEFAULT 0, stored INTEGER NOT NULL DEFAULT 0,
+            dropped INTEGER NOT NULL DEFAULT 0)
+        """,
+    ]
 }

@@ -31,6 +31,11 @@ public struct Deduplicator: Sendable {
         sessions.reserveCapacity(1 << 16)
     }
 
+    /// Rows the next batch will write to `checkins` and `dns_queries`: what a commit costs.
+    /// Events that fold into a row already pending add none (an `infections` row follows its
+    /// session's check-in row, so it is not counted apart).
+    public var pendingRows: Int { batch.checkIns.count + batch.dnsQueries.count }
+
     /// Sessions still open (for tests and metrics).
     public var openSessions: Int { sessions.count }
 

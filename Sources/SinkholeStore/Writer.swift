@@ -6,8 +6,8 @@ import Synchronization
 /// Drains every producer's ring on its own thread, folds the events with a `Deduplicator` and
 /// commits one batch at a time to the store.
 ///
-/// A batch is committed when `batchSize` events are folded or `flushInterval` has passed,
-/// whichever comes first. A store failure keeps the batch and retries it with backoff (logged
+/// A batch is committed when it holds `batchSize` rows (events that repeat a pending row fold
+/// into it and add none) or `flushInterval` has passed, whichever comes first. A store failure keeps the batch and retries it with backoff (logged
 /// once when it starts failing and once when it recovers); meanwhile the rings fill and
 /// producers count drops rather than block. `stop()` drains every ring to empty and commits the
 /// last batch with the run's final counters, so after a clean stop the store holds

@@ -73,16 +73,25 @@ struct WriterLoop: ~Copyable {
             let counts = ring.counts
             offered += counts.offered
             dropped += counts.dropped
-            let room = configuration.batchSize - deduplicator.pendingEvents
-            guard room > 0 else { continue }
-            drained += ring.drain(maximum: min(counts.inFlight, room)) { event in
-                if event.time > latestEvent { latestEvent = event.time }
-                deduplicator.add(event)
+            // Bounded by rows, not events: a flood of repeats folds into rows already pending
+            // and costs the store nothing more, so the writer keeps draining it. Each event adds
+            // at most one row, so a drain of `room` events cannot overshoot the batch.
+            var left = counts.inFlight
+            while left > 0 {
+                let room = configuration.batchSize - deduplicator.pendingRows
+                guard room > 0 else { break }
+                let taken = ring.drain(maximum: min(left, room)) { event in
+                    if event.time > latestEvent { latestEvent = event.time }
+                    deduplicator.add(event)
+                }
+                guard taken > 0 else { break }
+                left -= taken
+                drained += taken
             }
         }
         // A wall clock stepped backwards (NTP) counts as due: otherwise nothing would be
         // flushed on time until the clock caught up again.
-        let due = deduplicator.pendingEvents >= configuration.batchSize
+        let due = deduplicator.pendingRows >= configuration.batchSize
             || now.microseconds - lastFlush.microseconds >= Self.microseconds(configuration.flushInterval)
             || now < lastFlush
             || final

@@ -42,9 +42,11 @@ final class WriterHarness {
             sequence += 1
             let time = Events.at(7200 + sequence)
             let isDNS = sequence % 3 == 0
+            // Every event its own row (a new name, a new source port): batches are bounded in
+            // rows, so these tests count rows and events alike.
             let event = isDNS
-                ? Events.dns(at: time, qname: sequence % 2 == 0 ? "C2.example" : "c2.example", qtype: UInt16(sequence % 2 + 1))
-                : Events.session(at: time, sourcePort: UInt16(40_000 + sequence % 5))
+                ? Events.dns(at: time, qname: "C2-\(sequence).example", qtype: UInt16(sequence % 2 + 1))
+                : Events.session(at: time, sourcePort: UInt16(truncatingIfNeeded: 40_000 + sequence))
             if ring.push(event) {
                 accepted += 1
                 if isDNS { acceptedDNS += 1 } else { acceptedSessions += 1 }

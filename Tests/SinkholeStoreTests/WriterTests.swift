@@ -55,6 +55,26 @@ struct WriterTests {
                 == [[.integer(22), .integer(22), .integer(0), .integer(h.clock.time.microseconds)]])
     }
 
+    @Test("a batch is bounded by rows: repeats of a pending row fold in without filling it")
+    func batchBoundedByRows() throws {
+        let h = try WriterHarness(slotsPerRing: 64, batchSize: 4, flushInterval: .seconds(1))
+        // 40 queries for one name from one address fold into one row: far more events than the
+        // batch size, all drained in one pass, nothing committed before the interval.
+        for i in 0..<40 {
+            #expect(h.first.push(Events.dns(at: Events.at(7200 + Int64(i)), qname: "same.example")))
+        }
+        #expect(h.writer.pass() == 40)
+        #expect(h.writer.committedCounters == RunCounters())
+        // Four distinct rows fill the batch: committed without the clock moving.
+        for i in 0..<3 {
+            #expect(h.first.push(Events.dns(at: Events.at(7300), qname: "other-\(i).example")))
+        }
+        #expect(h.writer.pass() == 3)
+        #expect(h.writer.committedCounters == RunCounters(offered: 43, stored: 43, dropped: 0))
+        let probe = try h.probe()
+        #expect(try probe.rows("SELECT count FROM dns_queries WHERE qname = 'same.example'") == [[.integer(40)]])
+    }
+
     @Test("after finish the run holds offered == stored + dropped exactly, with drops from full rings")
     func endToEndWithDrops() throws {
         let h = try WriterHarness(slotsPerRing: 16, batchSize: 32, flushInterval: .seconds(1))
@@ -99,8 +119,8 @@ struct WriterTests {
         #expect(Int64(h.acceptedDNS + h.acceptedSessions) == Int64(totals.consumed))
         // Every session is labelled, so each checkins row is one counted infection.
         #expect(try probe.integer("SELECT sum(count) FROM infections") == (try probe.integer("SELECT count(*) FROM checkins")))
-        // The upper/lower-case qnames folded: two qtypes, so two rows per hour at most.
-        #expect(try probe.integer("SELECT count(*) FROM dns_queries") == 2)
+        // One row per DNS event: each has its own name.
+        #expect(try probe.integer("SELECT count(*) FROM dns_queries") == Int64(h.acceptedDNS))
         #expect(try probe.rows("SELECT name, value FROM counters WHERE node = 'test-node' ORDER BY name") == [
             [.text("dropped"), .integer(Int64(totals.dropped))],
             [.text("offered"), .integer(Int64(totals.offered))],

@@ -1,11 +1,10 @@
 // swift-tools-version:6.2
 // The libFuzzer target over the DNS parser, responder and TCP framing (`make fuzz`,
 // `make fuzz-smoke`). A package of its own, like Tests/TSan: its SinkholeCore and SinkholeDNS
-// are symlinks to the real sources, so that coverage and AddressSanitizer instrument exactly
-// those two modules (per-target flags; `-Xswiftc` would instrument SwiftNIO too and, passed to
-// the link as well, pull in libFuzzer's own `main` next to the program's, which is why
-// `swift build -Xswiftc -sanitize=fuzzer` does not link). The harness keeps its own `main` and
-// calls `LLVMFuzzerRunDriver`, which the `-sanitize=fuzzer` link brings in.
+// are symlinks to the real sources, so per-target flags instrument exactly those two modules
+// with coverage and AddressSanitizer (`-Xswiftc` flags would reach every module, SwiftNIO
+// included, and every link step). The harness keeps its own `main` and calls
+// `LLVMFuzzerRunDriver`, which the `-sanitize=fuzzer` link brings in.
 //
 // The invariants, the fixtures and the seed list are files of Tests/SinkholeDNSTests, linked
 // into the harness, so the fuzzer and `FuzzCrashReplayTests` check the same things.
@@ -42,6 +41,9 @@ let package = Package(
             // The harness and its checks are not coverage-instrumented: their branches (which
             // chunk sizes a stream was cut into, say) would only add noise to the corpus.
             swiftSettings: [.unsafeFlags(["-sanitize=address"])],
+            // -sanitize=fuzzer links libFuzzer, whose own main stays out because this program
+            // defines one. lld: gold stops on this link with an internal error in
+            // format_file_lineno (Swift 6.3.1, Debian 12).
             linkerSettings: [.unsafeFlags(["-sanitize=fuzzer,address", "-use-ld=lld"])]
         ),
     ],

@@ -14,17 +14,21 @@ import SinkholeDNS
 /// public one would be API to keep. Only public API is used, as the fuzz package builds
 /// SinkholeDNS as a separate module.
 enum DNSFuzzInvariants {
-    /// A responder shaped to reach every branch: a family with both address families, one
-    /// with more addresses than 512 bytes hold (so plain UDP replies get TC, EDNS ones fit in
-    /// 1232 and TCP ones never truncate), a seized subdomain of another family's name, and
-    /// two configured nameservers.
+    /// A responder shaped to reach every branch: families with both address families, with
+    /// IPv4 only, with IPv6 only and with none (ANY falls through to the SOA), one with more
+    /// addresses than 512 bytes hold (so plain UDP replies get TC, EDNS ones fit in 1232 and
+    /// TCP ones never truncate), a seized subdomain of another family's name, and two
+    /// configured nameservers.
     static let responder: DNSResponder = {
         let many = (0..<40).map { IPAddress(ipv4: 0xC633_6400 + $0) } // 198.51.100.0–39
             + (0..<30).map { IPAddress(ipv6High: 0x2001_0DB8_0000_0000, low: 0x100 + UInt64($0)) }
         let families = Fixtures.families + [
             SeizedFamily(name: "necurs", domains: ["many.example", "xn--bcher-kva.example"], answers: many),
+            SeizedFamily(name: "dridex", domains: ["v6only.example"], answers: [IPAddress("2001:db8::20")!]),
+            SeizedFamily(name: "silent", domains: ["silent.example"], answers: []),
         ]
-        // Cannot fail: every domain above is a valid name (FuzzCrashReplayTests builds this on every run).
+        // Cannot fail: the address is valid text and every domain a valid name
+        // (FuzzCrashReplayTests builds this responder on every run).
         let zones = try! SeizedZones(families: families)
         return DNSResponder(zones: zones, ttl: 300, authority: Fixtures.authority)
     }()

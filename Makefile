@@ -65,3 +65,35 @@ bench: deps
 
 clean:
 	rm -rf .build Tests/TSan/.build Benchmarks/.build
+
+# The libFuzzer target over the DNS parser, responder and TCP framing: Fuzz/, a package of its
+# own (release build, coverage and AddressSanitizer on SinkholeCore and SinkholeDNS only).
+# A run mutates a scratch copy of the seed corpus Fuzz/corpus/dns, so the repository's corpus
+# stays what `make fuzz-seeds` writes; an input that crashes or breaks an invariant is written
+# to Fuzz/crashes/, where FuzzCrashReplayTests replays it (commit it with the fix).
+# `make fuzz` runs FUZZ_SECONDS; `fuzz-smoke` runs 45 s, prints only a summary, and fails on
+# any finding, printing libFuzzer's report (the input is in it, in hex and base64).
+FUZZ_SECONDS ?= 600
+FUZZ_BIN = SWIFT_BACKTRACE=enable=no $$($(SWIFT) build -c release --package-path Fuzz --show-bin-path)/sinkhole-dns-fuzzer
+FUZZ_SCRATCH = scratch=$$(mktemp -d); trap 'rm -rf "$$scratch"' EXIT; cp -r Fuzz/corpus/dns "$$scratch/corpus"
+FUZZ_FLAGS = -timeout=10 -artifact_prefix=Fuzz/crashes/ "$$scratch/corpus"
+
+.PHONY: fuzz fuzz-smoke fuzz-build fuzz-seeds
+
+fuzz-build:
+	$(SWIFT) build -c release --package-path Fuzz
+
+fuzz: fuzz-build
+	@$(FUZZ_SCRATCH); $(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(FUZZ_FLAGS)
+
+fuzz-smoke: fuzz-build
+	@$(FUZZ_SCRATCH); \
+	if $(FUZZ_BIN) -max_total_time=45 $(FUZZ_FLAGS) > "$$scratch/log" 2>&1; then \
+	  grep -E '^(#[0-9]+[[:space:]]+DONE|Done )' "$$scratch/log"; \
+	else \
+	  cat "$$scratch/log"; echo "fuzz-smoke: a finding, kept in Fuzz/crashes/"; exit 1; \
+	fi
+
+fuzz-seeds: fuzz-build
+	rm -f Fuzz/corpus/dns/*
+	$(FUZZ_BIN) --write-seeds Fuzz/corpus/dns

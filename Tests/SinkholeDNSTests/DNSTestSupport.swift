@@ -1,3 +1,5 @@
+// Also compiled into the DNS fuzzer (Fuzz/Sources/sinkhole-dns-fuzzer links this file), which
+// builds SinkholeDNS as a module of its own: public API only here, and no `import Testing`.
 import NIOCore
 import SinkholeCore
 import SinkholeDNS

@@ -114,7 +114,8 @@ final class SQLiteStatement {
                 sqlite3_bind_text(statement, index, "", 0, transient)
                 return
             }
-            if String(validating: raw, as: UTF8.self) != nil {
+            // ASCII (nearly every qname and family) is valid UTF-8 without building a String.
+            if raw.allSatisfy({ $0 < 0x80 }) || String(validating: raw, as: UTF8.self) != nil {
                 sqlite3_bind_text(statement, index, base.assumingMemoryBound(to: CChar.self), Int32(raw.count), transient)
             } else {
                 sqlite3_bind_blob(statement, index, raw.baseAddress, Int32(raw.count), transient)

@@ -58,7 +58,9 @@ public struct DNSResponse: Sendable {
             + (edns == nil ? 0 : EDNSRecord.wireLength)
         var answerCount = 0
         var authorityCount = 0
-        var truncated = false
+        // A limit below what always goes in (a rate-limit slip asks for 0) truncates too, even
+        // a reply with no question whose records could be left out.
+        var truncated = size > sizeLimit
         if question != nil {
             let answersLength = answers.reduce(0) { $0 + $1.wireLength }
             if size + answersLength <= sizeLimit {

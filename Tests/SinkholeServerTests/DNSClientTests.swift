@@ -64,6 +64,7 @@ struct DNSClientTests {
           - name: beta
             domains: [beta.txt]
             sinkhole_addresses: [\(betaAnswer)]
+        http: {listen: [], tls_listen: []}   # DNS only: HTTPBinaryTests cover HTTP
         dns:
           listen: ["127.0.0.1:\(port)", "[::1]:\(port)"]
           ttl: 600

@@ -29,6 +29,7 @@ struct SinkholeBinaryTests {
           - name: other
             domains: [other.txt]
             sinkhole_addresses: [203.0.113.53]
+        http: {listen: [], tls_listen: []}   # DNS only: HTTPBinaryTests cover HTTP
         dns:
           listen: ["127.0.0.1:\(port)", "[::1]:\(port)"]
           ttl: 600

@@ -113,8 +113,9 @@ public struct HTTPRequestParser: Sendable {
     public var inMessage: Bool { state != .start && state != .finished }
     /// The request line and header fields are still arriving (the header deadline runs).
     public var inHead: Bool { state.rawValue >= State.method.rawValue && state.rawValue <= State.headLF.rawValue }
-    /// The request line has been read whole: the bytes are HTTP, whatever comes next.
-    public var requestLineComplete: Bool { request.version != 0 }
+    /// The bytes are HTTP, whatever comes next: the request line was read whole, or its
+    /// method was followed by a target too long to read (414).
+    public private(set) var isHTTP = false
 
     /// Reads from `bytes[index...]` until a request is complete, refused, or the bytes run
     /// out; `index` is left after the last byte consumed. After `.request`, the next call
@@ -125,7 +126,9 @@ public struct HTTPRequestParser: Sendable {
             switch state {
             case .fixedBody, .chunkData:
                 // Bodies in bulk: only the digested prefix is touched byte by byte.
-                let take = Int(min(remaining, Int64(bytes.count - index)))
+                // Never past the discard cap: the bytes after it are left unread.
+                let cap = Int64(limits.bodyBytes) + Int64(limits.discardBytes) - request.bodyBytes
+                let take = Int(min(remaining, Int64(bytes.count - index), max(cap, 0)))
                 if let outcome = body(UnsafeRawBufferPointer(rebasing: bytes[index..<(index + take)])) {
                     index += take
                     return outcome
@@ -183,7 +186,10 @@ public struct HTTPRequestParser: Sendable {
                 state = .version
             } else if byte > space && byte != 0x7f {
                 targetLength += 1
-                if targetLength > limits.targetBytes { return reject(.uriTooLong) }
+                if targetLength > limits.targetBytes {
+                    isHTTP = true
+                    return reject(.uriTooLong)
+                }
                 request.target.append(byte)
             } else {
                 return notRequestLine()
@@ -196,6 +202,7 @@ public struct HTTPRequestParser: Sendable {
             } else if versionIndex == 7 {
                 guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return notRequestLine() }
                 request.version = 10 + min(byte - UInt8(ascii: "0"), 1)
+                isHTTP = true
                 versionIndex += 1
             } else if byte == cr {
                 state = .requestLineLF
@@ -330,6 +337,7 @@ public struct HTTPRequestParser: Sendable {
 
     private mutating func beginMessage() {
         request = HTTPRequest()
+        isHTTP = false
         headBytes = 0
         methodLength = 0
         targetLength = 0

@@ -246,7 +246,7 @@ public final class HTTPServerHandler: ChannelInboundHandler {
     /// Logs a request that ended before it was answered: as `http` once its request line was
     /// read, else (on the first request) as `tcp` with the connection's first bytes.
     private func logIncomplete(status: UInt16, at now: UTCTime? = nil) {
-        if parser.requestLineComplete {
+        if parser.isHTTP {
             var checkIn = makeCheckIn(service: .http, at: now ?? clock())
             parser.request.fill(&checkIn)
             checkIn.family = targets.family(host: parser.request.host, destination: destination.address)
@@ -287,7 +287,7 @@ public final class HTTPServerHandler: ChannelInboundHandler {
             self.headerTimer = nil
             guard self.phase == .open else { return }
             self.counts.headerTimeouts += 1
-            if self.parser.requestLineComplete {
+            if self.parser.isHTTP {
                 self.refuse(.requestTimeout, context: context)
             } else {
                 self.logIncomplete(status: 0)

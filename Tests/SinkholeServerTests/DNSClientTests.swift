@@ -64,13 +64,13 @@ struct DNSClientTests {
           - name: beta
             domains: [beta.txt]
             sinkhole_addresses: [\(betaAnswer)]
-        http: {listen: [], tls_listen: []}   # DNS only: HTTPBinaryTests cover HTTP
         dns:
           listen: ["127.0.0.1:\(port)", "[::1]:\(port)"]
           ttl: 600
           # Off: these tests count answers to floods from one address, which response rate
           # limiting would (rightly) cut short.
           rate_limit: {responses_per_second: 0}
+        http: {listen: [], tls_listen: []}   # DNS only: HTTPBinaryTests cover HTTP
         writer: {batch_size: 1024, flush_interval_ms: 100}
         store:
           sqlite: data/checkins.db

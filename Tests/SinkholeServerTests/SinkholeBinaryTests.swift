@@ -29,10 +29,10 @@ struct SinkholeBinaryTests {
           - name: other
             domains: [other.txt]
             sinkhole_addresses: [203.0.113.53]
-        http: {listen: [], tls_listen: []}   # DNS only: HTTPBinaryTests cover HTTP
         dns:
           listen: ["127.0.0.1:\(port)", "[::1]:\(port)"]
           ttl: 600
+        http: {listen: [], tls_listen: []}   # DNS only: HTTPBinaryTests cover HTTP
         writer: {batch_size: 64, flush_interval_ms: 100}
         store:
           sqlite: data/checkins.db

@@ -31,7 +31,7 @@ struct SQLiteStoreSchemaTests {
         }
         let probe = try DatabaseProbe(dir)
         let applied = try probe.rows("SELECT version, applied_at FROM schema_migrations ORDER BY version")
-        #expect(applied.count == 2)
+        #expect(applied.count == 3)
 
         let reopened = try SQLiteStore(path: dir.path())
         defer { reopened.close() }

@@ -47,3 +47,21 @@ struct SHA256HasherTests {
                 == "b35439a4ac6f0948b6d6f9e3c6af0f5f590ce20f1bde7090ef7970686ec6738a")
     }
 }
+
+@Suite("CheckIn slot")
+struct CheckInSlotTests {
+    @Test("the slot stays fixed-size and under 1.75 KiB with the HTTP detail; the bounds match Limits")
+    func slotSize() {
+        print("CheckIn stride: \(MemoryLayout<CheckIn>.stride) bytes")
+        #expect(MemoryLayout<CheckIn>.stride <= 1792)
+        var c = CheckIn(time: UTCTime(microseconds: 0), source: .zero, sourcePort: 0, destination: .zero,
+                        destinationPort: 0, transport: .tcp, service: .http)
+        let long = [UInt8](repeating: 0x41, count: 1000)
+        c.httpMethod = BoundedBytes(long); c.httpPath = BoundedBytes(long); c.httpUserAgent = BoundedBytes(long)
+        c.httpReferer = BoundedBytes(long); c.httpForwardedFor = BoundedBytes(long); c.firstBytes = BoundedBytes(long)
+        #expect([c.httpMethod.count, c.httpPath.count, c.httpUserAgent.count, c.httpReferer.count,
+                 c.httpForwardedFor.count, c.firstBytes.count]
+                == [CheckIn.Limits.httpMethod, CheckIn.Limits.httpPath, CheckIn.Limits.httpUserAgent,
+                    CheckIn.Limits.httpReferer, CheckIn.Limits.httpForwardedFor, CheckIn.Limits.firstBytes])
+    }
+}

@@ -5,7 +5,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 CONFIG ?= Deploy/sinkhole.dev.yaml
 # Debian packages the build, the tests and `make run` need.
-PACKAGES := pkg-config libsqlite3-dev sqlite3 dnsutils knot-dnsutils
+PACKAGES := pkg-config libsqlite3-dev sqlite3 dnsutils knot-dnsutils curl
 APT_GET := $(if $(filter 0,$(shell id -u)),apt-get,sudo apt-get)
 
 .PHONY: run test build deps bench clean help

@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "sinkhole", targets: ["sinkhole"]),
         .library(name: "SinkholeCore", targets: ["SinkholeCore"]),
         .library(name: "SinkholeDNS", targets: ["SinkholeDNS"]),
+        .library(name: "SinkholeHTTP", targets: ["SinkholeHTTP"]),
         .library(name: "SinkholeStore", targets: ["SinkholeStore"]),
         .library(name: "SinkholeServer", targets: ["SinkholeServer"]),
     ],
@@ -40,13 +41,22 @@ let package = Package(
             ]
         ),
         .target(
+            name: "SinkholeHTTP",
+            dependencies: [
+                // SeizedZones (Host → family) and the listener's connection table.
+                "SinkholeCore", "SinkholeDNS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        .target(
             name: "SinkholeStore",
             dependencies: ["SinkholeCore", "CSQLite", .product(name: "Logging", package: "swift-log")]
         ),
         .target(
             name: "SinkholeServer",
             dependencies: [
-                "SinkholeCore", "SinkholeDNS", "SinkholeStore", "CSinkholeSocket",
+                "SinkholeCore", "SinkholeDNS", "SinkholeHTTP", "SinkholeStore", "CSinkholeSocket",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -68,6 +78,11 @@ let package = Package(
         .testTarget(
             name: "SinkholeDNSTests",
             dependencies: ["SinkholeDNS", .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOEmbedded", package: "swift-nio")]
+        ),
+        .testTarget(
+            name: "SinkholeHTTPTests",
+            dependencies: ["SinkholeHTTP", "SinkholeDNS", .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOEmbedded", package: "swift-nio")]
         ),
         .testTarget(name: "SinkholeStoreTests", dependencies: ["SinkholeStore", "CSQLite"]),

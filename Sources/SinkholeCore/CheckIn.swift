@@ -7,6 +7,10 @@
 ///
 /// RFC 6302: every check-in carries the source port and the UTC time to the microsecond, so an
 /// ISP behind carrier-grade NAT can find the subscriber behind a shared public address.
+///
+/// The slot is 1680 bytes (`MemoryLayout<CheckIn>.stride`, logged at start; 368 before the
+/// HTTP detail), tested to stay under 1.75 KiB: most of it is the HTTP detail, bounded to keep
+/// what an analyst needs from a bot's request. 64 MiB of rings hold about 40,000 events.
 public struct CheckIn: BitwiseCopyable, Sendable {
     /// Sizes of the bounded detail fields, in bytes.
     public enum Limits {
@@ -15,6 +19,24 @@ public struct CheckIn: BitwiseCopyable, Sendable {
         public static let name = 255
         /// Family names are short identifiers from the configuration (`rustock`).
         public static let family = 32
+        /// HTTP method: every registered method fits in 16 bytes (the longest,
+        /// `VERSION-CONTROL`, is 15); odd longer tokens are kept cut.
+        public static let httpMethod = 16
+        /// HTTP request target (path with query) as received. Bots often carry their
+        /// check-in data in the query; 512 bytes keeps the useful part of nearly all of them
+        /// without tripling the slot for the few that send kilobytes.
+        public static let httpPath = 512
+        /// HTTP `User-Agent`, as received (malware often sends a fixed or odd one).
+        public static let httpUserAgent = 256
+        /// HTTP `Referer`, as received.
+        public static let httpReferer = 256
+        /// HTTP `X-Forwarded-For`, as received: a few addresses of a proxy chain.
+        public static let httpForwardedFor = 128
+        /// The first bytes of a connection that did not speak the expected protocol (a TLS
+        /// hello, an SSH banner, an HTTP/2 preface on the HTTP port), enough to tell which.
+        public static let firstBytes = 64
+        /// A SHA-256 digest.
+        public static let digest = 32
     }
 
     /// The transport the check-in arrived on.
@@ -81,6 +103,31 @@ public struct CheckIn: BitwiseCopyable, Sendable {
     /// truncated so the client retries over TCP). The query is logged all the same.
     public var rateLimited: Bool
 
+    /// HTTP: the request method, as received.
+    public var httpMethod: BoundedBytes<16>
+    /// HTTP: the request target (path with query), as received.
+    public var httpPath: BoundedBytes<512>
+    public var httpUserAgent: BoundedBytes<256>
+    public var httpReferer: BoundedBytes<256>
+    public var httpForwardedFor: BoundedBytes<128>
+    /// HTTP: the protocol version as `major * 10 + minor` (10, 11); 0 when unknown.
+    public var httpVersion: UInt8
+    /// HTTP: the status the sinkhole answered with (a limit's 4xx included); 0 when it
+    /// sent no response.
+    public var httpStatus: UInt16
+    /// HTTP: header fields in the request (trailers not included), saturating.
+    public var httpHeaderCount: UInt16
+    /// HTTP: the `Content-Length` the request declared, or -1 when it declared none.
+    public var httpContentLength: Int64
+    /// HTTP: body bytes read, discarded ones included (a body over the limit is read up to
+    /// a cap before the 413).
+    public var httpBodyBytes: Int64
+    /// HTTP: SHA-256 of the first bytes of the body (how many is configured); empty when
+    /// the request had no body.
+    public var httpBodyDigest: BoundedBytes<32>
+    /// Raw first bytes of a connection that did not speak the listener's protocol.
+    public var firstBytes: BoundedBytes<64>
+
     /// `dnsRcode` when no response was sent (a packet too short to answer, or QR set).
     public static let noResponse: UInt8 = 0xff
 
@@ -102,5 +149,17 @@ public struct CheckIn: BitwiseCopyable, Sendable {
         dnsType = 0
         dnsRcode = 0
         rateLimited = false
+        httpMethod = BoundedBytes()
+        httpPath = BoundedBytes()
+        httpUserAgent = BoundedBytes()
+        httpReferer = BoundedBytes()
+        httpForwardedFor = BoundedBytes()
+        httpVersion = 0
+        httpStatus = 0
+        httpHeaderCount = 0
+        httpContentLength = -1
+        httpBodyBytes = 0
+        httpBodyDigest = BoundedBytes()
+        firstBytes = BoundedBytes()
     }
 }

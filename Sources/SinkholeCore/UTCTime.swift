@@ -51,7 +51,7 @@ public struct UTCTime: Hashable, Comparable, Sendable, BitwiseCopyable, CustomSt
 
     /// Civil date and time (proleptic Gregorian, UTC); days-from-civil inverse after
     /// H. Hinnant's public-domain algorithm, so no calendar or time zone database is consulted.
-    var civil: (Int, Int, Int, Int, Int, Int) {
+    public var civil: (year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int) {
         let secs = seconds
         let days = (secs - secs.modulo(86_400)) / 86_400
         let secOfDay = Int(secs.modulo(86_400))

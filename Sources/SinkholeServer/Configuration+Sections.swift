@@ -1,4 +1,5 @@
 import SinkholeCore
+import SinkholeHTTP
 import Yams
 
 /// Readers for the service sections: each starts from the section's defaults and overrides
@@ -67,23 +68,78 @@ extension ConfigurationReader {
 
     mutating func http(_ value: Node, _ path: String) -> Config.HTTP {
         var http = Config.HTTP()
-        for (key, value, path) in fields(value, path, allowed: ["listen", "tls_listen", "response"]) {
+        let keys = ["listen", "tls_listen", "response", "body_digest_kib", "max_body_kib", "discard_body_kib",
+                    "header_timeout_s", "idle_timeout_s", "max_connections"]
+        for (key, value, path) in fields(value, path, allowed: keys) {
             switch key {
             case "listen": if let v = listens(value, path) { http.listen = v }
             case "tls_listen": if let v = listens(value, path) { http.tlsListen = v }
-            default:
-                for (key, value, path) in fields(value, path, allowed: ["status", "body_file"]) {
-                    if key == "status" {
-                        if let v = int(value, path, 100...599) { http.response.status = v }
-                    } else if Self.isNull(value) {
-                        http.response.bodyFile = nil
-                    } else if let v = self.path(value, path) {
-                        http.response.bodyFile = v
-                    }
-                }
+            case "body_digest_kib": if let v = int(value, path, 0...1024) { http.bodyDigestKiB = v }
+            case "max_body_kib": if let v = int(value, path, 0...1_048_576) { http.maxBodyKiB = v }
+            case "discard_body_kib": if let v = int(value, path, 0...1_048_576) { http.discardBodyKiB = v }
+            case "header_timeout_s": if let v = int(value, path, 1...3600) { http.headerTimeoutS = v }
+            case "idle_timeout_s": if let v = int(value, path, 1...86_400) { http.idleTimeoutS = v }
+            case "max_connections": if let v = int(value, path, 1...1_000_000) { http.maxConnections = v }
+            default: http.response = response(value, path)
             }
         }
         return http
+    }
+
+    mutating func response(_ value: Node, _ path: String) -> Config.HTTP.Response {
+        var response = Config.HTTP.Response()
+        for (key, value, path) in fields(value, path, allowed: ["status", "body_file", "headers", "browser_text"]) {
+            switch key {
+            case "status": if let v = int(value, path, 200...599) { response.status = v }
+            case "headers": response.headers = headers(value, path)
+            case "browser_text": if let v = string(value, path, what: "text") { response.browserText = v }
+            default:
+                if Self.isNull(value) {
+                    response.bodyFile = nil
+                } else if let v = self.path(value, path) {
+                    response.bodyFile = v
+                }
+            }
+        }
+        return response
+    }
+
+    /// Response header fields: a mapping of field name to value, in order. Names are tokens
+    /// (RFC 9110 §5.1), values have no CR, LF or NUL (§5.5), and the fields the responder
+    /// writes itself are refused rather than sent twice.
+    mutating func headers(_ value: Node, _ path: String) -> [Config.HTTP.Response.Header] {
+        if Self.isNull(value) { return [] }
+        guard case .mapping(let mapping) = value else {
+            fail(value, path, "expected a mapping of header names to values, found \(Self.describe(value))")
+            return []
+        }
+        var headers: [Config.HTTP.Response.Header] = []
+        for (keyNode, valueNode) in mapping {
+            guard case .scalar(let scalar) = keyNode else {
+                fail(keyNode, path, "header names must be plain names, found \(Self.describe(keyNode))")
+                continue
+            }
+            let name = scalar.string
+            if name.hasPrefix(Self.duplicateProbePrefix) { continue }
+            let keyPath = Self.child(path, name)
+            let tokenPunctuation = Set("!#$%&'*+-.^_`|~".utf8)
+            guard !name.isEmpty, name.utf8.allSatisfy({ $0 < 0x80 && (Character(UnicodeScalar($0)).isLetter
+                    || Character(UnicodeScalar($0)).isNumber || tokenPunctuation.contains($0)) }) else {
+                fail(keyNode, keyPath, "\"\(name)\" is not a header field name (letters, digits and !#$%&'*+-.^_`|~ only)")
+                continue
+            }
+            guard !HTTPResponses.Configuration.reservedHeaders.contains(name.lowercased()) else {
+                fail(keyNode, keyPath, "\(name) is written by the responder itself and cannot be configured")
+                continue
+            }
+            guard let text = string(valueNode, keyPath, what: "a header value") else { continue }
+            guard !text.utf8.contains(where: { $0 == 0x0d || $0 == 0x0a || $0 == 0 }) else {
+                fail(valueNode, keyPath, "a header value cannot contain CR, LF or NUL")
+                continue
+            }
+            headers.append(.init(name: name, value: text))
+        }
+        return headers
     }
 
     mutating func catchAll(_ value: Node, _ path: String) -> Config.CatchAll {

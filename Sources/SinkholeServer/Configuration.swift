@@ -1,4 +1,5 @@
 import SinkholeCore
+import SinkholeHTTP
 
 #if canImport(Glibc)
 import Glibc
@@ -107,14 +108,40 @@ public struct SinkholeConfiguration: Sendable, Equatable {
         /// TLS listeners; a self-signed certificate is generated when none is configured.
         public var tlsListen: [ListenAddress] = [ListenAddress(.v4Any, port: 443)]
         public var response: Response = Response()
+        /// How much of each request body goes into its SHA-256 digest, in KiB.
+        public var bodyDigestKiB: Int = 16
+        /// Bodies up to this size are read and answered; larger ones get a 413, in KiB.
+        public var maxBodyKiB: Int = 1024
+        /// Beyond `maxBodyKiB`, how much more is read and discarded before the 413, in KiB.
+        public var discardBodyKiB: Int = 1024
+        /// Seconds from a request's first byte to the end of its head.
+        public var headerTimeoutS: Int = 10
+        /// Seconds a connection may stay open with nothing arriving.
+        public var idleTimeoutS: Int = 30
+        /// Connections open at once per listener; the longest idle is closed for a newcomer.
+        public var maxConnections: Int = 1024
         public init() {}
 
         /// What every request is answered with.
         public struct Response: Sendable, Equatable {
+            /// 200 to 599: a 1xx is not a final answer.
             public var status: Int = 200
             /// A file whose bytes are the body; nil sends an empty body.
             public var bodyFile: String? = nil
+            /// Extra header fields, in the order written.
+            public var headers: [Header] = []
+            /// The text of the page browsers get (requests whose `Accept` has `text/html`).
+            public var browserText: String = HTTPResponses.Configuration.defaultBrowserText
             public init() {}
+
+            public struct Header: Sendable, Equatable {
+                public var name: String
+                public var value: String
+                public init(name: String, value: String) {
+                    self.name = name
+                    self.value = value
+                }
+            }
         }
     }
 

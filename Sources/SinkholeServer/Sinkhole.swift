@@ -5,6 +5,7 @@ import NIOPosix
 import ServiceLifecycle
 import SinkholeCore
 import SinkholeDNS
+import SinkholeHTTP
 import SinkholeStore
 import Synchronization
 
@@ -19,6 +20,8 @@ public final class Sinkhole: Sendable {
     /// When the domain lists were loaded: the SOA serial of every seized zone.
     let zonesLoaded: UTCTime
     let store: SQLiteStore
+    /// The HTTP answers, rendered once (the body file is read at start).
+    let httpResponses: HTTPResponses
     let logger: Logger
 
     /// A startup failure that is the operator's to fix, with what to look at.
@@ -34,6 +37,7 @@ public final class Sinkhole: Sendable {
         }
         zonesLoaded = UTCTime.now()
         zones = try Self.loadZones(configuration, logger: logger)
+        httpResponses = try Self.makeHTTPResponses(configuration.http.response)
         store = try Self.openStore(path: configuration.store.sqlite, logger: logger)
     }
 
@@ -98,8 +102,26 @@ public final class Sinkhole: Sendable {
         for family in configuration.families where (family.sinkholeAddresses ?? configuration.sinkholeAddresses).isEmpty {
             warnings.append("family \(family.name) has no sinkhole addresses (sinkhole_addresses): its names are answered without addresses, so bots will not connect")
         }
-        warnings.append("this version runs the DNS responder only; http, catch_all, feeds and metrics settings are validated but not started")
+        if !configuration.http.tlsListen.isEmpty {
+            warnings.append("http.tls_listen is validated but not started: this version serves HTTP without TLS")
+        }
+        warnings.append("catch_all, feeds and metrics settings are validated but not started in this version")
         return warnings
+    }
+
+    /// The HTTP responses for `response`, reading its body file. An unreadable file stops the
+    /// start: answering with an empty body instead would look like a different server.
+    static func makeHTTPResponses(_ response: SinkholeConfiguration.HTTP.Response) throws -> HTTPResponses {
+        var body: [UInt8] = []
+        if let file = response.bodyFile {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw StartupError(description: "cannot read http.response.body_file \(file)")
+            }
+            body = [UInt8](data)
+        }
+        return HTTPResponses(.init(status: response.status,
+                                   headers: response.headers.map { .init(name: $0.name, value: $0.value) },
+                                   body: body, browserText: response.browserText))
     }
 
     /// Loads every domain list the configuration names (as `run` would) and returns how many
@@ -160,22 +182,39 @@ public final class Sinkhole: Sendable {
         let outcome = Mutex<Writer.Outcome?>(nil)
         let logger = self.logger
         let live = LiveResponder(makeResponder(zones, loadedAt: zonesLoaded))
+        // "sinkhole ready" once every listener of every service is bound, so whoever waits for
+        // it (an operator, systemd, the tests) can reach all of them.
+        let ready = ReadyBarrier(services: configuration.http.listen.isEmpty ? 1 : 2) { dnsAddresses, httpAddresses in
+            logger.notice("sinkhole ready", metadata: ["dns.listen": "\(dnsAddresses.map(\.description))",
+                                                     "http.listen": "\(httpAddresses.map(\.description))"])
+            onReady(dnsAddresses)
+        }
         var dns = DNSService(
             listen: configuration.dns.listen,
             live: live,
             group: group, rings: rings, udpRings: udpRings, logger: logger,
-            onBound: { addresses in
-                logger.notice("sinkhole ready", metadata: ["dns.listen": "\(addresses.map(\.description))"])
-                onReady(addresses)
-            })
+            onBound: { addresses in ready.bound(dns: addresses) })
         let limit = configuration.dns.rateLimit
         dns.rateLimit = ResponseRateLimiter.Settings(
             responsesPerSecond: limit.responsesPerSecond, window: limit.window, slip: limit.slip,
             ipv4PrefixLength: limit.ipv4Prefix, ipv6PrefixLength: limit.ipv6Prefix)
+        let http = configuration.http
+        var httpService = HTTPService(
+            listen: http.listen, group: group, rings: rings, responses: httpResponses,
+            seizedAddresses: Self.seizedAddresses(configuration), live: live, logger: logger,
+            onBound: { addresses in ready.bound(http: addresses) })
+        httpService.handler = HTTPServerHandler.Configuration(
+            limits: .init(bodyBytes: http.maxBodyKiB << 10, discardBytes: http.discardBodyKiB << 10,
+                          digestBytes: http.bodyDigestKiB << 10),
+            headerTimeout: .seconds(Int64(http.headerTimeoutS)), idleTimeout: .seconds(Int64(http.idleTimeoutS)))
+        httpService.connectionLimit = http.maxConnections
+        // Writer first: it starts first and stops last, after every listener has closed.
+        var listeners: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: dns)]
+        if !http.listen.isEmpty { listeners.append(.init(service: httpService)) }
         let services = ServiceGroup(configuration: .init(
             services: [
                 .init(service: WriterService(writer: writer, logger: logger, onFinish: { result in outcome.withLock { $0 = result } })),
-                .init(service: dns),
+            ] + listeners + [
                 .init(service: ReloadService(
                     reload: { [self] in self.reloadSeizedNames(into: live) },
                     rollsAtMidnight: configuration.families.contains { $0.domains.contains { $0.contains("%") } })),
@@ -218,6 +257,41 @@ extension Sinkhole {
         } catch {
             logger.error("reload failed; the previous seized names stay in force", metadata: ["error": "\(error)"])
         }
+    }
+}
+
+extension Sinkhole {
+    /// Seized C&C address → family, from every family's `addresses` (the configuration
+    /// refuses an address listed by two families).
+    static func seizedAddresses(_ configuration: SinkholeConfiguration) -> [IPAddress: String] {
+        var map: [IPAddress: String] = [:]
+        for family in configuration.families {
+            for address in family.addresses where map[address] == nil { map[address] = family.name }
+        }
+        return map
+    }
+}
+
+/// Waits for every listening service to report its bound addresses, then calls `ready` once.
+final class ReadyBarrier: Sendable {
+    private let state: Mutex<(pending: Int, dns: [ListenAddress], http: [ListenAddress])>
+    private let ready: @Sendable ([ListenAddress], [ListenAddress]) -> Void
+
+    init(services: Int, ready: @escaping @Sendable (_ dns: [ListenAddress], _ http: [ListenAddress]) -> Void) {
+        state = Mutex((services, [], []))
+        self.ready = ready
+    }
+
+    func bound(dns addresses: [ListenAddress]) { report { $0.dns = addresses } }
+    func bound(http addresses: [ListenAddress]) { report { $0.http = addresses } }
+
+    private func report(_ update: (inout (pending: Int, dns: [ListenAddress], http: [ListenAddress])) -> Void) {
+        let done = state.withLock { state -> ([ListenAddress], [ListenAddress])? in
+            update(&state)
+            state.pending -= 1
+            return state.pending == 0 ? (state.dns, state.http) : nil
+        }
+        if let (dns, http) = done { ready(dns, http) }
     }
 }
 

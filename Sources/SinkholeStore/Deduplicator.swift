@@ -169,6 +169,22 @@ public struct Deduplicator: Sendable {
         if row.family.isEmpty { row.family = event.family }
         if row.name.isEmpty { row.name = event.name }
         if row.dnsType == 0 { row.dnsType = event.dnsType }
+        // The HTTP detail is one request's, taken whole: fields of two requests on one
+        // keep-alive connection are never mixed in one row.
+        if row.httpMethod.isEmpty && !event.httpMethod.isEmpty {
+            row.httpMethod = event.httpMethod
+            row.httpPath = event.httpPath
+            row.httpVersion = event.httpVersion
+            row.httpUserAgent = event.httpUserAgent
+            row.httpReferer = event.httpReferer
+            row.httpForwardedFor = event.httpForwardedFor
+            row.httpContentLength = event.httpContentLength
+            row.httpBodyBytes = event.httpBodyBytes
+            row.httpBodyDigest = event.httpBodyDigest
+            row.httpHeaderCount = event.httpHeaderCount
+            row.httpStatus = event.httpStatus
+        }
+        if row.firstBytes.isEmpty { row.firstBytes = event.firstBytes }
     }
 
     /// `<session start µs>-<transport>-<source>-<source port>-<destination>-<destination port>`:

@@ -78,6 +78,24 @@ enum SQLiteSchema {
         (2, """
         ALTER TABLE dns_queries ADD COLUMN rate_limited INTEGER NOT NULL DEFAULT 0;
         """),
+        // The HTTP responder's detail, and the first bytes of connections that were not the
+        // listener's protocol. Network bytes are stored as received: TEXT when valid UTF-8,
+        // else BLOB. `truncated` lists the fields cut at their bound (`http_path,first_bytes`).
+        (3, """
+        ALTER TABLE checkins ADD COLUMN http_method TEXT NOT NULL DEFAULT '';
+        ALTER TABLE checkins ADD COLUMN http_path TEXT NOT NULL DEFAULT '';
+        ALTER TABLE checkins ADD COLUMN http_version TEXT NOT NULL DEFAULT '';
+        ALTER TABLE checkins ADD COLUMN http_user_agent TEXT NOT NULL DEFAULT '';
+        ALTER TABLE checkins ADD COLUMN http_referer TEXT NOT NULL DEFAULT '';
+        ALTER TABLE checkins ADD COLUMN http_forwarded_for TEXT NOT NULL DEFAULT '';
+        ALTER TABLE checkins ADD COLUMN http_content_length INTEGER;
+        ALTER TABLE checkins ADD COLUMN http_body_bytes INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE checkins ADD COLUMN http_body_sha256 TEXT NOT NULL DEFAULT '';
+        ALTER TABLE checkins ADD COLUMN http_header_count INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE checkins ADD COLUMN http_status INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE checkins ADD COLUMN first_bytes TEXT NOT NULL DEFAULT '';
+        ALTER TABLE checkins ADD COLUMN truncated TEXT NOT NULL DEFAULT '';
+        """),
     ]
 
     static var latestVersion: Int { migrations.last?.version ?? 0 }

@@ -37,10 +37,16 @@ public final class SQLiteStore: CheckInStore, @unchecked Sendable {
         // 64 MiB of page cache (default 2 MiB): the upserts' index pages stay in memory.
         try db.execute("PRAGMA cache_size = -65536")
         try SQLiteSchema.migrate(db)
+        // The HTTP detail comes from one request (the first of the session that had one): the
+        // columns are filled together when the stored row has no method yet.
         insertCheckIn = try db.prepare("""
             INSERT INTO checkins (node, event_id, first_seen, last_seen, count, transport, service, family,
-                                  src_ip, src_port, dst_ip, dst_port, name, name_truncated, dns_type, dns_rcode)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+                                  src_ip, src_port, dst_ip, dst_port, name, name_truncated, dns_type, dns_rcode,
+                                  http_method, http_path, http_version, http_user_agent, http_referer,
+                                  http_forwarded_for, http_content_length, http_body_bytes, http_body_sha256,
+                                  http_header_count, http_status, first_bytes, truncated)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                    ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)
             ON CONFLICT (node, event_id) DO UPDATE SET
                 first_seen = min(first_seen, excluded.first_seen),
                 last_seen = max(last_seen, excluded.last_seen),
@@ -49,7 +55,20 @@ public final class SQLiteStore: CheckInStore, @unchecked Sendable {
                 family = CASE WHEN family = '' THEN excluded.family ELSE family END,
                 name = CASE WHEN name = '' THEN excluded.name ELSE name END,
                 name_truncated = CASE WHEN name = '' THEN excluded.name_truncated ELSE name_truncated END,
-                dns_type = CASE WHEN dns_type = 0 THEN excluded.dns_type ELSE dns_type END
+                dns_type = CASE WHEN dns_type = 0 THEN excluded.dns_type ELSE dns_type END,
+                http_method = CASE WHEN http_method = '' THEN excluded.http_method ELSE http_method END,
+                http_path = CASE WHEN http_method = '' THEN excluded.http_path ELSE http_path END,
+                http_version = CASE WHEN http_method = '' THEN excluded.http_version ELSE http_version END,
+                http_user_agent = CASE WHEN http_method = '' THEN excluded.http_user_agent ELSE http_user_agent END,
+                http_referer = CASE WHEN http_method = '' THEN excluded.http_referer ELSE http_referer END,
+                http_forwarded_for = CASE WHEN http_method = '' THEN excluded.http_forwarded_for ELSE http_forwarded_for END,
+                http_content_length = CASE WHEN http_method = '' THEN excluded.http_content_length ELSE http_content_length END,
+                http_body_bytes = CASE WHEN http_method = '' THEN excluded.http_body_bytes ELSE http_body_bytes END,
+                http_body_sha256 = CASE WHEN http_method = '' THEN excluded.http_body_sha256 ELSE http_body_sha256 END,
+                http_header_count = CASE WHEN http_method = '' THEN excluded.http_header_count ELSE http_header_count END,
+                http_status = CASE WHEN http_method = '' THEN excluded.http_status ELSE http_status END,
+                first_bytes = CASE WHEN first_bytes = '' THEN excluded.first_bytes ELSE first_bytes END,
+                truncated = CASE WHEN truncated = '' THEN excluded.truncated ELSE truncated END
             """)
         upsertInfection = try db.prepare("""
             INSERT INTO infections (day, src_ip, family, first_seen, last_seen, count, last_src_port)
@@ -139,6 +158,19 @@ public final class SQLiteStore: CheckInStore, @unchecked Sendable {
             insertCheckIn.bind(14, c.name.truncated ? 1 : 0)
             insertCheckIn.bind(15, Int(c.dnsType))
             insertCheckIn.bind(16, Int(c.dnsRcode))
+            insertCheckIn.bind(17, c.httpMethod)
+            insertCheckIn.bind(18, c.httpPath)
+            insertCheckIn.bind(19, Self.httpVersion(c.httpVersion))
+            insertCheckIn.bind(20, c.httpUserAgent)
+            insertCheckIn.bind(21, c.httpReferer)
+            insertCheckIn.bind(22, c.httpForwardedFor)
+            if c.httpContentLength >= 0 { insertCheckIn.bind(23, c.httpContentLength) } else { insertCheckIn.bindNull(23) }
+            insertCheckIn.bind(24, c.httpBodyBytes)
+            insertCheckIn.bind(25, Self.hex(c.httpBodyDigest))
+            insertCheckIn.bind(26, Int(c.httpHeaderCount))
+            insertCheckIn.bind(27, Int(c.httpStatus))
+            insertCheckIn.bind(28, c.firstBytes)
+            insertCheckIn.bind(29, Self.truncatedFields(c))
             try insertCheckIn.run()
         }
         for (key, row) in batch.infections {
@@ -166,6 +198,33 @@ public final class SQLiteStore: CheckInStore, @unchecked Sendable {
             upsertDNSQuery.bind(11, row.rateLimited)
             try upsertDNSQuery.run()
         }
+    }
+
+    /// `1.0`, `1.1`, or empty when the check-in is not HTTP.
+    static func httpVersion(_ version: UInt8) -> String {
+        version == 0 ? "" : "\(version / 10).\(version % 10)"
+    }
+
+    /// Lowercase hex of a digest; empty for none.
+    static func hex(_ digest: BoundedBytes<32>) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(64)
+        digest.withBytes { for b in $0 { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 0xf)]) } }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The detail fields cut at their bound, comma-separated in column order (`name` has its
+    /// own `name_truncated` column, kept from schema 1).
+    static func truncatedFields(_ c: CheckIn) -> String {
+        var names: [String] = []
+        if c.httpMethod.truncated { names.append("http_method") }
+        if c.httpPath.truncated { names.append("http_path") }
+        if c.httpUserAgent.truncated { names.append("http_user_agent") }
+        if c.httpReferer.truncated { names.append("http_referer") }
+        if c.httpForwardedFor.truncated { names.append("http_forwarded_for") }
+        if c.firstBytes.truncated { names.append("first_bytes") }
+        return names.joined(separator: ",")
     }
 
     public func close() {

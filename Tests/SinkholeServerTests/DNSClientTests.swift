@@ -70,6 +70,7 @@ struct DNSClientTests {
           # Off: these tests count answers to floods from one address, which response rate
           # limiting would (rightly) cut short.
           rate_limit: {responses_per_second: 0}
+        http: {listen: [], tls_listen: []}   # DNS only: HTTPBinaryTests cover HTTP
         writer: {batch_size: 1024, flush_interval_ms: 100}
         store:
           sqlite: data/checkins.db

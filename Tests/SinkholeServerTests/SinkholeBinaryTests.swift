@@ -32,6 +32,7 @@ struct SinkholeBinaryTests {
         dns:
           listen: ["127.0.0.1:\(port)", "[::1]:\(port)"]
           ttl: 600
+        http: {listen: [], tls_listen: []}   # DNS only: HTTPBinaryTests cover HTTP
         writer: {batch_size: 64, flush_interval_ms: 100}
         store:
           sqlite: data/checkins.db

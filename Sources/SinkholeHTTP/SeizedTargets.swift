@@ -1,0 +1,45 @@
+import SinkholeCore
+import SinkholeDNS
+
+/// What a connection to the sinkhole may have been aimed at: the seized names (matched
+/// against a request's Host) and the seized C&C addresses routed here (matched against the
+/// address the connection reached). DESIGN.md "Families": the name wins, then the address.
+public struct SeizedTargets: Sendable {
+    /// The seized names; replaced on reload (`DNSResponderUpdate` carries the new ones).
+    public var zones: SeizedZones
+    /// Seized C&C address → the family owning it.
+    public var addresses: [IPAddress: BoundedBytes<32>]
+
+    public init(zones: SeizedZones, addresses: [IPAddress: String] = [:]) {
+        self.zones = zones
+        self.addresses = addresses.mapValues { BoundedBytes($0) }
+    }
+
+    /// The family a request naming `host` (a Host header as received: port, brackets and
+    /// trailing dot allowed) and reaching `destination` belongs to; empty when neither is seized.
+    public func family(host: BoundedBytes<255>, destination: IPAddress) -> BoundedBytes<32> {
+        if let name = Self.name(fromHost: host), let match = zones.match(name) {
+            return BoundedBytes(match.family)
+        }
+        return family(destination: destination)
+    }
+
+    /// The family owning the seized address `destination`, or empty.
+    public func family(destination: IPAddress) -> BoundedBytes<32> {
+        addresses[destination] ?? BoundedBytes()
+    }
+
+    /// The domain name in a Host value (RFC 9110 §7.2: `uri-host [":" port]`); nil for an IP
+    /// literal, an empty host, or one that is not a valid name.
+    static func name(fromHost host: BoundedBytes<255>) -> DNSName? {
+        host.withBytes { bytes -> DNSName? in
+            guard let first = bytes.first, first != UInt8(ascii: "[") else { return nil }
+            var end = bytes.count
+            if let colon = bytes.lastIndex(of: UInt8(ascii: ":")) { end = colon }
+            var hostBytes = bytes[0..<end]
+            if hostBytes.last == UInt8(ascii: ".") { hostBytes = hostBytes.dropLast() }
+            guard !hostBytes.isEmpty else { return nil }
+            return DNSName(labels: hostBytes.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false))
+        }
+    }
+}

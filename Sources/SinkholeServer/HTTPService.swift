@@ -1,0 +1,120 @@
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import SinkholeCore
+import SinkholeDNS
+import SinkholeHTTP
+
+/// The HTTP listeners (`http.listen`): each accepted connection is served by an
+/// `HTTPServerHandler` on its own event loop, pushing into that loop's ring.
+///
+/// Connections attach to the `LiveResponder`, so a reload (SIGHUP) hands every open one the new
+/// seized names as it does the DNS channels. On graceful shutdown or cancellation the
+/// listeners close, then every open connection; `run` returns once all have, so no handler
+/// pushes a check-in after the writer's last drain. Requests already read were answered and
+/// pushed as they were read, so none is lost.
+struct HTTPService: Service {
+    /// The accept queue asked of the kernel: bots reconnect in bursts.
+    static let backlog: Int32 = 1024
+
+    let listen: [ListenAddress]
+    let group: any EventLoopGroup
+    let rings: EventLoopRings
+    let responses: HTTPResponses
+    /// The seized addresses; the names come from `live` (and its reloads).
+    let seizedAddresses: [IPAddress: String]
+    let live: LiveResponder
+    let logger: Logger
+    var handler = HTTPServerHandler.Configuration()
+    var connectionLimit = 1024
+    /// Called with every bound address once all are bound.
+    var onBound: @Sendable ([ListenAddress]) -> Void = { _ in }
+
+    struct Listener {
+        let channel: any Channel
+        let connections: DNSTCPConnections
+    }
+
+    func run() async throws {
+        var listeners: [Listener] = []
+        do {
+            for address in listen { listeners.append(try await bind(address)) }
+        } catch {
+            for listener in listeners {
+                try? await listener.channel.close()
+                _ = listener.connections.closeAll()
+            }
+            throw error
+        }
+        onBound(listeners.compactMap { $0.channel.localAddress.flatMap(ListenAddress.init(socketAddress:)) })
+        let channels = listeners.map(\.channel)
+        let tables = listeners.map(\.connections)
+        await withTaskCancellationOrGracefulShutdownHandler {
+            for channel in channels { try? await channel.closeFuture.get() }
+        } onCancelOrGracefulShutdown: {
+            for channel in channels { channel.close(promise: nil) }
+            for table in tables { _ = table.closeAll() }
+        }
+        for table in tables {
+            for closed in table.closeAll() { try? await closed.get() }
+        }
+        let counts = tables.reduce(into: DNSTCPConnections.Counts()) {
+            $0.admitted += $1.counts.admitted
+            $0.evicted += $1.counts.evicted
+            $0.refused += $1.counts.refused
+        }
+        logger.info("http listeners closed", metadata: [
+            "tcp.admitted": "\(counts.admitted)", "tcp.evicted": "\(counts.evicted)", "tcp.refused": "\(counts.refused)",
+        ])
+    }
+
+    private func bind(_ address: ListenAddress) async throws -> Listener {
+        let socketAddress: SocketAddress
+        do {
+            socketAddress = try SocketAddress(ipAddress: address.address.description, port: Int(address.port))
+        } catch {
+            throw ListenError(address: address, protocolName: "http", underlying: error)
+        }
+        let connections = DNSTCPConnections(limit: connectionLimit)
+        let (rings, responses, live, handler) = (self.rings, self.responses, self.live, self.handler)
+        let seizedAddresses = self.seizedAddresses
+        var bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: Self.backlog)
+            // Lets a restart bind while old connections sit in TIME_WAIT; another process
+            // still cannot take the port (that is SO_REUSEPORT).
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+        if address.address.family == .v6 {
+            bootstrap = bootstrap.serverChannelOption(
+                ChannelOptions.Types.SocketOption(level: .ipv6, name: .ipv6_v6only), value: 1)
+        }
+        bootstrap = bootstrap.childChannelInitializer { channel in
+            // Attached before the first byte: a reload from now on reaches this connection.
+            let zones = live.attach(channel).zones
+            let serve = HTTPServerHandler(
+                responses: responses, targets: SeizedTargets(zones: zones, addresses: seizedAddresses),
+                ring: rings.ring(for: channel.eventLoop), configuration: handler, connections: connections)
+            return channel.eventLoop.makeCompletedFuture {
+                let pipeline = channel.pipeline.syncOperations
+                // A client that pipelines requests but never reads the answers must not make
+                // them queue without bound: stop reading until the socket drains.
+                try pipeline.addHandler(BackPressureHandler())
+                try pipeline.addHandler(serve)
+            }
+        }
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.bind(to: socketAddress).get()
+        } catch {
+            throw ListenError(address: address, protocolName: "http", underlying: error)
+        }
+        logger.info("http listener bound", metadata: [
+            "listen.address": "\(channel.localAddress.flatMap(ListenAddress.init(socketAddress:))?.description ?? address.description)",
+            "tcp.max_connections": "\(connections.limit)",
+            "http.header_timeout_ms": "\(handler.headerTimeout.nanoseconds / 1_000_000)",
+            "http.idle_timeout_ms": "\(handler.idleTimeout.nanoseconds / 1_000_000)",
+        ])
+        return Listener(channel: channel, connections: connections)
+    }
+}

@@ -1,0 +1,192 @@
+import CSQLite
+import Foundation
+import Testing
+
+/// The HTTP responder of the built binary, driven by real `curl` and raw sockets over
+/// loopback, then every stored row read back from SQLite field by field.
+@Suite("sinkhole run: HTTP end to end", .serialized)
+struct HTTPBinaryTests {
+    struct Setup {
+        let directory: URL
+        let dnsPort: UInt16
+        let httpPort: UInt16
+        let config: String
+        var database: String { directory.appendingPathComponent("checkins.db").path }
+    }
+
+    /// DNS and HTTP on loopback; HTTP also on 127.0.0.2, the "seized C&C address" of family
+    /// `seized` (a bot that reaches it without naming a seized Host is labelled by address).
+    static func makeSetup() throws -> Setup {
+        let directory = try makeTemporaryDirectory()
+        let dnsPort = try freeLoopbackPort()
+        let httpPort = try freeLoopbackPort()
+        try "cc.botnet.example\n".write(to: directory.appendingPathComponent("example.txt"), atomically: true, encoding: .utf8)
+        let config = directory.appendingPathComponent("sinkhole.yaml").path
+        try """
+        node: http-node
+        sinkhole_addresses: [198.51.100.10]
+        families:
+          - name: example
+            domains: [example.txt]
+          - name: seized
+            addresses: [127.0.0.2]
+        dns:
+          listen: ["127.0.0.1:\(dnsPort)"]
+        http:
+          listen: ["127.0.0.1:\(httpPort)", "127.0.0.2:\(httpPort)"]
+          tls_listen: []
+          response: {headers: {Server: Apache}, browser_text: "Sinkholed for the test"}
+        writer: {batch_size: 64, flush_interval_ms: 100}
+        store:
+          sqlite: checkins.db
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        return Setup(directory: directory, dnsPort: dnsPort, httpPort: httpPort, config: config)
+    }
+
+    /// Runs curl once (no retries) and returns the status code and the body.
+    static func curl(_ arguments: [String]) throws -> (status: String, body: String, output: String) {
+        let output = try runTool("/usr/bin/curl", ["-sS", "--max-time", "10", "-w", "\n%{http_code}"] + arguments)
+        let lines = output.split(separator: "\n", omittingEmptySubsequences: false)
+        return (String(lines.last ?? ""), lines.dropLast().joined(separator: "\n"), output)
+    }
+
+    /// One stored row, every column as text (BLOBs and control bytes through hex()).
+    static func row(_ database: String, path: String) throws -> [String: String] {
+        let columns = ["service", "transport", "family", "name", "src_ip", "dst_ip", "dst_port", "count",
+                       "http_method", "http_path", "http_version", "http_user_agent", "http_referer",
+                       "http_forwarded_for", "http_content_length", "http_body_bytes", "http_body_sha256",
+                       "http_header_count", "http_status", "truncated"]
+        let rows = try sqliteRows(database, "SELECT \(columns.joined(separator: ", ")), src_port > 0, first_seen > 0 FROM checkins WHERE http_path = '\(path)'")
+        try #require(rows.count == 1, "rows for \(path): \(rows)")
+        var row: [String: String] = [:]
+        for (column, value) in zip(columns + ["has_src_port", "has_time"], rows[0]) { row[column] = value }
+        return row
+    }
+
+    @Test("curl over HTTP/1.0 and 1.1, keep-alive, a binary POST, odd methods and a browser: answered and stored field by field")
+    func curlRequests() throws {
+        let setup = try Self.makeSetup()
+        defer { try? FileManager.default.removeItem(at: setup.directory) }
+        let sinkhole = try SinkholeProcess(arguments: ["run", "--config", setup.config], directory: setup.directory)
+        defer { sinkhole.terminate() }
+        try sinkhole.waitUntilReady()
+        let base = "http://127.0.0.1:\(setup.httpPort)"
+
+        let get = try Self.curl(["-H", "Host: WWW.cc.botnet.example", "-A", "Bot/1.0", "-e", "http://ref.example/",
+                                 "-H", "X-Forwarded-For: 203.0.113.9", "-D", "-", "\(base)/gate.php?id=7&x=%00"])
+        #expect(get.status == "200", "\(get.output)")
+        #expect(get.output.contains("Server: Apache\r\n") && get.output.contains("Content-Length: 0\r\n"), "\(get.output)")
+        let ten = try Self.curl(["--http1.0", "-H", "Host: cc.botnet.example", "\(base)/ten"])
+        #expect(ten.status == "200")
+        // Two requests on one connection: curl reuses it (keep-alive).
+        let twice = try Self.curl(["-H", "Host: cc.botnet.example", "\(base)/keep1", "\(base)/keep2"])
+        #expect(twice.output.components(separatedBy: "200").count - 1 == 2, "\(twice.output)")
+        // A binary body with NUL, CR, LF and every other byte value.
+        let body = (0..<3000).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 8) }
+        let bodyFile = setup.directory.appendingPathComponent("body.bin")
+        try Data(body).write(to: bodyFile)
+        let post = try Self.curl(["-H", "Expect:", "--data-binary", "@\(bodyFile.path)", "\(base)/upload"])
+        #expect(post.status == "200")
+        let bodyDigest = String(try runTool("/usr/bin/sha256sum", [bodyFile.path]).prefix(64))
+        for method in ["BREW", "PROPFIND", "DELETE"] {
+            #expect(try Self.curl(["-X", method, "\(base)/odd-\(method)"]).status == "200")
+        }
+        let browser = try Self.curl(["-H", "Accept: text/html,application/xhtml+xml", "\(base)/browser"])
+        #expect(browser.status == "200" && browser.body.contains("<p>Sinkholed for the test</p>"), "\(browser.output)")
+        // The seized address, no seized Host: labelled by the address reached.
+        #expect(try Self.curl(["http://127.0.0.2:\(setup.httpPort)/by-address"]).status == "200")
+        let esc = try Self.curl(["-A", "\u{1b}[31mred\u{1b}[0m", "\(base)/esc"])
+        #expect(esc.status == "200")
+
+        #expect(sinkhole.terminate() == 0, "\(sinkhole.stderr)")
+        let db = setup.database
+
+        let g = try Self.row(db, path: "/gate.php?id=7&x=%00")
+        #expect(g["service"] == "http" && g["transport"] == "tcp" && g["family"] == "example")
+        #expect(g["name"] == "WWW.cc.botnet.example" && g["src_ip"] == "127.0.0.1" && g["dst_ip"] == "127.0.0.1")
+        #expect(g["dst_port"] == "\(setup.httpPort)" && g["count"] == "1" && g["has_src_port"] == "1" && g["has_time"] == "1")
+        #expect(g["http_method"] == "GET" && g["http_version"] == "1.1" && g["http_user_agent"] == "Bot/1.0")
+        #expect(g["http_referer"] == "http://ref.example/" && g["http_forwarded_for"] == "203.0.113.9")
+        #expect(g["http_content_length"] == "NULL" && g["http_body_bytes"] == "0" && g["http_body_sha256"] == "")
+        #expect(g["http_header_count"] == "5" && g["http_status"] == "200" && g["truncated"] == "")
+
+        let t = try Self.row(db, path: "/ten")
+        #expect(t["http_version"] == "1.0" && t["family"] == "example" && t["http_status"] == "200")
+
+        // Keep-alive: one connection, one session row, the first request's detail, count 2.
+        let keep = try sqliteRows(db, "SELECT http_path, count FROM checkins WHERE http_path LIKE '/keep%'")
+        #expect(keep == [["/keep1", "2"]])
+
+        let p = try Self.row(db, path: "/upload")
+        #expect(p["http_method"] == "POST" && p["http_content_length"] == "3000" && p["http_body_bytes"] == "3000")
+        #expect(p["http_body_sha256"] == bodyDigest && p["family"] == "" && p["name"] == "127.0.0.1:\(setup.httpPort)")
+
+        for method in ["BREW", "PROPFIND", "DELETE"] {
+            #expect(try Self.row(db, path: "/odd-\(method)")["http_method"] == method)
+        }
+        #expect(try Self.row(db, path: "/browser")["http_status"] == "200")
+        let a = try Self.row(db, path: "/by-address")
+        #expect(a["family"] == "seized" && a["dst_ip"] == "127.0.0.2")
+        let e = try sqliteRows(db, "SELECT hex(http_user_agent) FROM checkins WHERE http_path = '/esc'")
+        #expect(e == [[Self.hex(Array("\u{1b}[31mred\u{1b}[0m".utf8))]])
+
+        // One per session with a family: /gate, /ten, the keep-alive pair; and the seized address.
+        let infections = try sqliteRows(db, "SELECT family, src_ip, count FROM infections ORDER BY family")
+        #expect(infections == [["example", "127.0.0.1", "3"], ["seized", "127.0.0.1", "1"]])
+        let run = try sqliteRows(db, "SELECT offered = stored, dropped FROM runs")
+        #expect(run == [["1", "0"]])
+    }
+
+    @Test("abuse: a 100 KiB header gets 431, smuggling 400, non-HTTP bytes are logged raw, CR in a User-Agent is kept; the server still answers")
+    func abuse() throws {
+        let setup = try Self.makeSetup()
+        defer { try? FileManager.default.removeItem(at: setup.directory) }
+        let sinkhole = try SinkholeProcess(arguments: ["run", "--config", setup.config], directory: setup.directory)
+        defer { sinkhole.terminate() }
+        try sinkhole.waitUntilReady()
+        let base = "http://127.0.0.1:\(setup.httpPort)"
+
+        let big = try Self.curl(["-H", "X-Big: " + String(repeating: "b", count: 100 * 1024), "\(base)/big"])
+        #expect(big.status == "431", "\(big.output.suffix(300))")
+        #expect(try Self.curl(["\(base)/after-big"]).status == "200")
+
+        func raw(_ bytes: [UInt8], from source: String) throws -> String {
+            let client = try TCPClient(port: setup.httpPort, receiveTimeoutSeconds: 5, from: source)
+            try client.send(bytes)
+            var reply: [UInt8] = []
+            while let byte = client.read(1) { reply += byte }  // until the server closes
+            return String(decoding: reply, as: UTF8.self)
+        }
+        let smuggle = try raw(Array("POST /smuggle HTTP/1.1\r\nHost: cc.botnet.example\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /hidden HTTP/1.1\r\n\r\n".utf8), from: "127.0.0.11")
+        #expect(smuggle.hasPrefix("HTTP/1.1 400 Bad Request\r\n") && !smuggle.contains("200"), "\(smuggle)")
+        let cr = try raw(Array("GET /cr HTTP/1.1\r\nUser-Agent: evil\rX-Injected: 1\r\n\r\n".utf8), from: "127.0.0.12")
+        #expect(cr.hasPrefix("HTTP/1.1 400 Bad Request\r\n"), "\(cr)")
+        let tlsHello: [UInt8] = [0x16, 0x03, 0x01, 0x00, 0x2f, 0x01, 0x00, 0x00, 0x2b, 0x03, 0x03] + [UInt8](repeating: 0xab, count: 80)
+        let inputs: [(String, [UInt8])] = [
+            ("127.0.0.13", tlsHello), ("127.0.0.14", Array("SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n".utf8)),
+            ("127.0.0.15", Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)), ("127.0.0.16", [0, 0xff, 0x1b, 0x0d, 0x0a, 0x00]),
+        ]
+        for (source, bytes) in inputs {
+            #expect(try raw(bytes, from: source).isEmpty, "\(source) got an answer")
+        }
+        #expect(try Self.curl(["\(base)/still-alive"]).status == "200")
+
+        #expect(sinkhole.terminate() == 0, "\(sinkhole.stderr)")
+        let db = setup.database
+        #expect(try Self.row(db, path: "/big")["http_status"] == "431")
+        let s = try Self.row(db, path: "/smuggle")
+        #expect(s["http_status"] == "400" && s["http_content_length"] == "4" && s["family"] == "example")
+        #expect(try sqliteRows(db, "SELECT count(*) FROM checkins WHERE http_path = '/hidden'") == [["0"]])
+        let c = try sqliteRows(db, "SELECT hex(http_user_agent), http_status FROM checkins WHERE http_path = '/cr'")
+        #expect(c == [[Self.hex(Array("evil\rX".utf8)), "400"]])
+        for (source, bytes) in inputs {
+            let rows = try sqliteRows(db, "SELECT service, hex(first_bytes), truncated, http_method FROM checkins WHERE src_ip = '\(source)'")
+            #expect(rows == [["tcp", Self.hex(Array(bytes.prefix(64))), bytes.count > 64 ? "first_bytes" : "", ""]], "\(source)")
+        }
+        #expect(try sqliteRows(db, "PRAGMA integrity_check") == [["ok"]])
+    }
+
+    static func hex(_ bytes: [UInt8]) -> String {
+        bytes.map { String(format: "%02X", $0) }.joined()
+    }
+}

@@ -15,17 +15,26 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", exact: "1.6.0"),
         // Writer.init takes a Logger; the root package already resolves this version.
         .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+        // The DNS path benchmark builds ByteBuffers, as the UDP workers do; the root's version.
+        .package(url: "https://github.com/apple/swift-nio", exact: "2.101.3"),
     ],
     targets: [
         // The raw SQLite C API for the writer's anchor. The root package's CSQLite target is
         // not a product, so this package declares its own (same header, same library).
         .systemLibrary(name: "CSQLiteBench"),
+        // Replaces malloc and friends in the benchmark binary to count allocations (see
+        // MallocCounter.c for why forwarding to glibc's own allocator is safe). A few lines of
+        // C rather than a package: it only has to count, and it stays off until asked.
+        .target(name: "CMallocCounter"),
         .executableTarget(
             name: "sinkhole-bench",
             dependencies: [
                 "CSQLiteBench",
+                "CMallocCounter",
                 .product(name: "SinkholeCore", package: "sinkhole"),
                 .product(name: "SinkholeStore", package: "sinkhole"),
+                .product(name: "SinkholeDNS", package: "sinkhole"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -17,7 +17,14 @@ public struct DNSQuestion: Hashable, Sendable {
 
     /// Reads QNAME, QTYPE and QCLASS at the reader's cursor.
     public init(reading reader: inout DNSWireReader) throws(DNSParseError) {
-        name = try reader.readName()
+        var storage: [UInt8] = []
+        try self.init(reading: &reader, nameStorage: &storage)
+    }
+
+    /// Reads the question with QNAME built in `nameStorage` (see
+    /// `DNSWireReader.readName(reusing:)`: no allocation once the previous name is released).
+    init(reading reader: inout DNSWireReader, nameStorage: inout [UInt8]) throws(DNSParseError) {
+        name = try reader.readName(reusing: &nameStorage)
         type = try reader.readUInt16()
         `class` = try reader.readUInt16()
     }
@@ -67,6 +74,14 @@ public struct DNSQuery: Hashable, Sendable {
 
     /// Parses the readable bytes of `message`.
     public static func parse(_ message: ByteBuffer) -> ParseResult {
+        var storage: [UInt8] = []
+        return parse(message, nameStorage: &storage)
+    }
+
+    /// `parse`, with the question name built in `nameStorage`, which a caller parsing one
+    /// datagram after another keeps across calls so that parsing allocates nothing
+    /// (`DNSUDPExchange`; see `DNSWireReader.readName(reusing:)`).
+    static func parse(_ message: ByteBuffer, nameStorage: inout [UInt8]) -> ParseResult {
         var reader = DNSWireReader(message: message)
         let header: DNSHeader
         do {
@@ -84,7 +99,7 @@ public struct DNSQuery: Hashable, Sendable {
         }
         let question: DNSQuestion
         do {
-            question = try DNSQuestion(reading: &reader)
+            question = try DNSQuestion(reading: &reader, nameStorage: &nameStorage)
         } catch {
             return .malformed(header, error)
         }

@@ -82,7 +82,8 @@ public struct DNSResponder: Sendable {
         to request: ByteBuffer, into response: inout ByteBuffer, checkIn: inout CheckIn,
         transport: Transport = .udp
     ) -> Bool {
-        guard let decided = decide(request, checkIn: &checkIn) else { return false }
+        var nameStorage: [UInt8] = []
+        guard let decided = decide(request, checkIn: &checkIn, nameStorage: &nameStorage) else { return false }
         let limit = switch transport {
         case .udp: decided.udpLimit
         case .tcp: DNSResponse.tcpSizeLimit
@@ -105,7 +106,17 @@ public struct DNSResponder: Sendable {
         to request: ByteBuffer, into response: inout ByteBuffer, checkIn: inout CheckIn,
         limiter: inout ResponseRateLimiter
     ) -> Bool {
-        guard let decided = decide(request, checkIn: &checkIn) else { return false }
+        var nameStorage: [UInt8] = []
+        return respond(to: request, into: &response, checkIn: &checkIn, limiter: &limiter, nameStorage: &nameStorage)
+    }
+
+    /// `respond(…limiter:)` reading the question name into `nameStorage`, which
+    /// `DNSUDPExchange` keeps across datagrams so that a query allocates nothing.
+    func respond(
+        to request: ByteBuffer, into response: inout ByteBuffer, checkIn: inout CheckIn,
+        limiter: inout ResponseRateLimiter, nameStorage: inout [UInt8]
+    ) -> Bool {
+        guard let decided = decide(request, checkIn: &checkIn, nameStorage: &nameStorage) else { return false }
         var limit = decided.udpLimit
         if limiter.isEnabled {
             let kind: ResponseRateLimiter.Kind = switch decided.reply.rcode {
@@ -137,7 +148,8 @@ public struct DNSResponder: Sendable {
 
     /// The reply to `request`, the UDP size limit its EDNS asked for, and the seized apex its
     /// name fell under (lowercase wire); nil when nothing must be sent. Fills the check-in.
-    func decide(_ request: ByteBuffer, checkIn: inout CheckIn)
+    /// The question name is read into `nameStorage` (see `DNSQuery.parse(_:nameStorage:)`).
+    func decide(_ request: ByteBuffer, checkIn: inout CheckIn, nameStorage: inout [UInt8])
         -> (reply: DNSResponse, udpLimit: Int, apex: ArraySlice<UInt8>?)? {
         checkIn.name = BoundedBytes()
         checkIn.family = BoundedBytes()
@@ -146,7 +158,7 @@ public struct DNSResponder: Sendable {
         let reply: DNSResponse
         var udpLimit = DNSResponse.udpSizeLimit
         var match: SeizedZones.Match? = nil
-        switch DNSQuery.parse(request) {
+        switch DNSQuery.parse(request, nameStorage: &nameStorage) {
         case .noReply:
             checkIn.dnsRcode = CheckIn.noResponse
             return nil

@@ -13,12 +13,18 @@ public struct DNSUDPExchange {
     public private(set) var limiter: ResponseRateLimiter
     /// The reply to the last datagram `answer` said to send. Read it before the next call.
     public private(set) var reply: ByteBuffer
+    /// The buffer each question name is read into. The name read from one datagram is
+    /// released before `answer` returns, so the next datagram's name reuses this capacity
+    /// instead of allocating (see `DNSWireReader.readName(reusing:)`).
+    private var nameStorage: [UInt8]
 
     public init(responder: DNSResponder, rateLimit: ResponseRateLimiter.Settings,
                 allocator: ByteBufferAllocator = ByteBufferAllocator()) {
         self.responder = responder
         limiter = ResponseRateLimiter(rateLimit)
         reply = allocator.buffer(capacity: Self.replyCapacity)
+        nameStorage = []
+        nameStorage.reserveCapacity(DNSName.maximumWireLength)
     }
 
     /// The largest UDP reply the responder writes (RFC 6891 §6.2.5: the server's own limit
@@ -30,6 +36,7 @@ public struct DNSUDPExchange {
     /// `reply` holds an answer to send, false when nothing must be sent.
     public mutating func answer(_ datagram: ByteBuffer, checkIn: inout CheckIn) -> Bool {
         reply.clear()
-        return responder.respond(to: datagram, into: &reply, checkIn: &checkIn, limiter: &limiter)
+        return responder.respond(to: datagram, into: &reply, checkIn: &checkIn, limiter: &limiter,
+                                 nameStorage: &nameStorage)
     }
 }

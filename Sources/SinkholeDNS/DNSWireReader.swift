@@ -88,8 +88,23 @@ extension DNSWireReader {
     public mutating func readName(maximumPointerHops: Int = DNSWireReader.maximumPointerHops)
         throws(DNSParseError) -> DNSName
     {
-        var wire: [UInt8] = []
-        wire.reserveCapacity(32)
+        var storage: [UInt8] = []
+        return try readName(reusing: &storage, maximumPointerHops: maximumPointerHops)
+    }
+
+    /// `readName`, building the name in `storage`'s buffer (its bytes are replaced) and
+    /// returning a name that shares it.
+    ///
+    /// For the UDP path, which reads one question name per datagram: once the name built by
+    /// the previous call has been released, `storage` is again the buffer's only owner, so
+    /// clearing it keeps its capacity and reading allocates nothing. While that name is still
+    /// held, copy-on-write gives `storage` a buffer of its own and the name is untouched:
+    /// reuse is an optimisation only, never a change of any name's bytes.
+    mutating func readName(reusing storage: inout [UInt8],
+                           maximumPointerHops: Int = DNSWireReader.maximumPointerHops) throws(DNSParseError) -> DNSName {
+        storage.removeAll(keepingCapacity: true)
+        // Most names fit without growing (a no-op once `storage` has been used).
+        storage.reserveCapacity(32)
         var position = offset
         // Start of the run of labels being read: a pointer must land strictly before it, so
         // the positions read keep decreasing and no loop is possible.
@@ -103,21 +118,21 @@ extension DNSWireReader {
             switch length & 0xC0 {
             case 0x00:
                 if length == 0 {
-                    wire.append(0)
-                    guard wire.count <= DNSName.maximumWireLength else { throw .nameTooLong }
+                    storage.append(0)
+                    guard storage.count <= DNSName.maximumWireLength else { throw .nameTooLong }
                     try seek(to: resumeAt ?? position + 1)
-                    return DNSName(uncheckedWire: wire)
+                    return DNSName(uncheckedWire: storage)
                 }
                 let labelEnd = position + 1 + Int(length)
                 guard labelEnd <= count else { throw .truncated }
                 // +1 for the root label still to come.
-                guard wire.count + 1 + Int(length) + 1 <= DNSName.maximumWireLength else {
+                guard storage.count + 1 + Int(length) + 1 <= DNSName.maximumWireLength else {
                     throw .nameTooLong
                 }
-                wire.append(length)
+                storage.append(length)
                 for i in (position + 1)..<labelEnd {
                     // In range: checked against `count` above.
-                    wire.append(byte(at: i) ?? 0)
+                    storage.append(byte(at: i) ?? 0)
                 }
                 position = labelEnd
             case 0xC0:

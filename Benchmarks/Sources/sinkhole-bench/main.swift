@@ -1,13 +1,17 @@
 // sinkhole-bench: throughput of the EventRing and of the Writer into SQLite, each run beside its
 // anchor in the same process, printed as a Markdown table. Absolute numbers depend on the
 // machine; the ratios are what to compare across machines (STYLE.md: never gate CI on them).
+// Then the allocations per query of the DNS UDP path, which do not depend on the machine: the
+// run fails when that path allocates, as the issue asks ("no allocation per query").
 //
-// Usage: sinkhole-bench [ring|writer|all] [--scale F] [--only WORDS] [--no-anchor]
+// Usage: sinkhole-bench [ring|writer|dns|all] [--scale F] [--only WORDS] [--no-anchor]
 //   --scale shrinks every workload (e.g. 0.05 under valgrind); default 1.
 //   --only runs the writer workloads whose name contains WORDS; --no-anchor skips their
 //   anchors (both for profiling one workload with perf or callgrind).
+import CMallocCounter
 import Foundation
 import SinkholeCore
+import SinkholeDNS
 
 var which = "all"
 var scale = 1.0
@@ -16,7 +20,7 @@ var anchors = true
 var arguments = CommandLine.arguments.dropFirst()
 while let argument = arguments.popFirst() {
     switch argument {
-    case "ring", "writer", "all": which = argument
+    case "ring", "writer", "dns", "all": which = argument
     case "--scale":
         guard let value = arguments.popFirst().flatMap(Double.init), value > 0, value <= 1 else {
             fatalError("--scale takes a number in (0, 1]")
@@ -24,7 +28,7 @@ while let argument = arguments.popFirst() {
         scale = value
     case "--only": only = arguments.popFirst()
     case "--no-anchor": anchors = false
-    default: fatalError("usage: sinkhole-bench [ring|writer|all] [--scale F] [--only WORDS] [--no-anchor]")
+    default: fatalError("usage: sinkhole-bench [ring|writer|dns|all] [--scale F] [--only WORDS] [--no-anchor]")
     }
 }
 
@@ -46,7 +50,7 @@ var verdicts: [String] = []
 
 // MARK: - 1. EventRing against Mutex<Deque>
 
-if which != "writer" {
+if which == "all" || which == "ring" {
     // 65,536 slots (about 24 MiB of CheckIn per ring): enough that a consumer briefly descheduled
     // on two cores does not force drops; the Mutex<Deque> anchor is bounded the same.
     let capacity = 1 << 16
@@ -82,7 +86,7 @@ if which != "writer" {
 
 // MARK: - 2. Writer into SQLite against raw inserts
 
-if which != "ring" {
+if which == "all" || which == "writer" {
     let uniqueCount = scaled(524_288, multipleOf: 4096)
     let dnsKeys = scaled(20_480, multipleOf: 256)
     let workloads: [(WriterWorkload, anchor: (String) throws -> (rows: Int, seconds: Double), target: Double, metric: String)] = [
@@ -115,4 +119,38 @@ if which != "ring" {
     print("")
 }
 
+// MARK: - 3. Allocations per query on the DNS UDP path
+
+var allocatingKinds: [String] = []
+var maximumAllocations = 0.0
+if which == "all" || which == "dns" {
+    let responder = dnsPathResponder()
+    let queries = scaled(200_000)
+    print("| DNS UDP path, per query | rate limiting | queries | replies | rate-limited | allocations/query | frees/query | ns/query |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for rateLimit in [ResponseRateLimiter.Settings(responsesPerSecond: 0), ResponseRateLimiter.Settings()] {
+        for query in DNSPathQuery.mix {
+            log("dns: \(query.name), rate limiting \(rateLimit.responsesPerSecond > 0 ? "on" : "off"), \(queries) queries")
+            let run = runDNSPath(query, responder: responder, rateLimit: rateLimit, queries: queries, warmUp: 2048)
+            let rrl = rateLimit.responsesPerSecond > 0 ? "on (20/s)" : "off"
+            print("| \(query.name) | \(rrl) | \(run.queries) | \(run.replies) | \(run.rateLimited) | \(String(format: "%.2f", run.allocationsPerQuery)) | \(String(format: "%.2f", run.freesPerQuery)) | \(String(format: "%.0f", run.nanosecondsPerQuery)) |")
+            if run.allocations > 0 || run.frees > 0 { allocatingKinds.append("\(query.name) (rate limiting \(rrl))") }
+            maximumAllocations = max(maximumAllocations, run.allocationsPerQuery)
+        }
+    }
+    print("")
+    if sinkhole_malloc_counter_available() == 0 {
+        verdicts.append("DNS UDP path: allocations not counted (the counter replaces glibc's malloc only)")
+    } else {
+        let runs = DNSPathQuery.mix.count * 2
+        verdicts.append("DNS UDP path: \(String(format: "%.2f", maximumAllocations)) allocations per query at most, over \(DNSPathQuery.mix.count) kinds of query with rate limiting off and on (target 0: \(allocatingKinds.isEmpty ? "met" : "missed in \(allocatingKinds.count) of \(runs) runs"))")
+    }
+}
+
 for verdict in verdicts { print("- \(verdict)") }
+// Counts, unlike times, are the same on every machine: an allocation on the DNS path fails the
+// run (and `make test`, which runs this at 1% scale).
+if !allocatingKinds.isEmpty {
+    log("sinkhole-bench: the DNS UDP path allocates per query: \(allocatingKinds.joined(separator: "; "))")
+    exit(1)
+}

@@ -101,3 +101,10 @@ fuzz-smoke: fuzz-build
 fuzz-seeds: fuzz-build
 	rm -f Fuzz/corpus/dns/*
 	$(FUZZ_BIN) --write-seeds Fuzz/corpus/dns
+
+# The sinkhole's DNS speed against NSD and Knot DNS on the same seized names
+# (Benchmarks/dns/run.sh; installs nsd, knot, dnsperf and valgrind when missing). QUICK=1 for
+# a smoke run; DURATION, ROUNDS and the other knobs in the script's header pass through.
+.PHONY: bench-dns
+bench-dns: deps
+	Benchmarks/dns/run.sh $(if $(QUICK),--quick)

@@ -51,23 +51,35 @@ public final class EventRing<Element: BitwiseCopyable & Sendable>: Sendable {
     @inlinable
     @discardableResult
     public func push(_ element: Element) -> Bool {
+        if tryPush(element) { return true }
+        // Only this thread writes the counter; relaxed is enough for a count others read.
+        droppedCount.wrappingAdd(1, ordering: .relaxed)
+        return false
+    }
+
+    /// `push` without counting a drop when the ring is full: for a producer that waits for room
+    /// and counts the drop itself (`countDrop`) if it gives up. Producer thread only.
+    @inlinable
+    public func tryPush(_ element: Element) -> Bool {
         let t = tail.load(ordering: .relaxed)  // only this thread writes tail
         if t &- cachedHead.load(ordering: .relaxed) >= capacity {
             // Acquiring pairs with the consumer's releasing store of head: the consumer has
             // finished reading every slot below head before we overwrite it.
             let h = head.load(ordering: .acquiring)
             cachedHead.store(h, ordering: .relaxed)
-            if t &- h >= capacity {
-                // Only this thread writes the counter; relaxed is enough for a count others read.
-                droppedCount.wrappingAdd(1, ordering: .relaxed)
-                return false
-            }
+            if t &- h >= capacity { return false }
         }
         storage.write(element, at: t)
         // Releasing pairs with the consumer's acquiring load of tail: the slot write above is
         // visible before the consumer can see the new tail.
         tail.store(t &+ 1, ordering: .releasing)
         return true
+    }
+
+    /// Counts one event the producer gave up on after `tryPush` failed. Producer thread only.
+    @inlinable
+    public func countDrop() {
+        droppedCount.wrappingAdd(1, ordering: .relaxed)
     }
 
     /// Takes up to `maximum` events in order, calling `body` for each. Returns how many.

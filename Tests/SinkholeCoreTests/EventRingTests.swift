@@ -65,6 +65,20 @@ struct EventRingTests {
         #expect(ring.pop() == 3)
     }
 
+    @Test("tryPush on a full ring counts nothing; countDrop counts the one given up on")
+    func tryPushAndCountDrop() {
+        let ring = EventRing<Int>(name: "r", minimumCapacity: 2, filler: 0)
+        #expect(ring.tryPush(1) && ring.tryPush(2))
+        #expect(!ring.tryPush(3) && !ring.tryPush(3))
+        #expect(ring.counts == .init(accepted: 2, dropped: 0, consumed: 0))
+        #expect(ring.pop() == 1)
+        #expect(ring.tryPush(3))
+        #expect(!ring.tryPush(4))
+        ring.countDrop()
+        #expect(ring.counts == .init(accepted: 3, dropped: 1, consumed: 1))
+        #expect(ring.counts.offered == ring.counts.consumed + ring.counts.dropped + ring.counts.inFlight)
+    }
+
     @Test("registered rings share the memory budget and sum their counts")
     func registry() {
         let rings = EventRings(memoryBytes: 64 * 1024 * 8, producers: 2, filler: 0)

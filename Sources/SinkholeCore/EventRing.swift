@@ -146,3 +146,43 @@ public final class EventRing<Element: BitwiseCopyable & Sendable>: Sendable {
         }
     }
 }
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension EventRing {
+    /// How long a producer waits on a full ring for a consumer that takes nothing, before it
+    /// counts the event as dropped.
+    public static var stallMicroseconds: Int { 20_000 }
+
+    /// Pushes `element`, waiting while the ring is full and the consumer keeps draining it;
+    /// gives up, counting a drop, once the consumer has taken nothing for `stallMicroseconds`.
+    /// Returns whether the event got a slot. Producer thread only.
+    ///
+    /// Waiting is flow control, not blocking on a failure: while the writer drains, the kernel
+    /// queues what arrives meanwhile (socket buffers, unread TCP bytes), so a burst the writer
+    /// can absorb is stored instead of dropped, and a producer sharing a core with the writer
+    /// sleeps so the writer can run. A stalled writer (a failing store) costs each producer one
+    /// wait, then drops are counted at once until the consumer moves again.
+    public func pushWaitingForConsumer(_ element: Element) -> Bool {
+        if tryPush(element) { return true }
+        var consumed = counts.consumed
+        var stalled = 0
+        while stalled < Self.stallMicroseconds {
+            // Sleeping, not spinning: on a host where the writer shares this core, the sleep
+            // is what lets it run.
+            usleep(200)
+            if tryPush(element) { return true }
+            let now = counts.consumed
+            if now != consumed {
+                consumed = now
+                stalled = 0
+            } else {
+                stalled += 200
+            }
+        }
+        countDrop()
+        return false
+    }
+}

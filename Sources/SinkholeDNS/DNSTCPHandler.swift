@@ -179,7 +179,9 @@ public final class DNSTCPHandler: ChannelInboundHandler {
             counts.replies += 1
             needsFlush = true
         }
-        if !ring.push(checkIn) { counts.ringDrops += 1 }
+        // On a full ring this waits while the writer drains (the event loop's other
+        // connections wait too; UDP has its own threads), and drops only a stalled writer's.
+        if !ring.pushWaitingForConsumer(checkIn) { counts.ringDrops += 1 }
     }
 
     /// The idle check reschedules itself from the last activity rather than being re-armed

@@ -327,7 +327,9 @@ public final class HTTPServerHandler: ChannelInboundHandler {
     }
 
     private func push(_ checkIn: CheckIn) {
-        if !ring.push(checkIn) { counts.ringDrops += 1 }
+        // On a full ring this waits while the writer drains (the event loop's other
+        // connections wait too; UDP has its own threads), and drops only a stalled writer's.
+        if !ring.pushWaitingForConsumer(checkIn) { counts.ringDrops += 1 }
     }
 
     /// The `Date` line, rendered once per second of the wall clock.

@@ -8,9 +8,9 @@ import Synchronization
 /// answers each through a `DNSUDPExchange`, logs each as a `CheckIn` in the worker's own ring,
 /// and sends the replies with one `sendmmsg`.
 ///
-/// A full ring does not drop at once here, unlike on the event loops: the worker waits while
-/// the writer is draining (see `pushWhenWriterMakesRoom`), because a worker that outruns the
-/// writer would otherwise answer bots it cannot record. Datagrams wait in the kernel meanwhile.
+/// A full ring does not drop at once: the worker waits while the writer is draining
+/// (`EventRing.pushWaitingForConsumer`), because a worker that outruns the writer would
+/// otherwise answer bots it cannot record. Datagrams wait in the socket's buffer meanwhile.
 ///
 /// The fast path Knot DNS and NSD take, because an event loop pays per datagram for what this
 /// pays per batch: no allocation, no lock and no system call per query. Each worker has its own
@@ -132,34 +132,6 @@ final class DNSUDPWorker: Sendable {
         }
     }
 
-    /// How long a worker waits on a full ring for a writer that is draining it, before it counts
-    /// the check-in as dropped. Waiting leaves datagrams in the socket's buffer (8 MiB), the
-    /// kernel's queue in front of the ring, so a burst the writer can absorb is stored rather
-    /// than dropped; a writer that takes nothing in this time is stalled (a failing store), and
-    /// then the worker drops and counts at once, so the sinkhole keeps answering.
-    static let ringWaitMicroseconds: Int64 = 20_000
-
-    /// Pushes `checkIn` once the writer has drained room in the ring, while it keeps draining;
-    /// false (nothing counted yet) when it stalled for `ringWaitMicroseconds`.
-    private func pushWhenWriterMakesRoom(_ checkIn: CheckIn) -> Bool {
-        var consumed = ring.counts.consumed
-        var waitedSinceProgress: Int64 = 0
-        while waitedSinceProgress < Self.ringWaitMicroseconds {
-            // Sleeping, not spinning: on a host where the writer shares this core, the sleep is
-            // what lets it run.
-            usleep(200)
-            if ring.tryPush(checkIn) { return true }
-            let now = ring.counts.consumed
-            if now != consumed {
-                consumed = now
-                waitedSinceProgress = 0
-            } else {
-                waitedSinceProgress += 200
-            }
-        }
-        return false
-    }
-
     /// Reads, answers and logs up to `batches` bursts from `socket`, stopping when it is empty.
     private func drain(_ socket: Socket, batches: Int, batch: DatagramBatch,
                        exchange: inout DNSUDPExchange, datagram: inout ByteBuffer) {
@@ -190,10 +162,7 @@ final class DNSUDPWorker: Sendable {
                     // The exchange bounds replies to `replyCapacity`, the slot size.
                     seen.unsentReplies += 1
                 }
-                if !ring.tryPush(checkIn) && !pushWhenWriterMakesRoom(checkIn) {
-                    ring.countDrop()
-                    seen.ringDrops += 1
-                }
+                if !ring.pushWaitingForConsumer(checkIn) { seen.ringDrops += 1 }
             }
             let sent = batch.send(on: socket.descriptor)
             seen.replies += sent.sent

@@ -1,4 +1,6 @@
+import Foundation
 import SinkholeCore
+import Synchronization
 import Testing
 
 @Suite("EventRing, single-threaded")
@@ -77,6 +79,36 @@ struct EventRingTests {
         ring.countDrop()
         #expect(ring.counts == .init(accepted: 3, dropped: 1, consumed: 1))
         #expect(ring.counts.offered == ring.counts.consumed + ring.counts.dropped + ring.counts.inFlight)
+    }
+
+    @Test("pushWaitingForConsumer stores a burst larger than the ring while the consumer drains")
+    func waitsForDrainingConsumer() {
+        let ring = EventRing<Int>(name: "r", minimumCapacity: 8, filler: 0)
+        let total = 2_000
+        let seen = Mutex<[Int]>([])
+        // A thread of its own, as the writer has: a task could wait behind the test's own.
+        let consumer = Thread {
+            let deadline = ContinuousClock.now + .seconds(60)
+            while seen.withLock({ $0.count }) < total && ContinuousClock.now < deadline {
+                var batch: [Int] = []
+                if ring.drain(maximum: 3, { batch.append($0) }) == 0 { usleep(50) }
+                seen.withLock { $0 += batch }
+            }
+        }
+        consumer.start()
+        for i in 0..<total { #expect(ring.pushWaitingForConsumer(i)) }
+        let deadline = ContinuousClock.now + .seconds(60)
+        while seen.withLock({ $0.count }) < total && ContinuousClock.now < deadline { usleep(1000) }
+        #expect(seen.withLock { $0 } == Array(0..<total))
+        #expect(ring.counts.dropped == 0)
+    }
+
+    @Test("pushWaitingForConsumer gives up on a consumer that takes nothing, counting one drop")
+    func givesUpOnStalledConsumer() {
+        let ring = EventRing<Int>(name: "r", minimumCapacity: 2, filler: 0)
+        #expect(ring.pushWaitingForConsumer(1) && ring.pushWaitingForConsumer(2))
+        #expect(!ring.pushWaitingForConsumer(3))
+        #expect(ring.counts == .init(accepted: 2, dropped: 1, consumed: 0))
     }
 
     @Test("registered rings share the memory budget and sum their counts")

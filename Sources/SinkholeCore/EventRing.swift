@@ -25,6 +25,9 @@ public final class EventRing<Element: BitwiseCopyable & Sendable>: Sendable {
     /// core writes) only when the ring looks full, not on every event. Only the producer
     /// touches it: relaxed is enough.
     @usableFromInline let cachedHead = Atomic<Int>(0)
+    /// Producer-only: the consumer's count when the producer last gave up waiting for it, or -1.
+    /// Atomic only to be Sendable; relaxed, since only the producer thread touches it.
+    let gaveUpAtConsumed = Atomic<Int>(-1)
     // Keeps the consumer's index off the producer's cache line: without it every drain
     // invalidates the line the producer writes on every push (false sharing).
     private let _padding = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
@@ -153,8 +156,9 @@ import Glibc
 
 extension EventRing {
     /// How long a producer waits on a full ring for a consumer that takes nothing, before it
-    /// counts the event as dropped.
-    public static var stallMicroseconds: Int { 20_000 }
+    /// counts the event as dropped: longer than a healthy writer's slowest commit, so only a
+    /// writer that is really stalled (a failing store, retrying) makes producers drop.
+    public static var stallMicroseconds: Int { 250_000 }
 
     /// Pushes `element`, waiting while the ring is full and the consumer keeps draining it;
     /// gives up, counting a drop, once the consumer has taken nothing for `stallMicroseconds`.
@@ -168,6 +172,12 @@ extension EventRing {
     public func pushWaitingForConsumer(_ element: Element) -> Bool {
         if tryPush(element) { return true }
         var consumed = counts.consumed
+        // Still stalled since the last give-up: drop at once, so a dead writer costs one wait,
+        // not one per event.
+        if consumed == gaveUpAtConsumed.load(ordering: .relaxed) {
+            countDrop()
+            return false
+        }
         var stalled = 0
         while stalled < Self.stallMicroseconds {
             // Sleeping, not spinning: on a host where the writer shares this core, the sleep
@@ -182,6 +192,7 @@ extension EventRing {
                 stalled += 200
             }
         }
+        gaveUpAtConsumed.store(consumed, ordering: .relaxed)
         countDrop()
         return false
     }

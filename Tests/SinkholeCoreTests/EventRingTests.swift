@@ -109,6 +109,16 @@ struct EventRingTests {
         #expect(ring.pushWaitingForConsumer(1) && ring.pushWaitingForConsumer(2))
         #expect(!ring.pushWaitingForConsumer(3))
         #expect(ring.counts == .init(accepted: 2, dropped: 1, consumed: 0))
+        // Still stalled: the next ones drop without waiting again (bounded well under one wait each).
+        let start = ContinuousClock.now
+        for i in 0..<100 { #expect(!ring.pushWaitingForConsumer(4 + i)) }
+        #expect(ContinuousClock.now - start < .microseconds(EventRing<Int>.stallMicroseconds))
+        #expect(ring.counts.dropped == 101)
+        // Once the consumer moves, a full ring is waited on again.
+        #expect(ring.pop() == 1)
+        #expect(ring.pushWaitingForConsumer(200))
+        #expect(!ring.pushWaitingForConsumer(201))
+        #expect(ring.counts == .init(accepted: 3, dropped: 102, consumed: 1))
     }
 
     @Test("registered rings share the memory budget and sum their counts")

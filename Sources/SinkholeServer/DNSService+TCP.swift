@@ -11,33 +11,15 @@ extension DNSService {
 
     /// Binds the DNS-over-TCP listener for `address`. Each accepted connection is served on
     /// its own event loop (and pushes to that loop's ring), so a slow or stalled TCP client
-    /// holds nothing but its own connection: the UDP sockets are other channels, and no
-    /// handler ever blocks a loop.
+    /// holds nothing but its own connection, and UDP, on its own worker threads, never waits
+    /// for TCP at all.
     func bindTCP(_ address: ListenAddress) async throws -> TCPListener {
-        let socketAddress: SocketAddress
-        do {
-            socketAddress = try SocketAddress(ipAddress: address.address.description, port: Int(address.port))
-        } catch {
-            throw ListenError(address: address, protocolName: "tcp", underlying: error)
-        }
+        let socketAddress = try address.socketAddress(protocolName: "tcp")
         let live = self.live
         let rings = self.rings
         let configuration = self.tcp
         let connections = DNSTCPConnections(limit: tcpConnectionLimit)
-        var bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: Self.tcpBacklog)
-            // Unlike UDP, SO_REUSEADDR on a TCP listener does not let a second process take the
-            // port (that is SO_REUSEPORT); it only lets a restart bind while old connections
-            // sit in TIME_WAIT.
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            // Replies are whole messages written once per read burst: send them at once.
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-        if address.address.family == .v6 {
-            // As on the UDP path: `[::]` must not also take IPv4, or the default pair of
-            // wildcard listeners could not both bind.
-            bootstrap = bootstrap.serverChannelOption(
-                ChannelOptions.Types.SocketOption(level: .ipv6, name: .ipv6_v6only), value: 1)
-        }
+        var bootstrap = address.tcpBootstrap(group: group, backlog: Self.tcpBacklog)
         bootstrap = bootstrap.childChannelInitializer { channel in
             let handler = DNSTCPHandler(
                 responder: live.attach(channel), ring: rings.ring(for: channel.eventLoop),

@@ -70,25 +70,11 @@ struct HTTPService: Service {
     }
 
     private func bind(_ address: ListenAddress) async throws -> Listener {
-        let socketAddress: SocketAddress
-        do {
-            socketAddress = try SocketAddress(ipAddress: address.address.description, port: Int(address.port))
-        } catch {
-            throw ListenError(address: address, protocolName: "http", underlying: error)
-        }
+        let socketAddress = try address.socketAddress(protocolName: "http")
         let connections = DNSTCPConnections(limit: connectionLimit)
         let (rings, responses, live, handler) = (self.rings, self.responses, self.live, self.handler)
         let seizedAddresses = self.seizedAddresses
-        var bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: Self.backlog)
-            // Lets a restart bind while old connections sit in TIME_WAIT; another process
-            // still cannot take the port (that is SO_REUSEPORT).
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-        if address.address.family == .v6 {
-            bootstrap = bootstrap.serverChannelOption(
-                ChannelOptions.Types.SocketOption(level: .ipv6, name: .ipv6_v6only), value: 1)
-        }
+        var bootstrap = address.tcpBootstrap(group: group, backlog: Self.backlog)
         bootstrap = bootstrap.childChannelInitializer { channel in
             // Attached before the first byte: a reload from now on reaches this connection.
             let zones = live.attach(channel).zones

@@ -17,6 +17,8 @@
 # Usage: Benchmarks/dns/run.sh [--quick]      (installs what is missing, builds the sinkhole)
 #   DURATION=15 ROUNDS=3 NAMES=10000 QUERIES=100000 CLIENTS=8 OUTSTANDING=100
 #   CG_N1=2000 CG_N2=42000 CALLGRIND=1        environment overrides (defaults shown);
+#   SERVERS="nsd knot sinkhole"              a subset while iterating on one server (the
+#                                            ratios need the anchors in the same run);
 #   CALLGRIND_OUT=DIR keeps the callgrind files (NAME.PID.2 and .3: the two phases) for
 #   callgrind_annotate.
 #   --quick: DURATION=3 ROUNDS=1, callgrind as usual (it counts instructions, not seconds).
@@ -249,11 +251,15 @@ check_store() {  # status sent what
 
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min); $(nproc) cores"
 echo "$names seized names, $queries query lines; dnsperf -c $clients -q $outstanding for $duration s, $rounds round(s)"
-servers=(nsd knot sinkhole)
+read -r -a servers <<< "${SERVERS:-nsd knot sinkhole}"
+for name in "${servers[@]}"; do
+    case $name in nsd|knot|sinkhole) ;; *) echo "SERVERS: unknown server $name (nsd, knot, sinkhole)" >&2; exit 2 ;; esac
+done
+nservers=${#servers[@]}
 : > "$work/results"
 for (( round = 1; round <= rounds; round++ )); do
-    for (( k = 0; k < 3; k++ )); do
-        name=${servers[$(( (k + round - 1) % 3 ))]}
+    for (( k = 0; k < nservers; k++ )); do
+        name=${servers[$(( (k + round - 1) % nservers ))]}
         port=$(port_of "$name")
         start_server "$name" taskset -c 0
         wait_ready "$name" 120
@@ -311,8 +317,12 @@ if [ "$callgrind" = 1 ]; then
             --callgrind-out-file="$work/cg-$1/$1.%p"
         cg_pid[$1]=$server_pid
     }
-    cg_start knot
+    cg_order=()
     for name in nsd sinkhole knot; do
+        [[ " ${servers[*]} " == *" $name "* ]] && cg_order+=("$name")
+    done
+    [[ " ${cg_order[*]} " == *" knot "* ]] && cg_start knot
+    for name in "${cg_order[@]}"; do
         port=$(port_of "$name")
         [ "$name" = knot ] || cg_start "$name"
         server_pid=${cg_pid[$name]}
@@ -387,6 +397,7 @@ for name in "${servers[@]}"; do
 done
 echo
 for base in nsd knot; do
+    [[ " ${servers[*]} " == *" $base "* && " ${servers[*]} " == *" sinkhole "* ]] || continue
     awk -v b="$(label_of "$base" | cut -d' ' -f1)" -v su="${udp[sinkhole]}" -v bu="${udp[$base]}" \
         -v st="${tcp[sinkhole]}" -v bt="${tcp[$base]}" -v si="${ipq[sinkhole]:-}" -v bi="${ipq[$base]:-}" 'BEGIN {
         printf "sinkhole / %s: UDP queries/s %.2f×, TCP queries/s %.2f×", b, su / bu, st / bt
@@ -396,7 +407,7 @@ done
 echo
 args=""; [ "$quick" = 1 ] && args=" --quick"
 echo "reproduce: DURATION=$duration ROUNDS=$rounds NAMES=$names QUERIES=$queries CLIENTS=$clients OUTSTANDING=$outstanding" \
-     "CG_N1=$cg_n1 CG_N2=$cg_n2 CALLGRIND=$callgrind $here/run.sh$args   (or: make bench-dns)"
+     "CG_N1=$cg_n1 CG_N2=$cg_n2 CALLGRIND=$callgrind SERVERS=\"${servers[*]}\" $here/run.sh$args   (or: make bench-dns)"
 if [ "$store_failures" -gt 0 ]; then
     echo "store check: FAIL ($store_failures sinkhole run(s) did not count every query sent)"
     exit 1

@@ -32,8 +32,16 @@ public struct DNSQuestion: Hashable, Sendable {
     /// Writes the question with the name uncompressed, so it sits at offset 12 of a response
     /// and answers can point at it.
     public func write(into buffer: inout ByteBuffer) {
-        buffer.writeBytes(name.wire)
-        buffer.writeMultipleIntegers(type, `class`, endianness: .big)
+        buffer.writeDNS(exactly: wireLength) { write(to: &$0) }
+    }
+
+    /// QNAME, QTYPE and QCLASS.
+    var wireLength: Int { name.wire.count + 4 }
+
+    func write(to writer: inout DNSWireWriter) {
+        writer.put(name.wire)
+        writer.put(type)
+        writer.put(`class`)
     }
 }
 

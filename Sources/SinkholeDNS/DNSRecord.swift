@@ -56,25 +56,27 @@ public struct DNSRecord: Hashable, Sendable {
 
     /// Writes the record; the name at `ownerOffset` must already be in the message.
     public func write(into buffer: inout ByteBuffer) {
-        // The fixed fields as two integers (owner pointer, TYPE, CLASS, TTL high half; TTL low
-        // half, RDLENGTH), and an IPv4 answer's address in the same write: one capacity check
-        // for a whole A record instead of seven.
-        let first = UInt64(0xC000 | ownerOffset) << 48 | UInt64(type) << 32 | UInt64(DNSClass.internet) << 16
-            | UInt64(ttl >> 16)
-        let second = UInt32(ttl & 0xFFFF) << 16 | UInt32(dataLength)
+        buffer.writeDNS(exactly: wireLength) { write(to: &$0) }
+    }
+
+    func write(to writer: inout DNSWireWriter) {
+        writer.put(0xC000 | ownerOffset)
+        writer.put(type)
+        writer.put(DNSClass.internet)
+        writer.put(ttl)
+        writer.put(UInt16(dataLength))
         switch data {
         case .address(let address):
             if address.family == .v4 {
-                buffer.writeMultipleIntegers(first, second, UInt32(truncatingIfNeeded: address.low), endianness: .big)
+                writer.put(UInt32(truncatingIfNeeded: address.low))
             } else {
-                buffer.writeMultipleIntegers(first, second, address.high, address.low, endianness: .big)
+                writer.put(address.high)
+                writer.put(address.low)
             }
         case .nameserver(let name):
-            buffer.writeMultipleIntegers(first, second, endianness: .big)
-            buffer.writeBytes(name.wire)
+            writer.put(name.wire)
         case .soa(let soa):
-            buffer.writeMultipleIntegers(first, second, endianness: .big)
-            soa.write(into: &buffer)
+            soa.write(to: &writer)
         }
     }
 }
@@ -121,8 +123,16 @@ public struct DNSSOA: Hashable, Sendable {
     public var wireLength: Int { primary.wire.count + mailbox.wire.count + 20 }
 
     public func write(into buffer: inout ByteBuffer) {
-        buffer.writeBytes(primary.wire)
-        buffer.writeBytes(mailbox.wire)
-        buffer.writeMultipleIntegers(serial, refresh, retry, expire, minimum, endianness: .big)
+        buffer.writeDNS(exactly: wireLength) { write(to: &$0) }
+    }
+
+    func write(to writer: inout DNSWireWriter) {
+        writer.put(primary.wire)
+        writer.put(mailbox.wire)
+        writer.put(serial)
+        writer.put(refresh)
+        writer.put(retry)
+        writer.put(expire)
+        writer.put(minimum)
     }
 }

@@ -91,17 +91,18 @@ public struct DNSResponse: Sendable {
         header.answerCount = UInt16(answerCount)
         header.authorityCount = UInt16(authorityCount)
         header.additionalCount = edns == nil ? 0 : 1
-        buffer.reserveCapacity(minimumWritableBytes: size)
-        header.write(into: &buffer)
-        if let question {
-            question.write(into: &buffer)
-            for record in answers.prefix(answerCount) { record.write(into: &buffer) }
-            if authorityCount == 1, let authority { authority.write(into: &buffer) }
-        }
-        if var edns {
-            // RFC 6891 §6.1.3: the upper 8 bits of the RCODE travel in the OPT.
-            edns.extendedRcode = rcode.extendedBits
-            edns.write(into: &buffer)
+        buffer.writeDNS(exactly: size) { writer in
+            header.write(to: &writer)
+            if let question {
+                question.write(to: &writer)
+                for record in answers.prefix(answerCount) { record.write(to: &writer) }
+                if authorityCount == 1, let authority { authority.write(to: &writer) }
+            }
+            if var edns {
+                // RFC 6891 §6.1.3: the upper 8 bits of the RCODE travel in the OPT.
+                edns.extendedRcode = rcode.extendedBits
+                edns.write(to: &writer)
+            }
         }
     }
 }

@@ -130,10 +130,7 @@ extension DNSWireReader {
                     throw .nameTooLong
                 }
                 storage.append(length)
-                for i in (position + 1)..<labelEnd {
-                    // In range: checked against `count` above.
-                    storage.append(byte(at: i) ?? 0)
-                }
+                appendBytes((position + 1)..<labelEnd, to: &storage)
                 position = labelEnd
             case 0xC0:
                 guard let low = byte(at: position + 1) else { throw .truncated }

@@ -88,9 +88,14 @@ public struct EDNSRecord: Hashable, Sendable {
 
     /// Writes the whole record, root owner and no options.
     public func write(into buffer: inout ByteBuffer) {
-        buffer.writeInteger(UInt8(0))
-        buffer.writeMultipleIntegers(
-            DNSRecordType.opt, udpPayloadSize, ttlField, UInt16(0), endianness: .big
-        )
+        buffer.writeDNS(exactly: Self.wireLength) { write(to: &$0) }
+    }
+
+    func write(to writer: inout DNSWireWriter) {
+        writer.put(UInt8(0))
+        writer.put(DNSRecordType.opt)
+        writer.put(udpPayloadSize)
+        writer.put(ttlField)
+        writer.put(UInt16(0))
     }
 }

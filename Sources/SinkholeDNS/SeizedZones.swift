@@ -124,7 +124,7 @@ public struct SeizedZones: Sendable {
         // Right to left: the hasher state after the last k labels is the hash of that
         // suffix, so all suffixes cost one pass over the name.
         var hashes = InlineArray<128, Int>(repeating: 0)
-        var hasher = Hasher()
+        var hasher = NameHasher(seed: Self.hashSeed)
         for k in stride(from: labelCount - 1, through: 0, by: -1) {
             Self.combineLabel(wire, at: wire.startIndex + Int(starts[k]), into: &hasher)
             hashes[k] = hasher.finalize()

@@ -117,7 +117,7 @@ public final class SQLiteStore: CheckInStore, @unchecked Sendable {
             updateRun.bind(2, counters.offered)
             updateRun.bind(3, counters.stored)
             updateRun.bind(4, counters.dropped)
-            if let finished = batch.finishedAt { updateRun.bind(5, finished.microseconds) }
+            if let finished = batch.finishedAt { updateRun.bind(5, finished.microseconds) } else { updateRun.bindNull(5) }
             try updateRun.run()
             // A write for a run that was never begun would otherwise succeed and record nothing.
             guard sqlite3_changes(db.handle) == 1 else {

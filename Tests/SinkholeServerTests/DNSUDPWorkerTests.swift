@@ -123,6 +123,11 @@ struct DNSUDPWorkerTests {
         let server = try Self.socket("127.0.0.1")
         let worker = Self.worker([server], live: LiveResponder(try Self.responder()))
         let peer = try LoopbackPeer()
+        // Linux turns receive timestamps on for the whole stack from a work queue after the
+        // first socket asks (net_enable_timestamp), so a datagram sent at once may arrive
+        // unstamped and get the time it is read instead (1 run in 3 on a loaded machine).
+        // A sinkhole's sockets are open long before its traffic; give the kernel that time.
+        try await Task.sleep(for: .milliseconds(100))
         // Queued before the worker runs: read 200 ms after it arrived, at the earliest.
         peer.send(dnsQuery("early.evil.example", id: 1), to: "127.0.0.1", port: server.local.port)
         let sent = UTCTime.now()

@@ -29,8 +29,8 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
         ),
-        // recvmmsg/sendmmsg batches with packet info and timestamps for the DNS UDP fast path:
-        // the control-message macros do not import into Swift.
+        // recvmmsg/sendmmsg batches with packet info, original destinations and timestamps for
+        // the UDP workers (DNS and the catch-all): the control-message macros do not import into Swift.
         .target(name: "CSinkholeSocket"),
         .target(name: "SinkholeCore"),
         .target(

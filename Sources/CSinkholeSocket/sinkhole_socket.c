@@ -13,8 +13,31 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-// Room for one IPv6 packet-info and one timestamp control message.
-#define CONTROL_SIZE (CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct timeval)))
+// Not in every libc's headers: the values are the kernel's (linux/in.h, linux/in6.h).
+#ifndef IP_TRANSPARENT
+#define IP_TRANSPARENT 19
+#endif
+#ifndef IP_RECVORIGDSTADDR
+#define IP_RECVORIGDSTADDR 20
+#endif
+#ifndef IP_ORIGDSTADDR
+#define IP_ORIGDSTADDR IP_RECVORIGDSTADDR
+#endif
+#ifndef IPV6_TRANSPARENT
+#define IPV6_TRANSPARENT 75
+#endif
+#ifndef IPV6_RECVORIGDSTADDR
+#define IPV6_RECVORIGDSTADDR 74
+#endif
+#ifndef IPV6_ORIGDSTADDR
+#define IPV6_ORIGDSTADDR IPV6_RECVORIGDSTADDR
+#endif
+
+// Room for one IPv6 packet-info, one original-destination (a catch-all socket asks for it) and
+// one timestamp control message. A DNS socket uses the first and last only; the larger buffer
+// is allocated once per batch, never per datagram.
+#define CONTROL_SIZE (CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct sockaddr_in6)) \
+                      + CMSG_SPACE(sizeof(struct timeval)))
 
 struct sinkhole_datagram_batch {
     int capacity;
@@ -101,6 +124,18 @@ int sinkhole_udp_open(const sinkhole_endpoint *address, int reuse_port, int rece
         return -e;
     }
     return fd;
+}
+
+int sinkhole_udp_recover_original_destination(int fd, int family, int *transparent_error) {
+    int one = 1;
+    int level = family == 6 ? IPPROTO_IPV6 : IPPROTO_IP;
+    int receive = family == 6 ? IPV6_RECVORIGDSTADDR : IP_RECVORIGDSTADDR;
+    int transparent = family == 6 ? IPV6_TRANSPARENT : IP_TRANSPARENT;
+    if (setsockopt(fd, level, receive, &one, sizeof one) != 0) return -errno;
+    // nftables tproxy hands a datagram only to a transparent socket; without the capability
+    // the socket still takes datagrams sent to its own address and port.
+    *transparent_error = setsockopt(fd, level, transparent, &one, sizeof one) == 0 ? 0 : errno;
+    return 0;
 }
 
 int sinkhole_udp_bound_port(int fd) {
@@ -225,6 +260,23 @@ int64_t sinkhole_batch_arrival_us(const sinkhole_datagram_batch *b, int index) {
         }
     }
     return -1;
+}
+
+void sinkhole_batch_original_destination(const sinkhole_datagram_batch *b, int index,
+                                         sinkhole_endpoint *out) {
+    memset(out, 0, sizeof *out);
+    if (index < 0 || index >= b->received) return;
+    struct msghdr *h = (struct msghdr *)&b->in[index].msg_hdr;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c)) {
+        if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_ORIGDSTADDR)
+            || (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_ORIGDSTADDR)) {
+            struct sockaddr_storage ss;
+            memset(&ss, 0, sizeof ss);
+            size_t length = c->cmsg_len - CMSG_LEN(0);
+            memcpy(&ss, CMSG_DATA(c), length < sizeof ss ? length : sizeof ss);
+            read_sockaddr(&ss, out);
+        }
+    }
 }
 
 int sinkhole_batch_queue_reply(sinkhole_datagram_batch *b, int index, const uint8_t *bytes,

@@ -8,7 +8,7 @@
 /// RFC 6302: every check-in carries the source port and the UTC time to the microsecond, so an
 /// ISP behind carrier-grade NAT can find the subscriber behind a shared public address.
 ///
-/// The slot is 1680 bytes (`MemoryLayout<CheckIn>.stride`, logged at start; 368 before the
+/// The slot is 1688 bytes (`MemoryLayout<CheckIn>.stride`, logged at start; 368 before the
 /// HTTP detail), tested to stay under 1.75 KiB: most of it is the HTTP detail, bounded to keep
 /// what an analyst needs from a bot's request. 64 MiB of rings hold about 40,000 events.
 public struct CheckIn: BitwiseCopyable, Sendable {
@@ -125,8 +125,20 @@ public struct CheckIn: BitwiseCopyable, Sendable {
     /// HTTP: SHA-256 of the first bytes of the body (how many is configured); empty when
     /// the request had no body.
     public var httpBodyDigest: BoundedBytes<32>
-    /// Raw first bytes of a connection that did not speak the listener's protocol.
+    /// Raw first bytes of a connection that did not speak the listener's protocol, or of
+    /// what reached a catch-all listener (a TCP connection's first read, a UDP datagram).
     public var firstBytes: BoundedBytes<64>
+
+    // MARK: Catch-all
+    // `destination`/`destinationPort` are what the bot dialled, recovered from the kernel when
+    // an nftables redirect (SO_ORIGINAL_DST) or tproxy (IP_RECVORIGDSTADDR) brought it to a
+    // catch-all listener: that is the evidence. These say which listener took it.
+
+    /// The port of the catch-all listener that took the check-in; 0 for every other service.
+    public var listenerPort: UInt16
+    /// The kernel reported an original destination other than the listener's own address and
+    /// port: the packet was redirected (or tproxied) here from the port the bot dialled.
+    public var redirected: Bool
 
     /// `dnsRcode` when no response was sent (a packet too short to answer, or QR set).
     public static let noResponse: UInt8 = 0xff
@@ -161,5 +173,7 @@ public struct CheckIn: BitwiseCopyable, Sendable {
         httpBodyBytes = 0
         httpBodyDigest = BoundedBytes()
         firstBytes = BoundedBytes()
+        listenerPort = 0
+        redirected = false
     }
 }

@@ -144,9 +144,15 @@ extension ConfigurationReader {
 
     mutating func catchAll(_ value: Node, _ path: String) -> Config.CatchAll {
         var catchAll = Config.CatchAll()
-        for (key, value, path) in fields(value, path, allowed: ["tcp", "udp"]) {
-            guard let v = listens(value, path) else { continue }
-            if key == "tcp" { catchAll.tcp = v } else { catchAll.udp = v }
+        let keys = ["tcp", "udp", "read_bytes", "idle_timeout_s", "max_connections"]
+        for (key, value, path) in fields(value, path, allowed: keys) {
+            switch key {
+            case "tcp": if let v = listens(value, path) { catchAll.tcp = v }
+            case "udp": if let v = listens(value, path) { catchAll.udp = v }
+            case "read_bytes": if let v = int(value, path, 0...CheckIn.Limits.firstBytes) { catchAll.readBytes = v }
+            case "idle_timeout_s": if let v = int(value, path, 1...3600) { catchAll.idleTimeoutS = v }
+            default: if let v = int(value, path, 1...1_000_000) { catchAll.maxConnections = v }
+            }
         }
         return catchAll
     }

@@ -145,11 +145,22 @@ public struct SinkholeConfiguration: Sendable, Equatable {
         }
     }
 
-    /// Raw TCP/UDP listeners that record whatever arrives (an nftables redirect sends every
-    /// other port here).
+    /// Raw TCP/UDP listeners that record whatever arrives: `Deploy/nftables.conf` redirects
+    /// every port of the sinkhole and seized addresses that no responder serves here.
+    ///
+    /// None by default: a catch-all only means something behind that ruleset, and a default
+    /// listener on a port bots dial themselves (8080 is an HTTP port) would log their
+    /// requests as raw bytes instead of letting the HTTP responder answer them.
     public struct CatchAll: Sendable, Equatable {
-        public var tcp: [ListenAddress] = [ListenAddress(.v4Any, port: 8080)]
+        public var tcp: [ListenAddress] = []
         public var udp: [ListenAddress] = []
+        /// Bytes awaited on a TCP connection before it is logged and closed, and kept of a
+        /// UDP datagram: 0 to `CheckIn.Limits.firstBytes` (64), which is all a check-in keeps.
+        public var readBytes: Int = CheckIn.Limits.firstBytes
+        /// Seconds a TCP connection may send nothing before it is logged with what it sent.
+        public var idleTimeoutS: Int = 5
+        /// TCP connections open at once per listener; the longest idle is closed for a newcomer.
+        public var maxConnections: Int = 1024
         public init() {}
     }
 

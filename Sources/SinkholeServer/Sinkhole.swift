@@ -105,7 +105,7 @@ public final class Sinkhole: Sendable {
         if !configuration.http.tlsListen.isEmpty {
             warnings.append("http.tls_listen is validated but not started: this version serves HTTP without TLS")
         }
-        warnings.append("catch_all, feeds and metrics settings are validated but not started in this version")
+        warnings.append("feeds and metrics settings are validated but not started in this version")
         return warnings
     }
 
@@ -160,10 +160,14 @@ public final class Sinkhole: Sendable {
         let loops = Array(group.makeIterator())
         let udpWorkers = configuration.dns.udpWorkers > 0
             ? configuration.dns.udpWorkers : DNSService.defaultUDPWorkers(cores: System.coreCount)
+        let catchAll = configuration.catchAll
+        // The catch-all UDP listeners share one worker thread and its ring.
+        let catchAllUDPWorkers = catchAll.udp.isEmpty ? 0 : 1
         let registry = EventRings<CheckIn>(memoryBytes: configuration.ring.memoryMB << 20,
-                                           producers: loops.count + udpWorkers, filler: CheckIn.empty)
+                                           producers: loops.count + udpWorkers + catchAllUDPWorkers, filler: CheckIn.empty)
         let rings = EventLoopRings(group: group, registry: registry)
         let udpRings = (0..<udpWorkers).map { registry.register(name: "dns-udp-\($0)") }
+        let catchAllUDPRing = catchAll.udp.isEmpty ? nil : registry.register(name: "catchall-udp")
         logger.info("event rings ready", metadata: ["rings": "\(registry.all.count)", "ring.slots": "\(registry.slotsPerRing)",
                                                     "ring.slot_bytes": "\(MemoryLayout<CheckIn>.stride)"])
         let writer = Writer(
@@ -184,10 +188,13 @@ public final class Sinkhole: Sendable {
         let live = LiveResponder(makeResponder(zones, loadedAt: zonesLoaded))
         // "sinkhole ready" once every listener of every service is bound, so whoever waits for
         // it (an operator, systemd, the tests) can reach all of them.
-        let ready = ReadyBarrier(services: configuration.http.listen.isEmpty ? 1 : 2) { dnsAddresses, httpAddresses in
-            logger.notice("sinkhole ready", metadata: ["dns.listen": "\(dnsAddresses.map(\.description))",
-                                                     "http.listen": "\(httpAddresses.map(\.description))"])
-            onReady(dnsAddresses)
+        let catchAllOn = !catchAll.tcp.isEmpty || !catchAll.udp.isEmpty
+        let listening = 1 + (configuration.http.listen.isEmpty ? 0 : 1) + (catchAllOn ? 1 : 0)
+        let ready = ReadyBarrier(services: listening) { bound in
+            logger.notice("sinkhole ready", metadata: ["dns.listen": "\(bound.dns.map(\.description))",
+                                                     "http.listen": "\(bound.http.map(\.description))",
+                                                     "catch_all.listen": "\(bound.catchAll.map(\.description))"])
+            onReady(bound.dns)
         }
         var dns = DNSService(
             listen: configuration.dns.listen,
@@ -208,9 +215,17 @@ public final class Sinkhole: Sendable {
                           digestBytes: http.bodyDigestKiB << 10),
             headerTimeout: .seconds(Int64(http.headerTimeoutS)), idleTimeout: .seconds(Int64(http.idleTimeoutS)))
         httpService.connectionLimit = http.maxConnections
+        var catchAllService = CatchAllService(
+            tcp: catchAll.tcp, udp: catchAll.udp, group: group, rings: rings, udpRing: catchAllUDPRing,
+            targets: SeizedTargets(zones: zones, addresses: Self.seizedAddresses(configuration)), logger: logger,
+            onBound: { addresses in ready.bound(catchAll: addresses) })
+        catchAllService.handler = CatchAllTCPHandler.Configuration(
+            readBytes: catchAll.readBytes, idleTimeout: .seconds(Int64(catchAll.idleTimeoutS)))
+        catchAllService.connectionLimit = catchAll.maxConnections
         // Writer first: it starts first and stops last, after every listener has closed.
         var listeners: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: dns)]
         if !http.listen.isEmpty { listeners.append(.init(service: httpService)) }
+        if catchAllOn { listeners.append(.init(service: catchAllService)) }
         let services = ServiceGroup(configuration: .init(
             services: [
                 .init(service: WriterService(writer: writer, logger: logger, onFinish: { result in outcome.withLock { $0 = result } })),
@@ -274,24 +289,32 @@ extension Sinkhole {
 
 /// Waits for every listening service to report its bound addresses, then calls `ready` once.
 final class ReadyBarrier: Sendable {
-    private let state: Mutex<(pending: Int, dns: [ListenAddress], http: [ListenAddress])>
-    private let ready: @Sendable ([ListenAddress], [ListenAddress]) -> Void
+    /// The addresses each service bound (port 0 in the configuration resolved).
+    struct Bound: Sendable {
+        var dns: [ListenAddress] = []
+        var http: [ListenAddress] = []
+        var catchAll: [ListenAddress] = []
+    }
 
-    init(services: Int, ready: @escaping @Sendable (_ dns: [ListenAddress], _ http: [ListenAddress]) -> Void) {
-        state = Mutex((services, [], []))
+    private let state: Mutex<(pending: Int, bound: Bound)>
+    private let ready: @Sendable (Bound) -> Void
+
+    init(services: Int, ready: @escaping @Sendable (Bound) -> Void) {
+        state = Mutex((services, Bound()))
         self.ready = ready
     }
 
     func bound(dns addresses: [ListenAddress]) { report { $0.dns = addresses } }
     func bound(http addresses: [ListenAddress]) { report { $0.http = addresses } }
+    func bound(catchAll addresses: [ListenAddress]) { report { $0.catchAll = addresses } }
 
-    private func report(_ update: (inout (pending: Int, dns: [ListenAddress], http: [ListenAddress])) -> Void) {
-        let done = state.withLock { state -> ([ListenAddress], [ListenAddress])? in
-            update(&state)
+    private func report(_ update: (inout Bound) -> Void) {
+        let done = state.withLock { state -> Bound? in
+            update(&state.bound)
             state.pending -= 1
-            return state.pending == 0 ? (state.dns, state.http) : nil
+            return state.pending == 0 ? state.bound : nil
         }
-        if let (dns, http) = done { ready(dns, http) }
+        if let done { ready(done) }
     }
 }
 

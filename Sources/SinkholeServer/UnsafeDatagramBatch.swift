@@ -66,6 +66,14 @@ final class DatagramBatch {
         return endpoint.address
     }
 
+    /// Where datagram `index` was sent before nftables tproxy delivered it to this socket
+    /// (IP_ORIGDSTADDR), when the socket asked (`UDPSocket.recoverOriginalDestination`).
+    func originalDestination(_ index: Int) -> (address: IPAddress, port: UInt16)? {
+        var endpoint = sinkhole_endpoint()
+        sinkhole_batch_original_destination(handle, Int32(index), &endpoint)
+        return endpoint.address.map { ($0, endpoint.port) }
+    }
+
     /// When the kernel received datagram `index` (SO_TIMESTAMP), if it said.
     func arrival(_ index: Int) -> UTCTime? {
         let microseconds = sinkhole_batch_arrival_us(handle, Int32(index))
@@ -112,6 +120,19 @@ enum UDPSocket {
             throw UDPSocketError(call: failedCall.map { String(cString: $0) } ?? "socket", errno: -fd)
         }
         return fd
+    }
+
+    /// Asks the kernel for every datagram's original destination and makes `socket`
+    /// transparent, so nftables `tproxy` can deliver datagrams addressed to other ports to it.
+    /// Returns the errno that refused transparency (EPERM without CAP_NET_RAW), nil when
+    /// granted; the socket then still takes what is sent to its own address and port.
+    static func recoverOriginalDestination(_ socket: Int32, family: IPAddress.Family) throws(UDPSocketError) -> Int32? {
+        var transparentError: Int32 = 0
+        let result = sinkhole_udp_recover_original_destination(socket, Int32(family.rawValue), &transparentError)
+        guard result == 0 else {
+            throw UDPSocketError(call: "setsockopt(IP_RECVORIGDSTADDR)", errno: -result)
+        }
+        return transparentError == 0 ? nil : transparentError
     }
 
     /// The port `socket` is bound to.

@@ -188,6 +188,11 @@ public struct Deduplicator: Sendable {
             row.httpStatus = event.httpStatus
         }
         if row.firstBytes.isEmpty { row.firstBytes = event.firstBytes }
+        // The catch-all listener that took the session (a packet event has none).
+        if row.listenerPort == 0 {
+            row.listenerPort = event.listenerPort
+            row.redirected = event.redirected
+        }
     }
 
     /// `<session start µs>-<transport>-<source>-<source port>-<destination>-<destination port>`:

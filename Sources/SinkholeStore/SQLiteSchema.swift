@@ -96,6 +96,14 @@ enum SQLiteSchema {
         ALTER TABLE checkins ADD COLUMN first_bytes TEXT NOT NULL DEFAULT '';
         ALTER TABLE checkins ADD COLUMN truncated TEXT NOT NULL DEFAULT '';
         """),
+        // The catch-all: `dst_ip`/`dst_port` are what the bot dialled (the original destination
+        // of a redirected connection or tproxied datagram); `listener_port` is the catch-all
+        // listener that took it (0 for the other services) and `redirected` says the kernel
+        // reported a destination other than the listener's own.
+        (5, """
+        ALTER TABLE checkins ADD COLUMN listener_port INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE checkins ADD COLUMN redirected INTEGER NOT NULL DEFAULT 0;
+        """),
     ]
 
     static var latestVersion: Int { migrations.last?.version ?? 0 }

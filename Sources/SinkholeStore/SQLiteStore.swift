@@ -44,9 +44,10 @@ public final class SQLiteStore: CheckInStore, @unchecked Sendable {
                                   src_ip, src_port, dst_ip, dst_port, name, name_truncated, dns_type, dns_rcode,
                                   http_method, http_path, http_version, http_user_agent, http_referer,
                                   http_forwarded_for, http_content_length, http_body_bytes, http_body_sha256,
-                                  http_header_count, http_status, first_bytes, truncated)
+                                  http_header_count, http_status, first_bytes, truncated,
+                                  listener_port, redirected)
             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                    ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)
+                    ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)
             ON CONFLICT (node, event_id) DO UPDATE SET
                 first_seen = min(first_seen, excluded.first_seen),
                 last_seen = max(last_seen, excluded.last_seen),
@@ -68,7 +69,9 @@ public final class SQLiteStore: CheckInStore, @unchecked Sendable {
                 http_header_count = CASE WHEN http_method = '' THEN excluded.http_header_count ELSE http_header_count END,
                 http_status = CASE WHEN http_method = '' THEN excluded.http_status ELSE http_status END,
                 first_bytes = CASE WHEN first_bytes = '' THEN excluded.first_bytes ELSE first_bytes END,
-                truncated = CASE WHEN truncated = '' THEN excluded.truncated ELSE truncated END
+                truncated = CASE WHEN truncated = '' THEN excluded.truncated ELSE truncated END,
+                redirected = CASE WHEN listener_port = 0 THEN excluded.redirected ELSE redirected END,
+                listener_port = CASE WHEN listener_port = 0 THEN excluded.listener_port ELSE listener_port END
             """)
         upsertInfection = try db.prepare("""
             INSERT INTO infections (day, src_ip, family, first_seen, last_seen, count, last_src_port)
@@ -171,6 +174,8 @@ public final class SQLiteStore: CheckInStore, @unchecked Sendable {
             insertCheckIn.bind(27, Int(c.httpStatus))
             insertCheckIn.bind(28, c.firstBytes)
             insertCheckIn.bind(29, Self.truncatedFields(c))
+            insertCheckIn.bind(30, Int(c.listenerPort))
+            insertCheckIn.bind(31, c.redirected ? 1 : 0)
             try insertCheckIn.run()
         }
         for (key, row) in batch.infections {

@@ -67,6 +67,7 @@ struct ConfigurationTests {
             .init(name: "conficker", domains: ["/etc/sinkhole/conficker/%Y-%m-%d.txt"]),
         ]
         expected.dns.nameservers = ["ns1.sinkhole.example", "ns2.sinkhole.example"]
+        expected.catchAll.tcp = [listen("0.0.0.0:8080")]
         #expect(config == expected)
         #expect(config.dns.listen.map(\.description) == ["0.0.0.0:53", "[::]:53"])
         #expect(config.dns.rateLimit.ipv6Prefix == 56)
@@ -96,7 +97,9 @@ struct ConfigurationTests {
         #expect(config.http.listen.map(\.description) == ["0.0.0.0:80"])
         #expect(config.http.tlsListen.map(\.description) == ["0.0.0.0:443"])
         #expect(config.http.response.status == 200 && config.http.response.bodyFile == nil)
-        #expect(config.catchAll.tcp.map(\.description) == ["0.0.0.0:8080"] && config.catchAll.udp.isEmpty)
+        // No catch-all unless configured: it means something only behind Deploy/nftables.conf.
+        #expect(config.catchAll.tcp.isEmpty && config.catchAll.udp.isEmpty)
+        #expect(config.catchAll.readBytes == 64 && config.catchAll.idleTimeoutS == 5 && config.catchAll.maxConnections == 1024)
         #expect(config.capture.interface == nil && config.capture.filter == nil)
         #expect(config.ring.memoryMB == 64)
         #expect([config.writer.batchSize, config.writer.flushIntervalMS, config.writer.sessionWindowS] == [4096, 1000, 120] as [Int])

@@ -1,5 +1,6 @@
-// Batched UDP I/O for the DNS fast path: recvmmsg/sendmmsg over buffers allocated once, with
-// the destination address (IP_PKTINFO / IPV6_PKTINFO) and the kernel's arrival time
+// Batched UDP I/O for the DNS fast path and the catch-all: recvmmsg/sendmmsg over buffers
+// allocated once, with the destination address (IP_PKTINFO / IPV6_PKTINFO), the original
+// destination of a tproxied datagram (IP_RECVORIGDSTADDR) and the kernel's arrival time
 // (SO_TIMESTAMP) of every datagram.
 //
 // In C because the control-message walk is defined by the CMSG_* macros, which Swift cannot
@@ -27,6 +28,14 @@ typedef struct {
 int sinkhole_udp_open(const sinkhole_endpoint *address, int reuse_port, int receive_buffer,
                       const char **failed_call);
 
+/// Asks for the original destination of every datagram (IP_RECVORIGDSTADDR or
+/// IPV6_RECVORIGDSTADDR, by the socket's family 4 or 6) and makes the socket transparent
+/// (IP_TRANSPARENT / IPV6_TRANSPARENT), which nftables `tproxy` needs to deliver datagrams
+/// addressed to other ports and addresses to it. Returns 0, or -errno when the original
+/// destination cannot be asked for; `*transparent_error` gets the errno of a refused
+/// transparency (EPERM without CAP_NET_RAW or CAP_NET_ADMIN), 0 when it was granted.
+int sinkhole_udp_recover_original_destination(int fd, int family, int *transparent_error);
+
 /// The port and receive buffer size the socket got (getsockname, SO_RCVBUF); -errno on failure.
 int sinkhole_udp_bound_port(int fd);
 int sinkhole_udp_receive_buffer(int fd);
@@ -50,6 +59,11 @@ size_t sinkhole_batch_datagram(const sinkhole_datagram_batch *batch, int index, 
 void sinkhole_batch_source(const sinkhole_datagram_batch *batch, int index, sinkhole_endpoint *out);
 void sinkhole_batch_destination(const sinkhole_datagram_batch *batch, int index, sinkhole_endpoint *out);
 int64_t sinkhole_batch_arrival_us(const sinkhole_datagram_batch *batch, int index);
+/// The address and port datagram `index` was sent to before tproxy delivered it here (the
+/// kernel's IP_ORIGDSTADDR / IPV6_ORIGDSTADDR); family 0 when the socket did not ask for it
+/// (`sinkhole_udp_recover_original_destination`).
+void sinkhole_batch_original_destination(const sinkhole_datagram_batch *batch, int index,
+                                         sinkhole_endpoint *out);
 
 /// Queues `length` bytes from `bytes` as the reply to datagram `index`, sent to its sender from
 /// the address it was sent to. Returns 0, or -1 when `length` exceeds a reply slot.

@@ -23,12 +23,15 @@ final class SinkholeProcess {
         return exe.deletingLastPathComponent().appendingPathComponent("sinkhole").path
     }
 
-    init(arguments: [String], directory: URL) throws {
+    /// - Parameter launcher: a command that runs the binary in place (`ip netns exec NAME`,
+    ///   which execs it, so the PID signalled is the sinkhole's), or empty to run it directly.
+    init(arguments: [String], directory: URL, launcher: [String] = []) throws {
         self.directory = directory
         stderrPath = directory.appendingPathComponent("stderr.log").path
         _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = arguments
+        let command = launcher + [Self.binary] + arguments
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst())
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
         process.standardOutput = FileHandle.nullDevice
         try process.run()

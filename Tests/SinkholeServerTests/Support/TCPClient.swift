@@ -10,9 +10,11 @@ import Glibc
 final class TCPClient {
     let fd: Int32
 
-    /// - Parameter source: a loopback address to connect from (e.g. "127.0.0.8", so the test
-    ///   can find its check-ins by source address), or nil for the kernel's choice.
-    init(port: UInt16, receiveTimeoutSeconds: Int = 10, from source: String? = nil) throws {
+    /// - Parameters:
+    ///   - source: a loopback address to connect from (e.g. "127.0.0.8", so the test can find
+    ///     its check-ins by source address), or nil for the kernel's choice.
+    ///   - host: the IPv4 loopback address to connect to.
+    init(port: UInt16, receiveTimeoutSeconds: Int = 10, from source: String? = nil, to host: String = "127.0.0.1") throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw CancellationError() }
         var timeout = timeval(tv_sec: receiveTimeoutSeconds, tv_usec: 0)
@@ -32,7 +34,7 @@ final class TCPClient {
         }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_addr.s_addr = inet_addr(host)
         address.sin_port = port.bigEndian
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
@@ -41,7 +43,7 @@ final class TCPClient {
         }
         guard connected == 0 else {
             close(fd)
-            Issue.record("cannot connect to 127.0.0.1:\(port) over TCP: errno \(errno)")
+            Issue.record("cannot connect to \(host):\(port) over TCP: errno \(errno)")
             throw CancellationError()
         }
     }

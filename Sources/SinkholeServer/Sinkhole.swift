@@ -173,7 +173,10 @@ public final class Sinkhole: Sendable {
         let writer = Writer(
             configuration: .init(node: configuration.node, batchSize: configuration.writer.batchSize,
                                  flushInterval: .milliseconds(configuration.writer.flushIntervalMS),
-                                 sessionWindowSeconds: configuration.writer.sessionWindowS),
+                                 sessionWindowSeconds: configuration.writer.sessionWindowS,
+                                 retention: Retention(checkinsDays: configuration.store.retentionDays.checkins,
+                                                      infectionsDays: configuration.store.retentionDays.infections,
+                                                      dnsQueriesDays: configuration.store.retentionDays.dnsQueries)),
             rings: registry, store: store, logger: logger)
         // The run is recorded before any listener binds: a store that cannot take it must stop
         // the start, not leave listeners answering bots that nothing records.

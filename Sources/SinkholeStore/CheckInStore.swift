@@ -9,6 +9,34 @@ public protocol CheckInStore: AnyObject, Sendable {
     /// Commits one batch atomically: its rows, the run's counters, and the node's cumulative
     /// counters. Either all of it is stored or none of it.
     func write(_ batch: StoreBatch, node: String, run: Int64) throws
+    /// Deletes up to `limit` rows older than `retention` allows at `now`, in one short
+    /// transaction, and returns how many it deleted: the writer calls it between batches until
+    /// it returns 0, so a sweep of millions of rows never holds up a commit for long.
+    func enforceRetention(_ retention: Retention, now: UTCTime, limit: Int) throws -> Int
     /// Releases the store; called once, after the last write.
     func close()
+}
+
+/// How long each table keeps rows, in days (`store.retention_days`).
+///
+/// The hourly summaries follow the table they summarise, by what they hold: `resolver_hours`
+/// holds resolvers' addresses, so it goes with `dns_queries`; `service_hours` and `name_hours`
+/// hold no address and go with `infections`, so `sinkhole stats` still counts a takedown's
+/// months after its raw check-ins are gone.
+public struct Retention: Sendable, Equatable {
+    public var checkinsDays: Int
+    public var infectionsDays: Int
+    public var dnsQueriesDays: Int
+
+    public init(checkinsDays: Int, infectionsDays: Int, dnsQueriesDays: Int) {
+        self.checkinsDays = checkinsDays
+        self.infectionsDays = infectionsDays
+        self.dnsQueriesDays = dnsQueriesDays
+    }
+
+    /// The first instant each table keeps at `now`: rows before it are deleted.
+    public func cutoffs(now: UTCTime) -> (checkins: UTCTime, infections: UTCTime, dnsQueries: UTCTime) {
+        func before(_ days: Int) -> UTCTime { UTCTime(microseconds: now.microseconds - Int64(days) * 86_400_000_000) }
+        return (before(checkinsDays), before(infectionsDays).dayStart, before(dnsQueriesDays).hourStart)
+    }
 }

@@ -82,14 +82,23 @@ public struct Deduplicator: Sendable {
         }
     }
 
-    private mutating func addDNSQuery(_ event: CheckIn) {
-        var qname = BoundedBytes<255>()
-        event.name.withBytes { bytes in
-            for b in bytes { qname.append(b >= 0x41 && b <= 0x5a ? b | 0x20 : b) }
+    /// ASCII letters folded to lowercase, the truncation mark kept.
+    static func lowercased(_ name: BoundedBytes<255>) -> BoundedBytes<255> {
+        var folded = BoundedBytes<255>()
+        name.withBytes { bytes in
+            for b in bytes { folded.append(b >= 0x41 && b <= 0x5a ? b | 0x20 : b) }
         }
-        if event.name.truncated { qname.markTruncated() }
-        let key = DNSQueryKey(hour: event.time.hourStart.seconds, source: event.source,
-                              qname: qname, qtype: event.dnsType)
+        if name.truncated { folded.markTruncated() }
+        return folded
+    }
+
+    private mutating func addDNSQuery(_ event: CheckIn) {
+        let qname = Self.lowercased(event.name)
+        let hour = event.time.hourStart.seconds
+        let key = DNSQueryKey(hour: hour, source: event.source, qname: qname, qtype: event.dnsType)
+        batch.summary.services[ServiceHourKey(hour: hour, service: .dns, family: event.family), default: ServiceHourRow()]
+            .events += 1
+        batch.summary.resolvers[ResolverHourKey(hour: hour, source: event.source), default: 0] += 1
         // One hash of the key, whether the row is new or not.
         batch.dnsQueries[key, default: DNSQueryRow(firstSeen: event.time, lastSeen: event.time, count: 0,
                                                    lastRcode: event.dnsRcode, family: event.family)]
@@ -99,6 +108,9 @@ public struct Deduplicator: Sendable {
     private mutating func addSessionEvent(_ event: CheckIn) {
         let key = SessionKey(event)
         let t = event.time.microseconds
+        let hour = event.time.hourStart.seconds
+        batch.summary.services[ServiceHourKey(hour: hour, service: event.service, family: event.family),
+                               default: ServiceHourRow()].events += 1
         // Within the window on either side: the writer drains ring by ring, so a capture event
         // stamped before the responder's event of the same connection may be folded after it.
         let existing = sessions.index(forKey: key)
@@ -126,6 +138,11 @@ public struct Deduplicator: Sendable {
             addInfection(event, session: &open)
             sessions.values[existing] = open  // by index: no second hash of the key
             return
+        }
+        batch.summary.services[ServiceHourKey(hour: hour, service: event.service, family: event.family),
+                               default: ServiceHourRow()].sessions += 1
+        if !event.name.isEmpty {
+            batch.summary.names[NameHourKey(hour: hour, family: event.family, name: Self.lowercased(event.name)), default: 0] += 1
         }
         var open = OpenSession(start: event.time, firstSeen: event.time, lastSeen: event.time,
                                family: event.family, infectionDay: nil,

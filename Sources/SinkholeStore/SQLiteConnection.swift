@@ -26,12 +26,14 @@ final class SQLiteConnection {
     let handle: OpaquePointer
     let path: String
 
-    init(path: String) throws {
+    /// - Parameter readOnly: open an existing file for reading only (`sinkhole stats` beside a
+    ///   running writer: WAL lets it read while the writer commits).
+    init(path: String, readOnly: Bool = false) throws {
         guard sqliteConfigured else {
             throw SQLiteError(code: SQLITE_ERROR, message: "SQLite failed to initialise", context: "opening \(path)")
         }
         var db: OpaquePointer?
-        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
+        let flags = (readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX
         let rc = sqlite3_open_v2(path, &db, flags, nil)
         guard rc == SQLITE_OK, let db else {
             let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
@@ -150,4 +152,12 @@ final class SQLiteStatement {
     }
 
     func int64(_ column: Int32) -> Int64 { sqlite3_column_int64(statement, column) }
+
+    /// A column as text (a BLOB's bytes decoded as UTF-8, invalid sequences replaced: for
+    /// display only, never for evidence).
+    func text(_ column: Int32) -> String {
+        guard let bytes = sqlite3_column_blob(statement, column) else { return "" }
+        let count = Int(sqlite3_column_bytes(statement, column))
+        return String(decoding: UnsafeRawBufferPointer(start: bytes, count: count), as: UTF8.self)
+    }
 }

@@ -104,6 +104,41 @@ enum SQLiteSchema {
         ALTER TABLE checkins ADD COLUMN listener_port INTEGER NOT NULL DEFAULT 0;
         ALTER TABLE checkins ADD COLUMN redirected INTEGER NOT NULL DEFAULT 0;
         """),
+        // Hourly summaries for `sinkhole stats`, kept by the writer in each batch's
+        // transaction and filled here from what an older database already holds, so that
+        // stats never scan `checkins` (millions of rows) to answer. Hours are seconds since
+        // the epoch of the hour's start, as in `dns_queries`.
+        (8, """
+        CREATE TABLE service_hours (
+            hour INTEGER NOT NULL,
+            service TEXT NOT NULL,
+            family TEXT NOT NULL,
+            events INTEGER NOT NULL,
+            sessions INTEGER NOT NULL,
+            PRIMARY KEY (hour, service, family)
+        ) WITHOUT ROWID;
+        CREATE TABLE name_hours (
+            hour INTEGER NOT NULL,
+            family TEXT NOT NULL,
+            name TEXT NOT NULL,
+            sessions INTEGER NOT NULL,
+            PRIMARY KEY (hour, family, name)
+        ) WITHOUT ROWID;
+        CREATE TABLE resolver_hours (
+            hour INTEGER NOT NULL,
+            src_ip TEXT NOT NULL,
+            queries INTEGER NOT NULL,
+            PRIMARY KEY (hour, src_ip)
+        ) WITHOUT ROWID;
+        INSERT INTO service_hours
+            SELECT first_seen / 3600000000 * 3600, service, family, sum(count), count(*) FROM checkins GROUP BY 1, 2, 3;
+        INSERT INTO service_hours
+            SELECT hour, 'dns', family, sum(count), 0 FROM dns_queries GROUP BY 1, 3;
+        INSERT INTO name_hours
+            SELECT first_seen / 3600000000 * 3600, family, lower(name), count(*) FROM checkins WHERE name != '' GROUP BY 1, 2, 3;
+        INSERT INTO resolver_hours
+            SELECT hour, src_ip, sum(count) FROM dns_queries GROUP BY 1, 2;
+        """),
     ]
 
     static var latestVersion: Int { migrations.last?.version ?? 0 }

@@ -15,6 +15,9 @@ public final class SQLiteStore: CheckInStore, @unchecked Sendable {
     private let upsertDNSQuery: SQLiteStatement
     private let updateRun: SQLiteStatement
     private let addCounter: SQLiteStatement
+    private let addServiceHour: SQLiteStatement
+    private let addNameHour: SQLiteStatement
+    private let addResolverHour: SQLiteStatement
     private var lastCounters: [Int64: RunCounters] = [:]
 
     /// Opens (creating if needed) the database at `path` and migrates it to the latest schema.
@@ -92,6 +95,19 @@ public final class SQLiteStore: CheckInStore, @unchecked Sendable {
                 first_seen = min(first_seen, excluded.first_seen),
                 last_rcode = CASE WHEN excluded.last_seen >= last_seen THEN excluded.last_rcode ELSE last_rcode END,
                 last_seen = max(last_seen, excluded.last_seen)
+            """)
+        addServiceHour = try db.prepare("""
+            INSERT INTO service_hours (hour, service, family, events, sessions) VALUES (?1, ?2, ?3, ?4, ?5)
+            ON CONFLICT (hour, service, family) DO UPDATE SET
+                events = events + excluded.events, sessions = sessions + excluded.sessions
+            """)
+        addNameHour = try db.prepare("""
+            INSERT INTO name_hours (hour, family, name, sessions) VALUES (?1, ?2, ?3, ?4)
+            ON CONFLICT (hour, family, name) DO UPDATE SET sessions = sessions + excluded.sessions
+            """)
+        addResolverHour = try db.prepare("""
+            INSERT INTO resolver_hours (hour, src_ip, queries) VALUES (?1, ?2, ?3)
+            ON CONFLICT (hour, src_ip) DO UPDATE SET queries = queries + excluded.queries
             """)
         updateRun = try db.prepare("UPDATE runs SET offered = ?2, stored = ?3, dropped = ?4, stopped_at = coalesce(?5, stopped_at) WHERE run_id = ?1")
         addCounter = try db.prepare("""
@@ -203,6 +219,27 @@ public final class SQLiteStore: CheckInStore, @unchecked Sendable {
             upsertDNSQuery.bind(11, row.rateLimited)
             try upsertDNSQuery.run()
         }
+        for (key, row) in batch.summary.services {
+            addServiceHour.bind(1, key.hour)
+            addServiceHour.bind(2, key.service.name)
+            addServiceHour.bind(3, key.family)
+            addServiceHour.bind(4, row.events)
+            addServiceHour.bind(5, row.sessions)
+            try addServiceHour.run()
+        }
+        for (key, sessions) in batch.summary.names {
+            addNameHour.bind(1, key.hour)
+            addNameHour.bind(2, key.family)
+            addNameHour.bind(3, key.name)
+            addNameHour.bind(4, sessions)
+            try addNameHour.run()
+        }
+        for (key, queries) in batch.summary.resolvers {
+            addResolverHour.bind(1, key.hour)
+            addResolverHour.bind(2, key.source.description)
+            addResolverHour.bind(3, queries)
+            try addResolverHour.run()
+        }
     }
 
     /// `1.0`, `1.1`, or empty when the check-in is not HTTP.
@@ -230,6 +267,52 @@ public final class SQLiteStore: CheckInStore, @unchecked Sendable {
         if c.httpForwardedFor.truncated { names.append("http_forwarded_for") }
         if c.firstBytes.truncated { names.append("first_bytes") }
         return names.joined(separator: ",")
+    }
+
+    public func enforceRetention(_ retention: Retention, now: UTCTime, limit: Int) throws -> Int {
+        let cutoff = retention.cutoffs(now: now)
+        // Oldest first, table by table, each step one short transaction of at most `limit`
+        // rows found through the table's time-ordered key or index.
+        let steps: [(sql: String, bind: (SQLiteStatement) -> Void)] = [
+            ("DELETE FROM checkins WHERE (node, event_id) IN (SELECT node, event_id FROM checkins WHERE first_seen < ?1 LIMIT ?2)",
+             { $0.bind(1, cutoff.checkins.microseconds) }),
+            ("DELETE FROM dns_queries WHERE (hour, src_ip, qname, qname_truncated, qtype) IN (SELECT hour, src_ip, qname, qname_truncated, qtype FROM dns_queries WHERE hour < ?1 LIMIT ?2)",
+             { $0.bind(1, cutoff.dnsQueries.seconds) }),
+            ("DELETE FROM resolver_hours WHERE (hour, src_ip) IN (SELECT hour, src_ip FROM resolver_hours WHERE hour < ?1 LIMIT ?2)",
+             { $0.bind(1, cutoff.dnsQueries.seconds) }),
+            ("DELETE FROM infections WHERE (day, src_ip, family) IN (SELECT day, src_ip, family FROM infections WHERE day < ?1 LIMIT ?2)",
+             { $0.bind(1, cutoff.infections.dayString) }),
+            ("DELETE FROM service_hours WHERE (hour, service, family) IN (SELECT hour, service, family FROM service_hours WHERE hour < ?1 LIMIT ?2)",
+             { $0.bind(1, cutoff.infections.seconds) }),
+            ("DELETE FROM name_hours WHERE (hour, family, name) IN (SELECT hour, family, name FROM name_hours WHERE hour < ?1 LIMIT ?2)",
+             { $0.bind(1, cutoff.infections.seconds) }),
+        ]
+        for step in steps {
+            let statement = try retentionStatement(step.sql)
+            step.bind(statement)
+            statement.bind(2, limit)
+            try db.execute("BEGIN IMMEDIATE")
+            do {
+                try statement.run()
+                let deleted = Int(sqlite3_changes(db.handle))
+                try db.execute("COMMIT")
+                if deleted > 0 { return deleted }
+            } catch {
+                try? db.execute("ROLLBACK")
+                throw error
+            }
+        }
+        return 0
+    }
+
+    /// Retention statements, prepared on first use (a store that never sweeps never pays).
+    private var retentionStatements: [String: SQLiteStatement] = [:]
+
+    private func retentionStatement(_ sql: String) throws -> SQLiteStatement {
+        if let prepared = retentionStatements[sql] { return prepared }
+        let prepared = try db.prepare(sql)
+        retentionStatements[sql] = prepared
+        return prepared
     }
 
     public func close() {

@@ -8,6 +8,10 @@ public struct StoreBatch: Sendable {
     public var checkIns: [CheckInRow] = []
     public var infections: [InfectionKey: InfectionRow] = [:]
     public var dnsQueries: [DNSQueryKey: DNSQueryRow] = [:]
+    /// Hourly summaries `sinkhole stats` reads instead of scanning `checkins` and
+    /// `dns_queries`: small, since their keys repeat (a handful of services, families, C&C
+    /// names and resolvers), so a batch adds a few rows whatever its size.
+    public var summary = StoreSummary()
     /// The run's totals after this batch (absolute, not deltas).
     public var counters = RunCounters()
     /// Set on the last batch of a run, after every ring was drained.
@@ -15,7 +19,7 @@ public struct StoreBatch: Sendable {
 
     public init() {}
 
-    public var isEmpty: Bool { checkIns.isEmpty && infections.isEmpty && dnsQueries.isEmpty }
+    public var isEmpty: Bool { checkIns.isEmpty && infections.isEmpty && dnsQueries.isEmpty && summary.isEmpty }
 }
 
 /// Counters that prove nothing was lost: `offered == stored + dropped + in flight`.
@@ -80,4 +84,48 @@ public struct DNSQueryRow: Sendable, Equatable {
     public var family: BoundedBytes<32>
     /// How many of `count` were rate limited (reply truncated or dropped).
     public var rateLimited: Int = 0
+}
+
+/// The hourly summaries a batch adds to (deltas, as every row of a batch).
+public struct StoreSummary: Sendable {
+    /// Events and new sessions per (hour, service, family); DNS queries are events with no
+    /// session.
+    public var services: [ServiceHourKey: ServiceHourRow] = [:]
+    /// New sessions per (hour, family, name) for check-ins that named something (an HTTP
+    /// Host, a TLS SNI): the C&C names bots connect to. DNS names are not summarised here: a
+    /// DGA family asks for thousands of distinct names an hour, which would make this as big
+    /// as `dns_queries` (stats reads those from `dns_queries` itself).
+    public var names: [NameHourKey: Int] = [:]
+    /// DNS queries per (hour, querying address): the resolvers asking for seized names.
+    public var resolvers: [ResolverHourKey: Int] = [:]
+
+    public init() {}
+
+    public var isEmpty: Bool { services.isEmpty && names.isEmpty && resolvers.isEmpty }
+}
+
+public struct ServiceHourKey: Hashable, Sendable {
+    /// The UTC hour as seconds since the epoch of its start.
+    public var hour: Int64
+    public var service: CheckIn.Service
+    public var family: BoundedBytes<32>
+}
+
+public struct ServiceHourRow: Sendable, Equatable {
+    /// Check-in events (every DNS query, connection, request, datagram or packet).
+    public var events: Int = 0
+    /// Sessions started (new `checkins` rows); 0 for DNS.
+    public var sessions: Int = 0
+}
+
+public struct NameHourKey: Hashable, Sendable {
+    public var hour: Int64
+    public var family: BoundedBytes<32>
+    /// Folded to lowercase, as DNS names compare.
+    public var name: BoundedBytes<255>
+}
+
+public struct ResolverHourKey: Hashable, Sendable {
+    public var hour: Int64
+    public var source: IPAddress
 }

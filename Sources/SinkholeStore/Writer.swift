@@ -23,10 +23,15 @@ public final class Writer: Sendable {
         public var idlePoll: Duration
         /// How long the final flush keeps retrying a failing store before giving up.
         public var finalRetryLimit: Duration
+        /// What the hourly sweep deletes; nil keeps everything.
+        public var retention: Retention?
+        /// Rows one sweep step deletes, in one short transaction between batches.
+        public var retentionStepRows: Int = 5_000
 
         public init(node: String, batchSize: Int = 4096, flushInterval: Duration = .seconds(1),
                     sessionWindowSeconds: Int = 120, idlePoll: Duration = .milliseconds(2),
-                    finalRetryLimit: Duration = .seconds(10)) {
+                    finalRetryLimit: Duration = .seconds(10), retention: Retention? = nil) {
+            self.retention = retention
             self.node = node
             self.batchSize = batchSize
             self.flushInterval = flushInterval

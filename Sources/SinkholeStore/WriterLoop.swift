@@ -25,6 +25,10 @@ struct WriterLoop: ~Copyable {
     private var retryAt = UTCTime(microseconds: 0)
     private var backoff: Int64 = 100_000
     private var firstRing = 0
+    /// When the next retention sweep starts; the first runs soon after start.
+    private var nextSweep: UTCTime
+    /// Rows deleted so far by the sweep under way, nil when none is.
+    private var sweeping: Int?
 
     init(configuration: Writer.Configuration, rings: EventRings<CheckIn>, store: any CheckInStore,
          logger: Logger, clock: @escaping @Sendable () -> UTCTime, progress: WriterProgress) {
@@ -36,6 +40,7 @@ struct WriterLoop: ~Copyable {
         self.progress = progress
         deduplicator = Deduplicator(sessionWindowSeconds: configuration.sessionWindowSeconds)
         lastFlush = clock()
+        nextSweep = lastFlush
     }
 
     var idleSleepSeconds: Double {
@@ -105,8 +110,42 @@ struct WriterLoop: ~Copyable {
         } else if due {
             lastFlush = now
         }
+        if !final && pending == nil { sweepStep(now: now) }
         return drained
     }
+
+    /// One step of the hourly retention sweep, between batches: a step is one short
+    /// transaction, so a sweep through millions of old rows delays a commit by one step at
+    /// most, never by the whole sweep. A failing step ends the sweep (logged once); the next
+    /// starts an hour later.
+    private mutating func sweepStep(now: UTCTime) {
+        guard let retention = configuration.retention else { return }
+        if sweeping == nil {
+            guard now >= nextSweep else { return }
+            sweeping = 0
+        }
+        do {
+            let deleted = try store.enforceRetention(retention, now: now, limit: configuration.retentionStepRows)
+            if deleted > 0 {
+                sweeping! += deleted
+                return
+            }
+            if let total = sweeping, total > 0 {
+                logger.info("retention sweep done", metadata: [
+                    "rows.deleted": "\(total)", "retention.checkins_days": "\(retention.checkinsDays)",
+                    "retention.infections_days": "\(retention.infectionsDays)",
+                    "retention.dns_queries_days": "\(retention.dnsQueriesDays)",
+                ])
+            }
+        } catch {
+            logger.warning("retention sweep failed; next try in an hour", metadata: ["store.error": "\(error)"])
+        }
+        sweeping = nil
+        nextSweep = UTCTime(microseconds: now.microseconds + Self.sweepInterval)
+    }
+
+    /// An hour between retention sweeps, in microseconds.
+    static let sweepInterval: Int64 = 3_600_000_000
 
     private mutating func retryPending(now: UTCTime) {
         guard let (batch, _) = pending else { return }

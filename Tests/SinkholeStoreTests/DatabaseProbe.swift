@@ -50,6 +50,13 @@ final class DatabaseProbe {
         sqlite3_close_v2(db)
     }
 
+    /// Runs statements that return nothing (a test setting the file back to an older state).
+    func execute(_ sql: String) throws {
+        guard sqlite3_exec(db, sql, nil, nil, nil) == SQLITE_OK else {
+            throw ProbeError(description: "\(sql): \(String(cString: sqlite3_errmsg(db)))")
+        }
+    }
+
     /// Every row of `sql`, every column as an `SQLValue`.
     func rows(_ sql: String) throws -> [[SQLValue]] {
         var statement: OpaquePointer?

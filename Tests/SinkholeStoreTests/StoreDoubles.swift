@@ -33,6 +33,16 @@ final class FlakyStore: CheckInStore, Sendable {
         try inner.write(batch, node: node, run: run)
     }
 
+    /// Sweeps fail with the writes `fails` picks too (a store that cannot write cannot delete).
+    func enforceRetention(_ retention: Retention, now: UTCTime, limit: Int) throws -> Int {
+        let attempt = attemptCount.withLock { count in
+            count += 1
+            return count
+        }
+        if fails(attempt) { throw InjectedStoreFailure() }
+        return try inner.enforceRetention(retention, now: now, limit: limit)
+    }
+
     func close() {
         closedFlag.withLock { $0 = true }
         inner.close()
@@ -66,6 +76,10 @@ final class RunBeginningStore: CheckInStore, Sendable {
             return id
         }
         try inner.write(batch, node: node, run: id)
+    }
+
+    func enforceRetention(_ retention: Retention, now: UTCTime, limit: Int) throws -> Int {
+        try inner.enforceRetention(retention, now: now, limit: limit)
     }
 
     func close() { inner.close() }

@@ -20,6 +20,7 @@ final class WriterHarness {
 
     init(slotsPerRing: Int = 16, batchSize: Int = 8, flushInterval: Duration = .seconds(1),
          finalRetryLimit: Duration = .seconds(10), clock: FakeClock = FakeClock(),
+         retention: Retention? = nil, retentionStepRows: Int = 5_000,
          wrap: (any CheckInStore) -> any CheckInStore = { $0 }) throws {
         dir = try TemporaryDirectory()
         rings = EventRings(slotsPerRing: slotsPerRing, filler: Events.blank)
@@ -28,8 +29,10 @@ final class WriterHarness {
         self.clock = clock
         sqlite = try SQLiteStore(path: dir.path())
         let store = wrap(RunBeginningStore(sqlite, startedAt: clock.time))
-        let configuration = Writer.Configuration(node: "test-node", batchSize: batchSize, flushInterval: flushInterval,
-                                                 sessionWindowSeconds: 120, finalRetryLimit: finalRetryLimit)
+        var configuration = Writer.Configuration(node: "test-node", batchSize: batchSize, flushInterval: flushInterval,
+                                                 sessionWindowSeconds: 120, finalRetryLimit: finalRetryLimit,
+                                                 retention: retention)
+        configuration.retentionStepRows = retentionStepRows
         writer = Writer(configuration: configuration, rings: rings, store: store, logger: Self.quiet, clock: clock.read)
     }
 

@@ -1,0 +1,160 @@
+import Foundation
+import SinkholeCore
+@testable import SinkholeStore
+import Testing
+
+/// `sinkhole stats` below the command line: the hourly summaries the writer keeps, their
+/// backfill when an older store upgrades, the queries, `--since` and the two renderings.
+@Suite("Store statistics: summaries, queries, rendering")
+struct StoreStatsTests {
+    /// Two HTTP sessions (one with two events), a TLS one, three DNS queries from two
+    /// resolvers, over two hours of one day and the next day.
+    static let events: [CheckIn] = [
+        Events.session(at: Events.at(60), source: "203.0.113.7", sourcePort: 40_000, family: "rustock", name: "CC.Rustock.example"),
+        Events.session(at: Events.at(61), source: "203.0.113.7", sourcePort: 40_000, family: "rustock", name: "cc.rustock.example"),
+        Events.session(at: Events.at(3_700), source: "203.0.113.8", sourcePort: 40_001, family: "rustock", name: "cc.rustock.example"),
+        Events.session(at: Events.at(3_800), service: .tls, source: "203.0.113.9", sourcePort: 40_002, destinationPort: 443,
+                       family: "conficker", name: "x.conficker.example"),
+        Events.session(at: Events.at(90_000), source: "203.0.113.7", sourcePort: 40_003, family: "rustock", name: ""),
+        Events.dns(at: Events.at(100), source: "198.51.100.53", qname: "Q1.conficker.example", family: "conficker"),
+        Events.dns(at: Events.at(200), source: "198.51.100.53", qname: "q1.conficker.example", family: "conficker"),
+        Events.dns(at: Events.at(300), source: "198.51.100.54", qname: "www.example.com", rcode: 5, family: ""),
+    ]
+
+    @Test("the deduplicator sums events and new sessions per hour, service and family, C&C names per session, queries per resolver")
+    func summaryFromTheDeduplicator() {
+        let summary = fold(Self.events).summary
+        let hour0 = Events.at(0).seconds
+        let hour1 = hour0 + 3600
+        let day1 = hour0 + 90_000  // 01:00 on the next day
+        func service(_ hour: Int64, _ service: CheckIn.Service, _ family: String) -> ServiceHourRow? {
+            summary.services[ServiceHourKey(hour: hour, service: service, family: BoundedBytes(family))]
+        }
+        #expect(service(hour0, .http, "rustock") == ServiceHourRow(events: 2, sessions: 1))
+        #expect(service(hour1, .http, "rustock") == ServiceHourRow(events: 1, sessions: 1))
+        #expect(service(hour1, .tls, "conficker") == ServiceHourRow(events: 1, sessions: 1))
+        #expect(service(day1, .http, "rustock") == ServiceHourRow(events: 1, sessions: 1))
+        #expect(service(hour0, .dns, "conficker") == ServiceHourRow(events: 2, sessions: 0))
+        #expect(service(hour0, .dns, "") == ServiceHourRow(events: 1, sessions: 0))
+        #expect(summary.services.count == 6)
+        // Names once per session, folded to lowercase; a session with no name adds none.
+        #expect(summary.names[NameHourKey(hour: hour0, family: BoundedBytes("rustock"), name: BoundedBytes("cc.rustock.example"))] == 1)
+        #expect(summary.names[NameHourKey(hour: hour1, family: BoundedBytes("rustock"), name: BoundedBytes("cc.rustock.example"))] == 1)
+        #expect(summary.names.count == 3)
+        #expect(summary.resolvers[ResolverHourKey(hour: hour0, source: Events.address("198.51.100.53"))] == 2)
+        #expect(summary.resolvers[ResolverHourKey(hour: hour0, source: Events.address("198.51.100.54"))] == 1)
+        #expect(summary.resolvers.count == 2)
+    }
+
+    static func store(_ dir: TemporaryDirectory, batches: [[CheckIn]]) throws {
+        let store = try SQLiteStore(path: dir.path())
+        defer { store.close() }
+        let run = try store.beginRun(node: "n1", startedAt: Events.at(0))
+        var dedup = Deduplicator(sessionWindowSeconds: 120)
+        var stored = 0
+        for events in batches {
+            var batch = fold(events, into: &dedup)
+            stored += events.count
+            batch.counters = RunCounters(offered: stored + 3, stored: stored, dropped: 3)
+            try store.write(batch, node: "n1", run: run)
+        }
+    }
+
+    static func expectTheEvents(_ stats: StoreStats) {
+        #expect(stats.infectedPerDay.map { "\($0.day) \($0.family) \($0.addresses)" }
+                == ["2024-03-10 conficker 1", "2024-03-10 rustock 2", "2024-03-11 rustock 1"])
+        #expect(stats.services.map { "\($0.service) \($0.events) \($0.sessions)" } == ["http 4 3", "dns 3 0", "tls 1 1"])
+        #expect(stats.topNames.map { "\($0.family) \($0.name) \($0.count)" }
+                == ["rustock cc.rustock.example 2", "conficker x.conficker.example 1"])
+        #expect(stats.topQueryNames.map { "\($0.family) \($0.name) \($0.count)" } == ["conficker q1.conficker.example 2"])
+        #expect(stats.topResolvers.map { "\($0.address) \($0.queries)" } == ["198.51.100.53 2", "198.51.100.54 1"])
+    }
+
+    @Test("stats read back exactly what was written, with rows split over batches adding up")
+    func readsWhatWasWritten() throws {
+        let dir = try TemporaryDirectory()
+        // Split mid-session: the second batch's delta row must not count a second session.
+        try Self.store(dir, batches: [Array(Self.events.prefix(1)), Array(Self.events.dropFirst())])
+        let stats = try SQLiteStats.read(path: dir.path(), since: Events.at(0), family: nil)
+        Self.expectTheEvents(stats)
+        #expect(stats.nodes == [.init(node: "n1", offered: 11, stored: 8, dropped: 3)])
+        #expect(stats.anyDropped)
+    }
+
+    @Test("--since and --family narrow every section but the node counters; limit caps the top lists")
+    func narrowing() throws {
+        let dir = try TemporaryDirectory()
+        try Self.store(dir, batches: [Self.events])
+        let nextDay = try SQLiteStats.read(path: dir.path(), since: Events.at(86_400), family: nil)
+        #expect(nextDay.infectedPerDay.map(\.day) == ["2024-03-11"])
+        #expect(nextDay.services.map { "\($0.service) \($0.events)" } == ["http 1"])
+        #expect(nextDay.topQueryNames.isEmpty && nextDay.topResolvers.isEmpty && nextDay.topNames.isEmpty)
+        // Mid-hour: the whole hour counts (summaries are hourly).
+        let midHour = try SQLiteStats.read(path: dir.path(), since: Events.at(3_650), family: nil)
+        #expect(midHour.services.map { "\($0.service) \($0.events)" } == ["http 2", "tls 1"])
+        let conficker = try SQLiteStats.read(path: dir.path(), since: Events.at(0), family: "conficker")
+        #expect(conficker.infectedPerDay.map(\.family) == ["conficker"])
+        #expect(conficker.services.map { "\($0.service) \($0.events)" } == ["dns 2", "tls 1"])
+        #expect(conficker.topNames.map(\.name) == ["x.conficker.example"])
+        #expect(conficker.topResolvers.count == 2, "resolvers are not split by family")
+        let one = try SQLiteStats.read(path: dir.path(), since: Events.at(0), family: nil, limit: 1)
+        #expect(one.topNames.count == 1 && one.topResolvers.count == 1)
+    }
+
+    @Test("a store written before the summaries existed gets them filled when it upgrades")
+    func backfillOnUpgrade() throws {
+        let dir = try TemporaryDirectory()
+        try Self.store(dir, batches: [Self.events])
+        // Back to the state of an older sinkhole: no summaries, schema version below 8.
+        let probe = try DatabaseProbe(dir)
+        try probe.execute("DROP TABLE service_hours; DROP TABLE name_hours; DROP TABLE resolver_hours; DELETE FROM schema_migrations WHERE version >= 8")
+        #expect(throws: SQLiteError.self) { try SQLiteStats.read(path: dir.path(), since: Events.at(0), family: nil) }
+        try SQLiteStore(path: dir.path()).close()
+        Self.expectTheEvents(try SQLiteStats.read(path: dir.path(), since: Events.at(0), family: nil))
+    }
+
+    @Test("a file that is not a sinkhole store, or none at all, is a clear error naming it")
+    func notAStore() throws {
+        let dir = try TemporaryDirectory()
+        let missing = dir.path("missing.db")
+        let error = try #require(throws: SQLiteError.self) { try SQLiteStats.read(path: missing, since: Events.at(0), family: nil) }
+        #expect(error.description.contains(missing))
+        #expect(!FileManager.default.fileExists(atPath: missing), "reading must not create a file")
+    }
+
+    @Test("--since: UTC dates, UTC times and ages; anything else is refused")
+    func parsingSince() {
+        let now = UTCTime(seconds: 1_764_428_400)  // 2025-11-29T15:00:00Z
+        #expect(StoreStats.parseSince("2026-11-29", now: now) == UTCTime(seconds: 1_795_910_400))
+        #expect(StoreStats.parseSince("2024-02-29", now: now)?.dayString == "2024-02-29")
+        #expect(StoreStats.parseSince("2026-11-29T06:30Z", now: now) == UTCTime(seconds: 1_795_910_400 + 6 * 3600 + 30 * 60))
+        #expect(StoreStats.parseSince("2026-11-29T06:30:15Z", now: now) == UTCTime(seconds: 1_795_910_400 + 6 * 3600 + 30 * 60 + 15))
+        #expect(StoreStats.parseSince("24h", now: now) == UTCTime(seconds: 1_764_428_400 - 86_400))
+        #expect(StoreStats.parseSince("90m", now: now) == UTCTime(seconds: 1_764_428_400 - 5_400))
+        #expect(StoreStats.parseSince("7d", now: now) == UTCTime(seconds: 1_764_428_400 - 7 * 86_400))
+        for bad in ["", "yesterday", "2026-13-01", "2023-02-29", "2026-11-31", "2026-11-29T25:00Z", "2026-11-29T06:30",
+                    "2026-11-29T06:61Z", "-5d", "5w", "99999999999999999d", "2026-1-29", "２０２６-11-29"] {
+            #expect(StoreStats.parseSince(bad, now: now) == nil, "\(bad)")
+        }
+    }
+
+    @Test("tables align, group digits, mark lost events and show control characters from the network escaped; JSON is one object")
+    func rendering() throws {
+        var stats = StoreStats(since: UTCTime(seconds: 1_764_374_400), family: nil)
+        stats.infectedPerDay = [.init(day: "2025-11-29", family: "rustock", addresses: 1_234_567)]
+        stats.topNames = [.init(family: "rustock", name: "evil\r\n\u{1B}[31m.example\\", count: 3)]
+        stats.nodes = [.init(node: "a", offered: 10, stored: 7, dropped: 3)]
+        let text = stats.tables()
+        #expect(text.contains("  2025-11-29  rustock  1,234,567\n"), "\(text)")
+        #expect(text.contains("evil\\x0D\\x0A\\x1B[31m.example\\\\"), "\(text)")
+        #expect(!text.contains("\u{1B}") && !text.contains("\r"))
+        #expect(text.contains("3  LOST"))
+        #expect(text.contains("Check-ins per service\n  (none)\n"))
+        let json = stats.json()
+        #expect(json.hasSuffix("}\n") && json.split(separator: "\n").count == 1)
+        let decoded = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        #expect(decoded["since"] as? String == "2025-11-29T00:00:00.000000Z")
+        let names = try #require(decoded["top_names"] as? [[String: Any]])
+        #expect(names.first?["name"] as? String == "evil\r\n\u{1B}[31m.example\\", "JSON keeps the bytes, escaped by JSON")
+    }
+}

@@ -8,9 +8,10 @@
 /// RFC 6302: every check-in carries the source port and the UTC time to the microsecond, so an
 /// ISP behind carrier-grade NAT can find the subscriber behind a shared public address.
 ///
-/// The slot is 1680 bytes (`MemoryLayout<CheckIn>.stride`, logged at start; 368 before the
-/// HTTP detail), tested to stay under 1.75 KiB: most of it is the HTTP detail, bounded to keep
-/// what an analyst needs from a bot's request. 64 MiB of rings hold about 40,000 events.
+/// The slot is 1688 bytes (`MemoryLayout<CheckIn>.stride`, logged at start; 368 before the
+/// HTTP detail, 1680 before the request index), tested to stay under 1.75 KiB: most of it is
+/// the HTTP detail, bounded to keep what an analyst needs from a bot's request. 64 MiB of
+/// rings hold about 40,000 events.
 public struct CheckIn: BitwiseCopyable, Sendable {
     /// Sizes of the bounded detail fields, in bytes.
     public enum Limits {
@@ -128,6 +129,16 @@ public struct CheckIn: BitwiseCopyable, Sendable {
     /// Raw first bytes of a connection that did not speak the listener's protocol.
     public var firstBytes: BoundedBytes<64>
 
+    // MARK: Request sequence (issue 4: one check-in row per HTTP request)
+    // Kept as one block at the end: other fields of later issues go after it, and the slot
+    // stays within its 1.75 KiB bound (4 bytes here).
+
+    /// Which request of its connection this check-in is: 0 for the first (and for every
+    /// event that is not a request: a capture engine's packet, a `tcp` check-in), n for the
+    /// (n+1)th request on a keep-alive connection. Part of the deduplicator's session key, so
+    /// each request is its own row while the connection's packets fold into its first.
+    public var requestIndex: UInt32
+
     /// `dnsRcode` when no response was sent (a packet too short to answer, or QR set).
     public static let noResponse: UInt8 = 0xff
 
@@ -161,5 +172,6 @@ public struct CheckIn: BitwiseCopyable, Sendable {
         httpBodyBytes = 0
         httpBodyDigest = BoundedBytes()
         firstBytes = BoundedBytes()
+        requestIndex = 0
     }
 }

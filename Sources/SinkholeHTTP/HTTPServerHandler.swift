@@ -4,7 +4,8 @@ import SinkholeDNS
 
 /// Serves HTTP/1 on one connection: bytes go through an `HTTPRequestParser`, every request is
 /// answered from the pre-rendered `HTTPResponses` and logged as one `CheckIn` of service
-/// `http` in this event loop's ring.
+/// `http` in this event loop's ring, numbered by its place on the connection
+/// (`CheckIn.requestIndex`) so each request is stored as its own row.
 ///
 /// Keep-alive and pipelining: requests read in one burst are answered in order, written as
 /// each completes and flushed once in `channelReadComplete`.
@@ -219,6 +220,8 @@ public final class HTTPServerHandler: ChannelInboundHandler {
         let now = clock()
         var checkIn = makeCheckIn(service: .http, at: now)
         request.fill(&checkIn)
+        // The parser has counted this request already: the first is index 0.
+        checkIn.requestIndex = UInt32(clamping: parser.completedRequests - 1)
         checkIn.family = targets.family(host: request.host, destination: destination.address)
         checkIn.httpStatus = responses.status
         push(checkIn)
@@ -249,6 +252,8 @@ public final class HTTPServerHandler: ChannelInboundHandler {
         if parser.isHTTP {
             var checkIn = makeCheckIn(service: .http, at: now ?? clock())
             parser.request.fill(&checkIn)
+            // Not completed, so not counted yet: its index is the count of those before it.
+            checkIn.requestIndex = UInt32(clamping: parser.completedRequests)
             checkIn.family = targets.family(host: parser.request.host, destination: destination.address)
             checkIn.httpStatus = status
             push(checkIn)

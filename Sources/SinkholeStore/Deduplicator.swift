@@ -5,11 +5,14 @@ import SinkholeCore
 /// - DNS queries aggregate per (UTC hour, querying address, qname, qtype). They are not
 ///   infected-IP evidence (the sources are mostly ISPs' resolvers), so they feed neither
 ///   `checkins` nor `infections`.
-/// - Every other check-in is a session: events with the same 5-tuple within `sessionWindow`
-///   of the session's last event merge into one `checkins` row (the capture engine and a
-///   responder seeing one connection, retransmitted SYNs, a request split over reads). A
-///   responder's event enriches a packet event's row. Each new session counts once in
-///   `infections` for its (UTC day, source, family); traffic no family claims is kept in
+/// - Every other check-in is a session: events with the same 5-tuple and request index within
+///   `sessionWindow` of the session's last event merge into one `checkins` row (the capture
+///   engine and a responder seeing one connection, retransmitted SYNs, a request split over
+///   reads). A responder's event enriches a packet event's row. The request index keeps each
+///   HTTP request of a keep-alive connection its own row (one row per check-in, with its own
+///   detail), while packets, which carry index 0, fold into the connection's first request.
+///   Each new session counts once in `infections` for its (UTC day, source, family), so a
+///   keep-alive connection of n requests counts n; traffic no family claims is kept in
 ///   `checkins` but is not listed as an infection (it is mostly scanners).
 public struct Deduplicator: Sendable {
     /// How long a session stays open after its last event, in microseconds.
@@ -187,9 +190,11 @@ public struct Deduplicator: Sendable {
         if row.firstBytes.isEmpty { row.firstBytes = event.firstBytes }
     }
 
-    /// `<session start µs>-<transport>-<source>-<source port>-<destination>-<destination port>`:
-    /// readable, stable across restarts and unique per node (one session per 5-tuple at a
-    /// time). Starting with the time makes the store's key grow in time order, so inserts append.
+    /// `<session start µs>-<transport>-<source>-<source port>-<destination>-<destination port>`,
+    /// then `-<n>` for the request index n when it is not 0: readable, stable across restarts
+    /// and unique per node (one session per 5-tuple and request at a time; ids of first
+    /// requests and packet sessions are as they were before request indexes). Starting with
+    /// the time makes the store's key grow in time order, so inserts append.
     static func eventID(_ key: SessionKey, start: UTCTime) -> String {
         // Built as bytes into one buffer: concatenating seven Strings per new session was the
         // writer's single largest cost after SQLite (measured with perf).
@@ -216,6 +221,10 @@ public struct Deduplicator: Sendable {
         bytes += key.destination.description.utf8
         bytes.append(UInt8(ascii: "-"))
         number(Int64(key.destinationPort))
+        if key.requestIndex > 0 {
+            bytes.append(UInt8(ascii: "-"))
+            number(Int64(key.requestIndex))
+        }
         return String(decoding: bytes, as: UTF8.self)
     }
 }
@@ -226,6 +235,9 @@ struct SessionKey: Hashable {
     var sourcePort: UInt16
     var destination: IPAddress
     var destinationPort: UInt16
+    /// The request on the connection (`CheckIn.requestIndex`): 0 for its first request and
+    /// its packets.
+    var requestIndex: UInt32
 
     init(_ event: CheckIn) {
         transport = event.transport
@@ -233,6 +245,7 @@ struct SessionKey: Hashable {
         sourcePort = event.sourcePort
         destination = event.destination
         destinationPort = event.destinationPort
+        requestIndex = event.requestIndex
     }
 }
 

@@ -110,8 +110,22 @@ struct HTTPServerHandlerTests {
         #expect(Self.statuses(try c.output()).count == 3)
         try c.send("\r\n")
         #expect(Self.statuses(try c.output()).count == 1)
-        #expect(c.events().map { $0.httpPath.text } == ["/1", "/2", "/3", "/4"])
+        let events = c.events()
+        #expect(events.map { $0.httpPath.text } == ["/1", "/2", "/3", "/4"])
+        // Numbered on the connection, so the store keeps each request as its own row.
+        #expect(events.map(\.requestIndex) == [0, 1, 2, 3])
         #expect(c.channel.isActive)
+    }
+
+    @Test("a refused or unfinished request is numbered after the requests completed before it")
+    func refusalIndex() throws {
+        let c = try Self.connect()
+        try c.send("GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n")
+        #expect(c.events().map { "\($0.requestIndex) \($0.httpStatus)" } == ["0 200", "1 400"])
+        let left = try Self.connect()
+        try left.send("GET /1 HTTP/1.1\r\n\r\nPOST /2 HTTP/1.1\r\nContent-Length: 9\r\n\r\nab")
+        _ = try left.channel.close().wait()
+        #expect(left.events().map { "\($0.requestIndex) \($0.httpStatus)" } == ["0 200", "1 0"])
     }
 
     @Test("HTTP/1.0 closes after the answer unless it asked for keep-alive")

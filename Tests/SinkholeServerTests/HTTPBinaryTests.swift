@@ -78,9 +78,9 @@ struct HTTPBinaryTests {
         #expect(get.output.contains("Server: Apache\r\n") && get.output.contains("Content-Length: 0\r\n"), "\(get.output)")
         let ten = try Self.curl(["--http1.0", "-H", "Host: cc.botnet.example", "\(base)/ten"])
         #expect(ten.status == "200")
-        // Two requests on one connection: curl reuses it (keep-alive).
-        let twice = try Self.curl(["-H", "Host: cc.botnet.example", "\(base)/keep1", "\(base)/keep2"])
-        #expect(twice.output.components(separatedBy: "200").count - 1 == 2, "\(twice.output)")
+        // Three requests on one connection: curl reuses it (keep-alive).
+        let thrice = try Self.curl(["-H", "Host: cc.botnet.example", "\(base)/keep1", "\(base)/keep2", "\(base)/keep3"])
+        #expect(thrice.output.components(separatedBy: "200").count - 1 == 3, "\(thrice.output)")
         // A binary body with NUL, CR, LF and every other byte value.
         let body = (0..<3000).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 8) }
         let bodyFile = setup.directory.appendingPathComponent("body.bin")
@@ -113,9 +113,16 @@ struct HTTPBinaryTests {
         let t = try Self.row(db, path: "/ten")
         #expect(t["http_version"] == "1.0" && t["family"] == "example" && t["http_status"] == "200")
 
-        // Keep-alive: one connection, one session row, the first request's detail, count 2.
-        let keep = try sqliteRows(db, "SELECT http_path, count FROM checkins WHERE http_path LIKE '/keep%'")
-        #expect(keep == [["/keep1", "2"]])
+        // Keep-alive: one connection, one row per request with its own path, the same source
+        // port, and event ids that number the requests after the first.
+        let keep = try sqliteRows(db, """
+            SELECT http_path, count, src_port, event_id LIKE '%-' || dst_port, event_id LIKE '%-' || dst_port || '-1',
+                   event_id LIKE '%-' || dst_port || '-2' FROM checkins WHERE http_path LIKE '/keep%' ORDER BY first_seen
+            """)
+        try #require(keep.count == 3, "\(keep)")
+        #expect(keep.map { $0[0] } == ["/keep1", "/keep2", "/keep3"] && keep.allSatisfy { $0[1] == "1" })
+        #expect(Set(keep.map { $0[2] }).count == 1, "one connection: \(keep)")
+        #expect(keep.map { Array($0[3...]) } == [["1", "0", "0"], ["0", "1", "0"], ["0", "0", "1"]])
 
         let p = try Self.row(db, path: "/upload")
         #expect(p["http_method"] == "POST" && p["http_content_length"] == "3000" && p["http_body_bytes"] == "3000")
@@ -130,9 +137,10 @@ struct HTTPBinaryTests {
         let e = try sqliteRows(db, "SELECT hex(http_user_agent) FROM checkins WHERE http_path = '/esc'")
         #expect(e == [[Self.hex(Array("\u{1b}[31mred\u{1b}[0m".utf8))]])
 
-        // One per session with a family: /gate, /ten, the keep-alive pair; and the seized address.
+        // One per check-in with a family: /gate, /ten, the three keep-alive requests; and the
+        // seized address.
         let infections = try sqliteRows(db, "SELECT family, src_ip, count FROM infections ORDER BY family")
-        #expect(infections == [["example", "127.0.0.1", "3"], ["seized", "127.0.0.1", "1"]])
+        #expect(infections == [["example", "127.0.0.1", "5"], ["seized", "127.0.0.1", "1"]])
         let run = try sqliteRows(db, "SELECT offered = stored, dropped FROM runs")
         #expect(run == [["1", "0"]])
     }

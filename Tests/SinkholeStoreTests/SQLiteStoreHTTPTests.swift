@@ -65,4 +65,25 @@ struct SQLiteStoreHTTPTests {
         #expect(try probe.rows("SELECT hex(first_bytes), http_content_length IS NULL, http_method FROM checkins WHERE src_port = 41000")
                 == [[.text("160301"), .integer(1), .text("")]])
     }
+
+    @Test("three requests on one keep-alive connection, over two batches, are three rows with their own paths; a packet joins the first")
+    func oneRowPerRequest() throws {
+        let dir = try TemporaryDirectory()
+        let store = try SQLiteStore(path: dir.path())
+        defer { store.close() }
+        let run = try store.beginRun(node: "n1", startedAt: Events.at(0))
+        var dedup = Deduplicator(sessionWindowSeconds: 120)
+        try store.write(fold([Events.request(0, at: Events.at(1), path: "/one"), Events.request(1, at: Events.at(2), path: "/two")],
+                             into: &dedup), node: "n1", run: run)
+        try store.write(fold([Events.request(2, at: Events.at(3), path: "/three"),
+                              Events.session(at: Events.at(4), service: .packet, family: "")], into: &dedup),
+                        node: "n1", run: run)
+        let probe = try DatabaseProbe(dir)
+        #expect(try probe.rows("SELECT http_path, count, src_port, substr(event_id, 17) FROM checkins ORDER BY first_seen") == [
+            [.text("/one"), .integer(2), .integer(40_000), .text("-tcp-203.0.113.7-40000-198.51.100.10-80")],
+            [.text("/two"), .integer(1), .integer(40_000), .text("-tcp-203.0.113.7-40000-198.51.100.10-80-1")],
+            [.text("/three"), .integer(1), .integer(40_000), .text("-tcp-203.0.113.7-40000-198.51.100.10-80-2")],
+        ])
+        #expect(try probe.rows("SELECT count FROM infections") == [[.integer(3)]])
+    }
 }

@@ -69,7 +69,7 @@ extension ConfigurationReader {
     mutating func http(_ value: Node, _ path: String) -> Config.HTTP {
         var http = Config.HTTP()
         let keys = ["listen", "tls_listen", "response", "body_digest_kib", "max_body_kib", "discard_body_kib",
-                    "header_timeout_s", "idle_timeout_s", "max_connections"]
+                    "header_timeout_s", "body_timeout_s", "idle_timeout_s", "max_connections"]
         for (key, value, path) in fields(value, path, allowed: keys) {
             switch key {
             case "listen": if let v = listens(value, path) { http.listen = v }
@@ -78,6 +78,7 @@ extension ConfigurationReader {
             case "max_body_kib": if let v = int(value, path, 0...1_048_576) { http.maxBodyKiB = v }
             case "discard_body_kib": if let v = int(value, path, 0...1_048_576) { http.discardBodyKiB = v }
             case "header_timeout_s": if let v = int(value, path, 1...3600) { http.headerTimeoutS = v }
+            case "body_timeout_s": if let v = int(value, path, 1...3600) { http.bodyTimeoutS = v }
             case "idle_timeout_s": if let v = int(value, path, 1...86_400) { http.idleTimeoutS = v }
             case "max_connections": if let v = int(value, path, 1...1_000_000) { http.maxConnections = v }
             default: http.response = response(value, path)

@@ -1,3 +1,4 @@
+import Foundation
 import SinkholeCore
 import SinkholeHTTP
 import Yams
@@ -97,12 +98,49 @@ extension ConfigurationReader {
             default:
                 if Self.isNull(value) {
                     response.bodyFile = nil
-                } else if let v = self.path(value, path) {
+                } else if let v = bodyFile(value, path) {
                     response.bodyFile = v
                 }
             }
         }
         return response
+    }
+
+    /// The largest `http.response.body_file`: the body is held in memory and written into every
+    /// answer, so a sinkhole's decoy page, not a download (a typo naming a disk image is caught).
+    static let maxBodyFileBytes = 1 << 20
+
+    /// `http.response.body_file`: checked here, where its line is known, rather than when `run`
+    /// reads it, so `check-config` catches a missing, unreadable, oversized or directory path
+    /// and names the file, line and key. Unlike a domain list it is read once at start.
+    mutating func bodyFile(_ value: Node, _ path: String) -> String? {
+        guard let resolved = self.path(value, path) else { return nil }
+        let files = FileManager.default
+        var isDirectory: ObjCBool = false
+        guard files.fileExists(atPath: resolved, isDirectory: &isDirectory) else {
+            fail(value, path, "\(resolved): no such file")
+            return nil
+        }
+        guard !isDirectory.boolValue else {
+            fail(value, path, "\(resolved) is a directory; the body must be a file")
+            return nil
+        }
+        let attributes = try? files.attributesOfItem(atPath: resolved)
+        // A FIFO or a device would block or never end the read at start.
+        guard attributes?[.type] as? FileAttributeType == .typeRegular else {
+            fail(value, path, "\(resolved) is not a regular file")
+            return nil
+        }
+        let size = (attributes?[.size] as? NSNumber)?.intValue ?? 0
+        guard size <= Self.maxBodyFileBytes else {
+            fail(value, path, "\(resolved) is \(size) bytes; a response body may be at most \(Self.maxBodyFileBytes) bytes (1 MiB)")
+            return nil
+        }
+        guard files.isReadableFile(atPath: resolved) else {
+            fail(value, path, "\(resolved) is not readable by this user (permission denied)")
+            return nil
+        }
+        return resolved
     }
 
     /// Response header fields: a mapping of field name to value, in order. Names are tokens

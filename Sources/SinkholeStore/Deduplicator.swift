@@ -11,6 +11,9 @@ import SinkholeCore
 ///   reads). A responder's event enriches a packet event's row. The request index keeps each
 ///   HTTP request of a keep-alive connection its own row (one row per check-in, with its own
 ///   detail), while packets, which carry index 0, fold into the connection's first request.
+///   A responder reports each request once, so a second request under a session's key is
+///   another connection that reused the 5-tuple within the window (a bot reconnecting from
+///   the same port, a CGNAT address's next subscriber): it opens a new session, never a repeat.
 ///   Each new session counts once in `infections` for its (UTC day, source, family), so a
 ///   keep-alive connection of n requests counts n; traffic no family claims is kept in
 ///   `checkins` but is not listed as an infection (it is mostly scanners).
@@ -102,8 +105,11 @@ public struct Deduplicator: Sendable {
         // Within the window on either side: the writer drains ring by ring, so a capture event
         // stamped before the responder's event of the same connection may be folded after it.
         let existing = sessions.index(forKey: key)
+        let isRequest = !event.httpMethod.isEmpty
         if let existing, case var open = sessions.values[existing],
-           t >= open.firstSeen.microseconds - sessionWindow, t <= open.lastSeen.microseconds + sessionWindow {
+           t >= open.firstSeen.microseconds - sessionWindow, t <= open.lastSeen.microseconds + sessionWindow,
+           !(isRequest && open.hasRequest) {
+            open.hasRequest = open.hasRequest || isRequest
             open.firstSeen = min(open.firstSeen, event.time)
             open.lastSeen = max(open.lastSeen, event.time)
             if open.family.isEmpty { open.family = event.family }
@@ -128,13 +134,14 @@ public struct Deduplicator: Sendable {
             return
         }
         var open = OpenSession(start: event.time, firstSeen: event.time, lastSeen: event.time,
-                               family: event.family, infectionDay: nil,
+                               family: event.family, hasRequest: isRequest, infectionDay: nil,
                                batchGeneration: generation, batchRow: batch.checkIns.count)
         batch.checkIns.append(CheckInRow(eventID: Self.eventID(key, start: event.time), checkIn: event,
                                          lastSeen: event.time, count: 1))
         addInfection(event, session: &open)
         if let existing {
-            // A session that outlived its window, replaced: its key is already queued.
+            // A session that outlived its window, or a reused 5-tuple's new request, replaces
+            // the old one: its key is already queued.
             sessions.values[existing] = open
         } else {
             sessions[key] = open
@@ -257,6 +264,8 @@ struct OpenSession {
     var lastSeen: UTCTime
     /// The first family any of the session's events named.
     var family: BoundedBytes<32>
+    /// A responder's request (HTTP detail) is in the session: another one is a new session.
+    var hasRequest: Bool
     /// The UTC day the session was last counted in `infections`, nil before it has a family.
     var infectionDay: Int64?
     /// The session's row in the current batch's `checkIns`, when `batchGeneration` is the

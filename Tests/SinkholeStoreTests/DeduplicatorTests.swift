@@ -383,16 +383,21 @@ struct DeduplicatorRequestTests {
         #expect(second.count == 1 && second.checkIn.httpPath.text == "/second" && second.checkIn.firstBytes.isEmpty)
     }
 
-    @Test("the same request seen twice in the window is one row counted twice; in a later batch a delta of the same id")
-    func repeatsOfARequestFold() throws {
+    @Test("a request under a key that already holds one is a reused 5-tuple: a new row, in the same batch or a later one")
+    func reusedTupleIsANewRow() throws {
         var dedup = Deduplicator(sessionWindowSeconds: Self.window)
-        let first = fold([Events.request(1, at: Events.at(10), path: "/a"), Events.request(1, at: Events.at(10), path: "/a")],
+        // Two connections from the same source port, each with its first request, 2 s apart.
+        let first = fold([Events.request(0, at: Events.at(10), path: "/a"), Events.request(0, at: Events.at(12), path: "/b")],
                          into: &dedup)
-        #expect(first.checkIns.count == 1 && first.checkIns.first?.count == 2)
-        let later = fold([Events.request(1, at: Events.at(11), path: "/a")], into: &dedup)
-        #expect(later.checkIns.count == 1 && later.checkIns.first?.eventID == first.checkIns.first?.eventID)
-        #expect(later.checkIns.first?.count == 1)
-        #expect(later.infections.values.map(\.count) == [0], "a repeat is not a new check-in (last seen moves, count does not)")
+        #expect(first.checkIns.map { "\($0.checkIn.httpPath.text) \($0.count)" } == ["/a 1", "/b 1"])
+        #expect(Set(first.checkIns.map(\.eventID)).count == 2)
+        #expect(first.infections.values.first?.count == 2)
+        // A third connection in a later batch, and the FIN of the second: the FIN folds into
+        // the newest session, the request is a new row again.
+        let later = fold([Events.session(at: Events.at(13), service: .packet, family: ""),
+                          Events.request(0, at: Events.at(14), path: "/c")], into: &dedup)
+        #expect(later.checkIns.map { "\($0.checkIn.httpPath.text) \($0.count)" } == [" 1", "/c 1"])
+        #expect(later.checkIns.first?.eventID == first.checkIns.last?.eventID, "the FIN is a delta of /b's row")
     }
 
     @Test("another connection's request of the same index is another row")

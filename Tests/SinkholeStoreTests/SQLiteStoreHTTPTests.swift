@@ -44,7 +44,7 @@ struct SQLiteStoreHTTPTests {
         ]])
     }
 
-    @Test("a later request of the same session does not overwrite the first's detail; no Content-Length is NULL")
+    @Test("a later request under the same key is its own row (a reused 5-tuple); no Content-Length is NULL")
     func firstRequestKept() throws {
         let dir = try TemporaryDirectory()
         let store = try SQLiteStore(path: dir.path())
@@ -52,13 +52,15 @@ struct SQLiteStoreHTTPTests {
         let run = try store.beginRun(node: "n1", startedAt: Events.at(0))
         var dedup = Deduplicator(sessionWindowSeconds: 120)
         try store.write(fold([Self.request(at: Events.at(1))], into: &dedup), node: "n1", run: run)
-        // The next request on the same connection arrives in a later batch: a delta row.
+        // A request under the same key in a later batch: another connection from the same
+        // port, stored apart; the first row keeps its detail.
         var second = Events.session(at: Events.at(2), service: .http, family: "rustock")
         second.httpMethod = BoundedBytes("GET")
         second.httpPath = BoundedBytes("/second")
         try store.write(fold([second], into: &dedup), node: "n1", run: run)
         let probe = try DatabaseProbe(dir)
-        #expect(try probe.rows("SELECT http_method, count FROM checkins") == [[.text("POST"), .integer(2)]])
+        #expect(try probe.rows("SELECT http_method, count FROM checkins ORDER BY first_seen")
+                == [[.text("POST"), .integer(1)], [.text("GET"), .integer(1)]])
         var tcp = Events.session(at: Events.at(5), service: .tcp, sourcePort: 41_000, family: "")
         tcp.firstBytes = BoundedBytes([0x16, 0x03, 0x01])
         try store.write(fold([tcp], into: &dedup), node: "n1", run: run)

@@ -371,7 +371,8 @@ public final class HTTPServerHandler: ChannelInboundHandler {
     private func dateLine(_ now: UTCTime) -> ByteBuffer {
         if now.seconds != dateSecond {
             dateSecond = now.seconds
-            date = ByteBuffer(string: HTTPResponses.dateLine(now))
+            date.clear()
+            HTTPResponses.writeDateLine(now, into: &date)
         }
         return date
     }

@@ -199,6 +199,35 @@ struct HTTPBinaryTests {
         bytes.map { String(format: "%02X", $0) }.joined()
     }
 
+    @Test("check-config and run refuse an http.response.body_file that is not a readable file of at most 1 MiB, naming file, line and key; a good one is served")
+    func bodyFileChecked() throws {
+        let setup = try Self.makeSetup()
+        defer { try? FileManager.default.removeItem(at: setup.directory) }
+        let original = try String(contentsOfFile: setup.config, encoding: .utf8)
+        let line = original.split(separator: "\n", omittingEmptySubsequences: false)
+            .firstIndex { $0.contains("response: {") }.map { $0 + 1 } ?? 0
+        try Data(count: 2 << 20).write(to: setup.directory.appendingPathComponent("big.bin"))
+        for (file, complaint) in [(".", "is a directory"), ("missing.html", "no such file"), ("big.bin", "at most 1048576 bytes")] {
+            try original.replacingOccurrences(of: "response: {", with: "response: {body_file: \(file), ")
+                .write(toFile: setup.config, atomically: true, encoding: .utf8)
+            for command in ["check-config", "run"] {
+                let result = try SinkholeProcess.runToExit([command, "--config", setup.config])
+                #expect(result.status == 2, "\(command) \(file): \(result.stderr)")
+                #expect(result.stderr.contains("\(setup.config):\(line):") && result.stderr.contains("http.response.body_file")
+                        && result.stderr.contains(complaint), "\(command) \(file): \(result.stderr)")
+            }
+        }
+        try "<p>gone</p>".write(to: setup.directory.appendingPathComponent("page.html"), atomically: true, encoding: .utf8)
+        try original.replacingOccurrences(of: "response: {", with: "response: {body_file: page.html, ")
+            .write(toFile: setup.config, atomically: true, encoding: .utf8)
+        #expect(try SinkholeProcess.runToExit(["check-config", "--config", setup.config]).status == 0)
+        let sinkhole = try SinkholeProcess(arguments: ["run", "--config", setup.config], directory: setup.directory)
+        defer { sinkhole.terminate() }
+        try sinkhole.waitUntilReady()
+        #expect(try Self.curl(["http://127.0.0.1:\(setup.httpPort)/page"]).body == "<p>gone</p>")
+        #expect(sinkhole.terminate() == 0, "\(sinkhole.stderr)")
+    }
+
     @Test("slowloris: 200 connections dripping a header byte a second for 15 s; ordinary requests meanwhile answered in under 1 s; every slow one gets a 408 at the deadline and is logged")
     func slowloris() throws {
         // A 5 s header deadline: three generations of 200 slow connections fit in 15 s, the

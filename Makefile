@@ -17,6 +17,7 @@ help:
 	@echo "make test   build and run the whole test suite (unit, integration, ring stress under TSan, 45 s of fuzzing)"
 	@echo "make fuzz   fuzz the DNS parser and responder for FUZZ_SECONDS (default 600); findings go to Fuzz/crashes/"
 	@echo "make bench  run the benchmarks and print the table recorded in Benchmarks/RESULTS.md"
+	@echo "make bench-dns / bench-http [QUICK=1]  the DNS server against NSD and Knot / HTTP against nginx"
 
 # Installs only what is missing, so a machine that has everything never touches apt.
 deps:
@@ -116,3 +117,11 @@ fuzz-seeds: fuzz-build
 .PHONY: bench-dns
 bench-dns: deps
 	Benchmarks/dns/run.sh $(if $(QUICK),--quick)
+
+# The sinkhole's HTTP speed against nginx, answering the same requests (Benchmarks/http/run.sh;
+# installs wrk, nginx and valgrind when missing, runs its own nginx as the current user on a
+# loopback port). QUICK=1 for a smoke run; DURATION, ROUNDS and the other knobs in the script's
+# header pass through.
+.PHONY: bench-http
+bench-http: deps
+	Benchmarks/http/run.sh $(if $(QUICK),--quick)

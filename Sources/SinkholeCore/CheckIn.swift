@@ -9,8 +9,9 @@
 /// ISP behind carrier-grade NAT can find the subscriber behind a shared public address.
 ///
 /// The slot is 1688 bytes (`MemoryLayout<CheckIn>.stride`, logged at start; 368 before the
-/// HTTP detail), tested to stay under 1.75 KiB: most of it is the HTTP detail, bounded to keep
-/// what an analyst needs from a bot's request. 64 MiB of rings hold about 40,000 events.
+/// HTTP detail, 1680 before the catch-all fields and the request index), tested to stay under
+/// 1.75 KiB: most of it is the HTTP detail, bounded to keep what an analyst needs from a bot's
+/// request. 64 MiB of rings hold about 40,000 events.
 public struct CheckIn: BitwiseCopyable, Sendable {
     /// Sizes of the bounded detail fields, in bytes.
     public enum Limits {
@@ -140,6 +141,16 @@ public struct CheckIn: BitwiseCopyable, Sendable {
     /// port: the packet was redirected (or tproxied) here from the port the bot dialled.
     public var redirected: Bool
 
+    // MARK: Request sequence (issue 4: one check-in row per HTTP request)
+    // Kept as one block at the end: other fields of later issues go after it, and the slot
+    // stays within its 1.75 KiB bound (4 bytes here).
+
+    /// Which request of its connection this check-in is: 0 for the first (and for every
+    /// event that is not a request: a capture engine's packet, a `tcp` check-in), n for the
+    /// (n+1)th request on a keep-alive connection. Part of the deduplicator's session key, so
+    /// each request is its own row while the connection's packets fold into its first.
+    public var requestIndex: UInt32
+
     /// `dnsRcode` when no response was sent (a packet too short to answer, or QR set).
     public static let noResponse: UInt8 = 0xff
 
@@ -175,5 +186,6 @@ public struct CheckIn: BitwiseCopyable, Sendable {
         firstBytes = BoundedBytes()
         listenerPort = 0
         redirected = false
+        requestIndex = 0
     }
 }

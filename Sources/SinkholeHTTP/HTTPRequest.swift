@@ -55,7 +55,8 @@ public enum HTTPRejection: UInt16, Sendable, Hashable, CaseIterable {
     /// Malformed framing or syntax: `Content-Length` with `Transfer-Encoding`, a bad chunk
     /// size, a field with CR or NUL in it (RFC 9112 §6.3, RFC 9110 §5.5).
     case badRequest = 400
-    /// The header deadline passed before the head was complete.
+    /// The header deadline passed before the head was complete, or the body deadline before
+    /// the body was.
     case requestTimeout = 408
     /// The body went past the limit (read and discarded up to a cap first).
     case contentTooLarge = 413

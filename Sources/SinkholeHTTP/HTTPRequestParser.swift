@@ -113,6 +113,9 @@ public struct HTTPRequestParser: Sendable {
     public var inMessage: Bool { state != .start && state != .finished }
     /// The request line and header fields are still arriving (the header deadline runs).
     public var inHead: Bool { state.rawValue >= State.method.rawValue && state.rawValue <= State.headLF.rawValue }
+    /// The head is complete and the body (chunks and trailers included) is still arriving
+    /// (the body deadline runs).
+    public var inBody: Bool { state.rawValue > State.headLF.rawValue && state != .finished }
     /// The bytes are HTTP, whatever comes next: the request line was read whole, or its
     /// method was followed by a target too long to read (414).
     public private(set) var isHTTP = false

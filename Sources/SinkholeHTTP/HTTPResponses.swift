@@ -156,11 +156,53 @@ public struct HTTPResponses: Sendable {
 
     /// `Date: <IMF-fixdate>\r\n` for `time` (RFC 9110 §5.6.7, §6.6.1).
     public static func dateLine(_ time: UTCTime) -> String {
+        var buffer = ByteBuffer()
+        writeDateLine(time, into: &buffer)
+        return buffer.readString(length: buffer.readableBytes) ?? ""
+    }
+
+    /// Writes `dateLine(time)`'s 37 bytes. Rendered per connection (each caches it for the
+    /// second), so with `Connection: close` once per request: bytes from fixed tables, not
+    /// string interpolation (that cost ~8,500 instructions a connection).
+    public static func writeDateLine(_ time: UTCTime, into buffer: inout ByteBuffer) {
         let c = time.civil
         let days = (time.seconds - Int64(c.hour * 3600 + c.minute * 60 + c.second)) / 86_400
-        let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][Int(((days % 7) + 7) % 7)]
-        let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"][c.month - 1]
-        func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
-        return "Date: \(weekday), \(two(c.day)) \(month) \(c.year) \(two(c.hour)):\(two(c.minute)):\(two(c.second)) GMT\r\n"
+        let weekday = Int(((days % 7) + 7) % 7) * 3  // 1970-01-01 was a Thursday
+        let month = (c.month - 1) * 3
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 37) { out in
+            var i = 0
+            func put(_ byte: UInt8) {
+                out[i] = byte
+                i += 1
+            }
+            func digits(_ value: Int, _ count: Int) {
+                var divisor = 1
+                for _ in 1..<count { divisor *= 10 }
+                for _ in 0..<count {
+                    put(UInt8(ascii: "0") + UInt8((value / divisor) % 10))
+                    divisor /= 10
+                }
+            }
+            for byte in "Date: ".utf8 { put(byte) }
+            weekdayNames.withUTF8Buffer { for k in weekday..<(weekday + 3) { put($0[k]) } }
+            put(UInt8(ascii: ","))
+            put(UInt8(ascii: " "))
+            digits(c.day, 2)
+            put(UInt8(ascii: " "))
+            monthNames.withUTF8Buffer { for k in month..<(month + 3) { put($0[k]) } }
+            put(UInt8(ascii: " "))
+            digits(c.year, 4)
+            put(UInt8(ascii: " "))
+            digits(c.hour, 2)
+            put(UInt8(ascii: ":"))
+            digits(c.minute, 2)
+            put(UInt8(ascii: ":"))
+            digits(c.second, 2)
+            for byte in " GMT\r\n".utf8 { put(byte) }
+            return i
+        }
     }
+
+    private static let weekdayNames: StaticString = "ThuFriSatSunMonTueWed"
+    private static let monthNames: StaticString = "JanFebMarAprMayJunJulAugSepOctNovDec"
 }

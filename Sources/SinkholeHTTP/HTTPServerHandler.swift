@@ -4,7 +4,8 @@ import SinkholeDNS
 
 /// Serves HTTP/1 on one connection: bytes go through an `HTTPRequestParser`, every request is
 /// answered from the pre-rendered `HTTPResponses` and logged as one `CheckIn` of service
-/// `http` in this event loop's ring.
+/// `http` in this event loop's ring, numbered by its place on the connection
+/// (`CheckIn.requestIndex`) so each request is stored as its own row.
 ///
 /// Keep-alive and pipelining: requests read in one burst are answered in order, written as
 /// each completes and flushed once in `channelReadComplete`.
@@ -16,8 +17,9 @@ import SinkholeDNS
 ///   reads the status instead of a reset (what nginx's `lingering_close` does);
 /// - at once, without a response, when the first bytes are not HTTP (a TLS hello, an SSH
 ///   banner, an HTTP/2 preface): those bytes are logged as a `tcp` check-in;
-/// - when a request head is not complete within `headerTimeout` of its first byte (408), or
-///   nothing at all arrives for `idleTimeout` (slowloris holds nothing for long);
+/// - when a request head is not complete within `headerTimeout` of its first byte (408), a
+///   body not within `bodyTimeout` of the end of its head (408), or nothing at all arrives for
+///   `idleTimeout` (slowloris, in the head or in the body, holds nothing for long);
 /// - when the listener's connection table picks it as the longest idle to make room.
 public final class HTTPServerHandler: ChannelInboundHandler {
     public typealias InboundIn = ByteBuffer
@@ -28,15 +30,22 @@ public final class HTTPServerHandler: ChannelInboundHandler {
         public var limits: HTTPRequestParser.Limits
         /// From a request's first byte to the end of its head (nginx `client_header_timeout`).
         public var headerTimeout: TimeAmount
+        /// From the end of a request's head to the end of its body, however the body trickles
+        /// in. nginx's `client_body_timeout` (60 s) bounds only the gap between two reads, so a
+        /// byte every minute holds its connection for ever; a deadline on the whole body does
+        /// not, and at the default 30 s a 1 MiB body needs only ~35 KiB/s.
+        public var bodyTimeout: TimeAmount
         /// With no bytes arriving (nginx `keepalive_timeout` is 75 s; bots reconnect anyway).
         public var idleTimeout: TimeAmount
         /// How long a refused connection's input is drained before it is closed.
         public var lingerTimeout: TimeAmount
 
         public init(limits: HTTPRequestParser.Limits = .init(), headerTimeout: TimeAmount = .seconds(10),
-                    idleTimeout: TimeAmount = .seconds(30), lingerTimeout: TimeAmount = .seconds(2)) {
+                    bodyTimeout: TimeAmount = .seconds(30), idleTimeout: TimeAmount = .seconds(30),
+                    lingerTimeout: TimeAmount = .seconds(2)) {
             self.limits = limits
             self.headerTimeout = headerTimeout
+            self.bodyTimeout = bodyTimeout
             self.idleTimeout = idleTimeout
             self.lingerTimeout = lingerTimeout
         }
@@ -51,6 +60,7 @@ public final class HTTPServerHandler: ChannelInboundHandler {
         /// Connections whose first bytes were not HTTP.
         public var notHTTP = 0
         public var headerTimeouts = 0
+        public var bodyTimeouts = 0
         public var idleTimeouts = 0
         /// Check-ins the ring refused because it was full (the ring counts them too).
         public var ringDrops = 0
@@ -82,6 +92,7 @@ public final class HTTPServerHandler: ChannelInboundHandler {
     private var lingerBytes = 0
     private var lastActivity = NIODeadline.uptimeNanoseconds(0)
     private var headerTimer: Scheduled<Void>?
+    private var bodyTimer: Scheduled<Void>?
     private var idleTimer: Scheduled<Void>?
     private var lingerTimer: Scheduled<Void>?
     private var dateSecond: Int64 = .min
@@ -158,6 +169,14 @@ public final class HTTPServerHandler: ChannelInboundHandler {
                     headerTimer?.cancel()
                     headerTimer = nil
                 }
+                // Armed only when a body outlasts the read that ended its head: a request
+                // read whole in one burst schedules no timer.
+                if parser.inBody {
+                    if bodyTimer == nil { bodyStarted(context: context) }
+                } else if bodyTimer != nil {
+                    bodyTimer?.cancel()
+                    bodyTimer = nil
+                }
                 switch outcome {
                 case .needMoreBytes:
                     break
@@ -219,6 +238,8 @@ public final class HTTPServerHandler: ChannelInboundHandler {
         let now = clock()
         var checkIn = makeCheckIn(service: .http, at: now)
         request.fill(&checkIn)
+        // The parser has counted this request already: the first is index 0.
+        checkIn.requestIndex = UInt32(clamping: parser.completedRequests - 1)
         checkIn.family = targets.family(host: request.host, destination: destination.address)
         checkIn.httpStatus = responses.status
         push(checkIn)
@@ -249,6 +270,8 @@ public final class HTTPServerHandler: ChannelInboundHandler {
         if parser.isHTTP {
             var checkIn = makeCheckIn(service: .http, at: now ?? clock())
             parser.request.fill(&checkIn)
+            // Not completed, so not counted yet: its index is the count of those before it.
+            checkIn.requestIndex = UInt32(clamping: parser.completedRequests)
             checkIn.family = targets.family(host: parser.request.host, destination: destination.address)
             checkIn.httpStatus = status
             push(checkIn)
@@ -267,6 +290,8 @@ public final class HTTPServerHandler: ChannelInboundHandler {
         needsFlush = false
         headerTimer?.cancel()
         headerTimer = nil
+        bodyTimer?.cancel()
+        bodyTimer = nil
         let written = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(out), promise: written)
         written.futureResult.assumeIsolated().whenComplete { _ in
@@ -297,14 +322,24 @@ public final class HTTPServerHandler: ChannelInboundHandler {
         }
     }
 
+    private func bodyStarted(context: ChannelHandlerContext) {
+        bodyTimer = context.eventLoop.assumeIsolated().scheduleTask(in: configuration.bodyTimeout) {
+            self.bodyTimer = nil
+            guard self.phase == .open else { return }
+            self.counts.bodyTimeouts += 1
+            // Logged with the body bytes read so far, as a refusal: the head was HTTP.
+            self.refuse(.requestTimeout, context: context)
+        }
+    }
+
     /// The idle check reschedules itself from the last activity rather than being re-armed
     /// per read, which would cost a timer allocation on the hot path.
     private func scheduleIdleCheck(context: ChannelHandlerContext, at deadline: NIODeadline) {
         idleTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
             let now = context.eventLoop.now
             let due = self.lastActivity + self.configuration.idleTimeout
-            if self.headerTimer != nil {
-                // A head is arriving: the header deadline governs it.
+            if self.headerTimer != nil || self.bodyTimer != nil {
+                // A head or a body is arriving: its own deadline governs it.
                 self.scheduleIdleCheck(context: context, at: now + self.configuration.idleTimeout)
             } else if now >= due {
                 self.idleTimer = nil
@@ -336,14 +371,16 @@ public final class HTTPServerHandler: ChannelInboundHandler {
     private func dateLine(_ now: UTCTime) -> ByteBuffer {
         if now.seconds != dateSecond {
             dateSecond = now.seconds
-            date = ByteBuffer(string: HTTPResponses.dateLine(now))
+            date.clear()
+            HTTPResponses.writeDateLine(now, into: &date)
         }
         return date
     }
 
     private func stop() {
-        for timer in [headerTimer, idleTimer, lingerTimer] { timer?.cancel() }
+        for timer in [headerTimer, bodyTimer, idleTimer, lingerTimer] { timer?.cancel() }
         headerTimer = nil
+        bodyTimer = nil
         idleTimer = nil
         lingerTimer = nil
         if let slot {

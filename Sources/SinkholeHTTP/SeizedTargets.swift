@@ -36,10 +36,13 @@ public struct SeizedTargets: Sendable {
             guard let first = bytes.first, first != UInt8(ascii: "[") else { return nil }
             var end = bytes.count
             if let colon = bytes.lastIndex(of: UInt8(ascii: ":")) { end = colon }
-            var hostBytes = bytes[0..<end]
-            if hostBytes.last == UInt8(ascii: ".") { hostBytes = hostBytes.dropLast() }
-            guard !hostBytes.isEmpty else { return nil }
-            return DNSName(labels: hostBytes.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false))
+            if end > 0 && bytes[end - 1] == UInt8(ascii: ".") { end -= 1 }
+            // An IPv4 literal, not a name: no top-level domain is all digits (RFC 3696 §2).
+            // Caught here, it costs no name and no hashing of every suffix.
+            var lastLabel = end
+            while lastLabel > 0 && bytes[lastLabel - 1] != UInt8(ascii: ".") { lastLabel -= 1 }
+            if bytes[lastLabel..<end].allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) { return nil }
+            return DNSName(dotted: UnsafeRawBufferPointer(rebasing: bytes[0..<end]))
         }
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import SinkholeCore
 import SinkholeHTTP
 import Yams
@@ -69,7 +70,7 @@ extension ConfigurationReader {
     mutating func http(_ value: Node, _ path: String) -> Config.HTTP {
         var http = Config.HTTP()
         let keys = ["listen", "tls_listen", "response", "body_digest_kib", "max_body_kib", "discard_body_kib",
-                    "header_timeout_s", "idle_timeout_s", "max_connections"]
+                    "header_timeout_s", "body_timeout_s", "idle_timeout_s", "max_connections"]
         for (key, value, path) in fields(value, path, allowed: keys) {
             switch key {
             case "listen": if let v = listens(value, path) { http.listen = v }
@@ -78,6 +79,7 @@ extension ConfigurationReader {
             case "max_body_kib": if let v = int(value, path, 0...1_048_576) { http.maxBodyKiB = v }
             case "discard_body_kib": if let v = int(value, path, 0...1_048_576) { http.discardBodyKiB = v }
             case "header_timeout_s": if let v = int(value, path, 1...3600) { http.headerTimeoutS = v }
+            case "body_timeout_s": if let v = int(value, path, 1...3600) { http.bodyTimeoutS = v }
             case "idle_timeout_s": if let v = int(value, path, 1...86_400) { http.idleTimeoutS = v }
             case "max_connections": if let v = int(value, path, 1...1_000_000) { http.maxConnections = v }
             default: http.response = response(value, path)
@@ -96,12 +98,49 @@ extension ConfigurationReader {
             default:
                 if Self.isNull(value) {
                     response.bodyFile = nil
-                } else if let v = self.path(value, path) {
+                } else if let v = bodyFile(value, path) {
                     response.bodyFile = v
                 }
             }
         }
         return response
+    }
+
+    /// The largest `http.response.body_file`: the body is held in memory and written into every
+    /// answer, so a sinkhole's decoy page, not a download (a typo naming a disk image is caught).
+    static let maxBodyFileBytes = 1 << 20
+
+    /// `http.response.body_file`: checked here, where its line is known, rather than when `run`
+    /// reads it, so `check-config` catches a missing, unreadable, oversized or directory path
+    /// and names the file, line and key. Unlike a domain list it is read once at start.
+    mutating func bodyFile(_ value: Node, _ path: String) -> String? {
+        guard let resolved = self.path(value, path) else { return nil }
+        let files = FileManager.default
+        var isDirectory: ObjCBool = false
+        guard files.fileExists(atPath: resolved, isDirectory: &isDirectory) else {
+            fail(value, path, "\(resolved): no such file")
+            return nil
+        }
+        guard !isDirectory.boolValue else {
+            fail(value, path, "\(resolved) is a directory; the body must be a file")
+            return nil
+        }
+        let attributes = try? files.attributesOfItem(atPath: resolved)
+        // A FIFO or a device would block or never end the read at start.
+        guard attributes?[.type] as? FileAttributeType == .typeRegular else {
+            fail(value, path, "\(resolved) is not a regular file")
+            return nil
+        }
+        let size = (attributes?[.size] as? NSNumber)?.intValue ?? 0
+        guard size <= Self.maxBodyFileBytes else {
+            fail(value, path, "\(resolved) is \(size) bytes; a response body may be at most \(Self.maxBodyFileBytes) bytes (1 MiB)")
+            return nil
+        }
+        guard files.isReadableFile(atPath: resolved) else {
+            fail(value, path, "\(resolved) is not readable by this user (permission denied)")
+            return nil
+        }
+        return resolved
     }
 
     /// Response header fields: a mapping of field name to value, in order. Names are tokens

@@ -116,6 +116,8 @@ public struct SinkholeConfiguration: Sendable, Equatable {
         public var discardBodyKiB: Int = 1024
         /// Seconds from a request's first byte to the end of its head.
         public var headerTimeoutS: Int = 10
+        /// Seconds from the end of a request's head to the end of its body.
+        public var bodyTimeoutS: Int = 30
         /// Seconds a connection may stay open with nothing arriving.
         public var idleTimeoutS: Int = 30
         /// Connections open at once per listener; the longest idle is closed for a newcomer.

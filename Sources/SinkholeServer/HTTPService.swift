@@ -99,6 +99,7 @@ struct HTTPService: Service {
             "listen.address": "\(channel.localAddress.flatMap(ListenAddress.init(socketAddress:))?.description ?? address.description)",
             "tcp.max_connections": "\(connections.limit)",
             "http.header_timeout_ms": "\(handler.headerTimeout.nanoseconds / 1_000_000)",
+            "http.body_timeout_ms": "\(handler.bodyTimeout.nanoseconds / 1_000_000)",
             "http.idle_timeout_ms": "\(handler.idleTimeout.nanoseconds / 1_000_000)",
         ])
         return Listener(channel: channel, connections: connections)

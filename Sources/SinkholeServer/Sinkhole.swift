@@ -216,7 +216,8 @@ public final class Sinkhole: Sendable {
         httpService.handler = HTTPServerHandler.Configuration(
             limits: .init(bodyBytes: http.maxBodyKiB << 10, discardBytes: http.discardBodyKiB << 10,
                           digestBytes: http.bodyDigestKiB << 10),
-            headerTimeout: .seconds(Int64(http.headerTimeoutS)), idleTimeout: .seconds(Int64(http.idleTimeoutS)))
+            headerTimeout: .seconds(Int64(http.headerTimeoutS)), bodyTimeout: .seconds(Int64(http.bodyTimeoutS)),
+            idleTimeout: .seconds(Int64(http.idleTimeoutS)))
         httpService.connectionLimit = http.maxConnections
         var catchAllService = CatchAllService(
             tcp: catchAll.tcp, udp: catchAll.udp, group: group, rings: rings, udpRing: catchAllUDPRing,

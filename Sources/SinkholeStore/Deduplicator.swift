@@ -5,11 +5,17 @@ import SinkholeCore
 /// - DNS queries aggregate per (UTC hour, querying address, qname, qtype). They are not
 ///   infected-IP evidence (the sources are mostly ISPs' resolvers), so they feed neither
 ///   `checkins` nor `infections`.
-/// - Every other check-in is a session: events with the same 5-tuple within `sessionWindow`
-///   of the session's last event merge into one `checkins` row (the capture engine and a
-///   responder seeing one connection, retransmitted SYNs, a request split over reads). A
-///   responder's event enriches a packet event's row. Each new session counts once in
-///   `infections` for its (UTC day, source, family); traffic no family claims is kept in
+/// - Every other check-in is a session: events with the same 5-tuple and request index within
+///   `sessionWindow` of the session's last event merge into one `checkins` row (the capture
+///   engine and a responder seeing one connection, retransmitted SYNs, a request split over
+///   reads). A responder's event enriches a packet event's row. The request index keeps each
+///   HTTP request of a keep-alive connection its own row (one row per check-in, with its own
+///   detail), while packets, which carry index 0, fold into the connection's first request.
+///   A responder reports each request once, so a second request under a session's key is
+///   another connection that reused the 5-tuple within the window (a bot reconnecting from
+///   the same port, a CGNAT address's next subscriber): it opens a new session, never a repeat.
+///   Each new session counts once in `infections` for its (UTC day, source, family), so a
+///   keep-alive connection of n requests counts n; traffic no family claims is kept in
 ///   `checkins` but is not listed as an infection (it is mostly scanners).
 public struct Deduplicator: Sendable {
     /// How long a session stays open after its last event, in microseconds.
@@ -114,8 +120,11 @@ public struct Deduplicator: Sendable {
         // Within the window on either side: the writer drains ring by ring, so a capture event
         // stamped before the responder's event of the same connection may be folded after it.
         let existing = sessions.index(forKey: key)
+        let isRequest = !event.httpMethod.isEmpty
         if let existing, case var open = sessions.values[existing],
-           t >= open.firstSeen.microseconds - sessionWindow, t <= open.lastSeen.microseconds + sessionWindow {
+           t >= open.firstSeen.microseconds - sessionWindow, t <= open.lastSeen.microseconds + sessionWindow,
+           !(isRequest && open.hasRequest) {
+            open.hasRequest = open.hasRequest || isRequest
             open.firstSeen = min(open.firstSeen, event.time)
             open.lastSeen = max(open.lastSeen, event.time)
             if open.family.isEmpty { open.family = event.family }
@@ -145,13 +154,14 @@ public struct Deduplicator: Sendable {
             batch.summary.names[NameHourKey(hour: hour, family: event.family, name: Self.lowercased(event.name)), default: 0] += 1
         }
         var open = OpenSession(start: event.time, firstSeen: event.time, lastSeen: event.time,
-                               family: event.family, infectionDay: nil,
+                               family: event.family, hasRequest: isRequest, infectionDay: nil,
                                batchGeneration: generation, batchRow: batch.checkIns.count)
         batch.checkIns.append(CheckInRow(eventID: Self.eventID(key, start: event.time), checkIn: event,
                                          lastSeen: event.time, count: 1))
         addInfection(event, session: &open)
         if let existing {
-            // A session that outlived its window, replaced: its key is already queued.
+            // A session that outlived its window, or a reused 5-tuple's new request, replaces
+            // the old one: its key is already queued.
             sessions.values[existing] = open
         } else {
             sessions[key] = open
@@ -212,9 +222,11 @@ public struct Deduplicator: Sendable {
         }
     }
 
-    /// `<session start µs>-<transport>-<source>-<source port>-<destination>-<destination port>`:
-    /// readable, stable across restarts and unique per node (one session per 5-tuple at a
-    /// time). Starting with the time makes the store's key grow in time order, so inserts append.
+    /// `<session start µs>-<transport>-<source>-<source port>-<destination>-<destination port>`,
+    /// then `-<n>` for the request index n when it is not 0: readable, stable across restarts
+    /// and unique per node (one session per 5-tuple and request at a time; ids of first
+    /// requests and packet sessions are as they were before request indexes). Starting with
+    /// the time makes the store's key grow in time order, so inserts append.
     static func eventID(_ key: SessionKey, start: UTCTime) -> String {
         // Built as bytes into one buffer: concatenating seven Strings per new session was the
         // writer's single largest cost after SQLite (measured with perf).
@@ -241,6 +253,10 @@ public struct Deduplicator: Sendable {
         bytes += key.destination.description.utf8
         bytes.append(UInt8(ascii: "-"))
         number(Int64(key.destinationPort))
+        if key.requestIndex > 0 {
+            bytes.append(UInt8(ascii: "-"))
+            number(Int64(key.requestIndex))
+        }
         return String(decoding: bytes, as: UTF8.self)
     }
 }
@@ -251,6 +267,9 @@ struct SessionKey: Hashable {
     var sourcePort: UInt16
     var destination: IPAddress
     var destinationPort: UInt16
+    /// The request on the connection (`CheckIn.requestIndex`): 0 for its first request and
+    /// its packets.
+    var requestIndex: UInt32
 
     init(_ event: CheckIn) {
         transport = event.transport
@@ -258,6 +277,7 @@ struct SessionKey: Hashable {
         sourcePort = event.sourcePort
         destination = event.destination
         destinationPort = event.destinationPort
+        requestIndex = event.requestIndex
     }
 }
 
@@ -269,6 +289,8 @@ struct OpenSession {
     var lastSeen: UTCTime
     /// The first family any of the session's events named.
     var family: BoundedBytes<32>
+    /// A responder's request (HTTP detail) is in the session: another one is a new session.
+    var hasRequest: Bool
     /// The UTC day the session was last counted in `infections`, nil before it has a family.
     var infectionDay: Int64?
     /// The session's row in the current batch's `checkIns`, when `batchGeneration` is the

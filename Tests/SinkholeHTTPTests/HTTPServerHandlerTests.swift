@@ -110,8 +110,22 @@ struct HTTPServerHandlerTests {
         #expect(Self.statuses(try c.output()).count == 3)
         try c.send("\r\n")
         #expect(Self.statuses(try c.output()).count == 1)
-        #expect(c.events().map { $0.httpPath.text } == ["/1", "/2", "/3", "/4"])
+        let events = c.events()
+        #expect(events.map { $0.httpPath.text } == ["/1", "/2", "/3", "/4"])
+        // Numbered on the connection, so the store keeps each request as its own row.
+        #expect(events.map(\.requestIndex) == [0, 1, 2, 3])
         #expect(c.channel.isActive)
+    }
+
+    @Test("a refused or unfinished request is numbered after the requests completed before it")
+    func refusalIndex() throws {
+        let c = try Self.connect()
+        try c.send("GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n")
+        #expect(c.events().map { "\($0.requestIndex) \($0.httpStatus)" } == ["0 200", "1 400"])
+        let left = try Self.connect()
+        try left.send("GET /1 HTTP/1.1\r\n\r\nPOST /2 HTTP/1.1\r\nContent-Length: 9\r\n\r\nab")
+        _ = try left.channel.close().wait()
+        #expect(left.events().map { "\($0.requestIndex) \($0.httpStatus)" } == ["0 200", "1 0"])
     }
 
     @Test("HTTP/1.0 closes after the answer unless it asked for keep-alive")
@@ -182,6 +196,45 @@ struct HTTPServerHandlerTests {
         #expect(try c.output().hasPrefix("HTTP/1.1 408 Request Timeout\r\n"))
         #expect(!c.channel.isActive)
         #expect(c.events().map(\.httpStatus) == [408])
+    }
+
+    @Test("a body trickling in past the body deadline gets a 408, logged with the bytes read, and the connection closes")
+    func bodyDeadline() throws {
+        let c = try Self.connect(configuration: .init(bodyTimeout: .seconds(30), idleTimeout: .seconds(5)))
+        try c.send("POST /drip HTTP/1.1\r\nHost: cc.evil.example\r\nContent-Length: 1000\r\n\r\n")
+        // A byte every 4 s: never idle for 5 s, so only the body deadline can end it.
+        for _ in 0..<7 {
+            c.loop.advanceTime(by: .seconds(4))
+            try c.send("x")
+        }
+        #expect(c.channel.isActive)
+        #expect(try c.output().isEmpty)
+        c.loop.advanceTime(by: .seconds(2))
+        let out = try c.output()
+        #expect(out.hasPrefix("HTTP/1.1 408 Request Timeout\r\n") && out.contains("Connection: close\r\n"), "\(out)")
+        #expect(!c.channel.isActive)
+        let events = c.events()
+        try #require(events.count == 1)
+        #expect(events[0].service == .http && events[0].httpStatus == 408 && events[0].httpPath.text == "/drip")
+        #expect(events[0].httpContentLength == 1000 && events[0].httpBodyBytes == 7 && events[0].family.text == "rustock")
+        #expect(c.handler.counts.bodyTimeouts == 1 && c.handler.counts.idleTimeouts == 0)
+    }
+
+    @Test("the body deadline runs per request, from the end of its head, and a chunked body is bound by it too")
+    func bodyDeadlinePerRequest() throws {
+        let c = try Self.connect(configuration: .init(bodyTimeout: .seconds(10)))
+        // A body that completes in time leaves no timer behind for the next request.
+        try c.send("POST /1 HTTP/1.1\r\nContent-Length: 2\r\n\r\na")
+        c.loop.advanceTime(by: .seconds(9))
+        try c.send("b")
+        #expect(Self.statuses(try c.output()) == ["HTTP/1.1 200 OK"])
+        c.loop.advanceTime(by: .seconds(5))
+        try c.send("POST /2 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
+        c.loop.advanceTime(by: .seconds(9))
+        #expect(c.channel.isActive)
+        c.loop.advanceTime(by: .seconds(1))
+        #expect(Self.statuses(try c.output()) == ["HTTP/1.1 408 Request Timeout"])
+        #expect(c.events().map { "\($0.httpPath.text) \($0.httpStatus) \($0.httpBodyBytes)" } == ["/1 200 2", "/2 408 3"])
     }
 
     @Test("a partial request line at the deadline is logged as tcp with its bytes; silence is not logged")

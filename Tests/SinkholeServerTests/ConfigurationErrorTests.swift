@@ -77,6 +77,10 @@ let badConfigurations: [BadConfiguration] = [
     .init("HTTP header the responder writes", "http: {response: {headers: {Content-Length: 5}}}", 1, 29,
           "http.response.headers.Content-Length", "written by the responder itself"),
     .init("HTTP header timeout zero", "http: {header_timeout_s: 0}", 1, 26, "http.header_timeout_s", "from 1 to 3600"),
+    .init("HTTP body timeout zero", "http: {body_timeout_s: 0}", 1, 24, "http.body_timeout_s", "from 1 to 3600"),
+    .init("HTTP body timeout over an hour", "http:\n  body_timeout_s: 3601\n", 2, 19, "http.body_timeout_s", "from 1 to 3600"),
+    .init("HTTP body file missing", "http: {response: {body_file: /nonexistent/sinkhole/page.html}}", 1, 30,
+          "http.response.body_file", "/nonexistent/sinkhole/page.html: no such file"),
     .init("zero retention", "store: {retention_days: {infections: 0}}", 1, 38, "store.retention_days.infections",
           "0 is out of range"),
     // Families.
@@ -179,6 +183,37 @@ struct ConfigurationErrorTests {
         let found = errors(yaml)
         #expect(found.map(\.keyPath) == ["node", "store.sqlite"])
         #expect(found.map(\.line) == [2, 5])
+    }
+
+    @Test("http.response.body_file must be a readable regular file of at most 1 MiB, named relative to the config")
+    func bodyFile() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sinkhole-body-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("www"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("conf/sinkhole.yaml").path
+        try Data("<p>gone</p>".utf8).write(to: directory.appendingPathComponent("www/page.html"))
+        try Data(count: ConfigurationReader.maxBodyFileBytes).write(to: directory.appendingPathComponent("www/limit.bin"))
+        try Data(count: ConfigurationReader.maxBodyFileBytes + 1).write(to: directory.appendingPathComponent("www/big.bin"))
+        #expect(mkfifo(directory.appendingPathComponent("www/fifo").path, 0o600) == 0)
+        func check(_ name: String) -> [ConfigurationError] {
+            do {
+                _ = try SinkholeConfiguration(yaml: "http:\n  response:\n    body_file: \(name)\n", file: file)
+                return []
+            } catch {
+                return error.errors
+            }
+        }
+        let ok = try SinkholeConfiguration(yaml: "http: {response: {body_file: ../www/page.html}}", file: file)
+        #expect(ok.http.response.bodyFile == directory.appendingPathComponent("www/page.html").path)
+        #expect(check("../www/limit.bin").isEmpty)
+        for (name, complaint) in [("../www/big.bin", "is 1048577 bytes; a response body may be at most 1048576 bytes"),
+                                  ("../www", "is a directory"), ("../www/fifo", "is not a regular file"),
+                                  ("../www/none.html", "no such file")] {
+            let found = check(name)
+            try #require(found.count == 1, "\(name): \(found)")
+            #expect(found[0].file == file && found[0].line == 3 && found[0].column == 16, "\(found[0])")
+            #expect(found[0].keyPath == "http.response.body_file" && found[0].message.contains(complaint), "\(found[0])")
+        }
     }
 
     @Test("null is accepted where DESIGN.md shows it")

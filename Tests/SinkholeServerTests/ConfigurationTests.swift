@@ -141,14 +141,12 @@ struct ConfigurationTests {
             families:
               - name: rustock
                 domains: [rustock.txt, lists/./%Y-%m-%d.txt, /abs/list.txt]
-            http: {response: {body_file: ../www/index.html}}
             store: {sqlite: data/checkins.db}
             feeds: {asn_map: pfx2as.txt, isps: ./isps.yaml, export_dir: ../feeds}
             """
         let config = try SinkholeConfiguration(yaml: yaml, file: "/srv/sinkhole/conf/sinkhole.yaml")
         #expect(config.families[0].domains
                     == ["/srv/sinkhole/conf/rustock.txt", "/srv/sinkhole/conf/lists/%Y-%m-%d.txt", "/abs/list.txt"])
-        #expect(config.http.response.bodyFile == "/srv/sinkhole/www/index.html")
         #expect(config.store.sqlite == "/srv/sinkhole/conf/data/checkins.db")
         #expect(config.feeds.asnMap == "/srv/sinkhole/conf/pfx2as.txt")
         #expect(config.feeds.isps == "/srv/sinkhole/conf/isps.yaml")

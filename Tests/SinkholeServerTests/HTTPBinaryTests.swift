@@ -16,7 +16,8 @@ struct HTTPBinaryTests {
 
     /// DNS and HTTP on loopback; HTTP also on 127.0.0.2, the "seized C&C address" of family
     /// `seized` (a bot that reaches it without naming a seized Host is labelled by address).
-    static func makeSetup() throws -> Setup {
+    /// `httpSettings`: more keys of the `http` section, one per line (`header_timeout_s: 5`).
+    static func makeSetup(httpSettings: [String] = []) throws -> Setup {
         let directory = try makeTemporaryDirectory()
         let dnsPort = try freeLoopbackPort()
         let httpPort = try freeLoopbackPort()
@@ -36,7 +37,7 @@ struct HTTPBinaryTests {
           listen: ["127.0.0.1:\(httpPort)", "127.0.0.2:\(httpPort)"]
           tls_listen: []
           response: {headers: {Server: Apache}, browser_text: "Sinkholed for the test"}
-        writer: {batch_size: 64, flush_interval_ms: 100}
+        \(httpSettings.map { "  \($0)\n" }.joined())writer: {batch_size: 64, flush_interval_ms: 100}
         store:
           sqlite: checkins.db
         """.write(toFile: config, atomically: true, encoding: .utf8)
@@ -78,9 +79,9 @@ struct HTTPBinaryTests {
         #expect(get.output.contains("Server: Apache\r\n") && get.output.contains("Content-Length: 0\r\n"), "\(get.output)")
         let ten = try Self.curl(["--http1.0", "-H", "Host: cc.botnet.example", "\(base)/ten"])
         #expect(ten.status == "200")
-        // Two requests on one connection: curl reuses it (keep-alive).
-        let twice = try Self.curl(["-H", "Host: cc.botnet.example", "\(base)/keep1", "\(base)/keep2"])
-        #expect(twice.output.components(separatedBy: "200").count - 1 == 2, "\(twice.output)")
+        // Three requests on one connection: curl reuses it (keep-alive).
+        let thrice = try Self.curl(["-H", "Host: cc.botnet.example", "\(base)/keep1", "\(base)/keep2", "\(base)/keep3"])
+        #expect(thrice.output.components(separatedBy: "200").count - 1 == 3, "\(thrice.output)")
         // A binary body with NUL, CR, LF and every other byte value.
         let body = (0..<3000).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 8) }
         let bodyFile = setup.directory.appendingPathComponent("body.bin")
@@ -113,9 +114,16 @@ struct HTTPBinaryTests {
         let t = try Self.row(db, path: "/ten")
         #expect(t["http_version"] == "1.0" && t["family"] == "example" && t["http_status"] == "200")
 
-        // Keep-alive: one connection, one session row, the first request's detail, count 2.
-        let keep = try sqliteRows(db, "SELECT http_path, count FROM checkins WHERE http_path LIKE '/keep%'")
-        #expect(keep == [["/keep1", "2"]])
+        // Keep-alive: one connection, one row per request with its own path, the same source
+        // port, and event ids that number the requests after the first.
+        let keep = try sqliteRows(db, """
+            SELECT http_path, count, src_port, event_id LIKE '%-' || dst_port, event_id LIKE '%-' || dst_port || '-1',
+                   event_id LIKE '%-' || dst_port || '-2' FROM checkins WHERE http_path LIKE '/keep%' ORDER BY first_seen
+            """)
+        try #require(keep.count == 3, "\(keep)")
+        #expect(keep.map { $0[0] } == ["/keep1", "/keep2", "/keep3"] && keep.allSatisfy { $0[1] == "1" })
+        #expect(Set(keep.map { $0[2] }).count == 1, "one connection: \(keep)")
+        #expect(keep.map { Array($0[3...]) } == [["1", "0", "0"], ["0", "1", "0"], ["0", "0", "1"]])
 
         let p = try Self.row(db, path: "/upload")
         #expect(p["http_method"] == "POST" && p["http_content_length"] == "3000" && p["http_body_bytes"] == "3000")
@@ -130,9 +138,10 @@ struct HTTPBinaryTests {
         let e = try sqliteRows(db, "SELECT hex(http_user_agent) FROM checkins WHERE http_path = '/esc'")
         #expect(e == [[Self.hex(Array("\u{1b}[31mred\u{1b}[0m".utf8))]])
 
-        // One per session with a family: /gate, /ten, the keep-alive pair; and the seized address.
+        // One per check-in with a family: /gate, /ten, the three keep-alive requests; and the
+        // seized address.
         let infections = try sqliteRows(db, "SELECT family, src_ip, count FROM infections ORDER BY family")
-        #expect(infections == [["example", "127.0.0.1", "3"], ["seized", "127.0.0.1", "1"]])
+        #expect(infections == [["example", "127.0.0.1", "5"], ["seized", "127.0.0.1", "1"]])
         let run = try sqliteRows(db, "SELECT offered = stored, dropped FROM runs")
         #expect(run == [["1", "0"]])
     }
@@ -188,5 +197,127 @@ struct HTTPBinaryTests {
 
     static func hex(_ bytes: [UInt8]) -> String {
         bytes.map { String(format: "%02X", $0) }.joined()
+    }
+
+    @Test("check-config and run refuse an http.response.body_file that is not a readable file of at most 1 MiB, naming file, line and key; a good one is served")
+    func bodyFileChecked() throws {
+        let setup = try Self.makeSetup()
+        defer { try? FileManager.default.removeItem(at: setup.directory) }
+        let original = try String(contentsOfFile: setup.config, encoding: .utf8)
+        let line = original.split(separator: "\n", omittingEmptySubsequences: false)
+            .firstIndex { $0.contains("response: {") }.map { $0 + 1 } ?? 0
+        try Data(count: 2 << 20).write(to: setup.directory.appendingPathComponent("big.bin"))
+        for (file, complaint) in [(".", "is a directory"), ("missing.html", "no such file"), ("big.bin", "at most 1048576 bytes")] {
+            try original.replacingOccurrences(of: "response: {", with: "response: {body_file: \(file), ")
+                .write(toFile: setup.config, atomically: true, encoding: .utf8)
+            for command in ["check-config", "run"] {
+                let result = try SinkholeProcess.runToExit([command, "--config", setup.config])
+                #expect(result.status == 2, "\(command) \(file): \(result.stderr)")
+                #expect(result.stderr.contains("\(setup.config):\(line):") && result.stderr.contains("http.response.body_file")
+                        && result.stderr.contains(complaint), "\(command) \(file): \(result.stderr)")
+            }
+        }
+        try "<p>gone</p>".write(to: setup.directory.appendingPathComponent("page.html"), atomically: true, encoding: .utf8)
+        try original.replacingOccurrences(of: "response: {", with: "response: {body_file: page.html, ")
+            .write(toFile: setup.config, atomically: true, encoding: .utf8)
+        #expect(try SinkholeProcess.runToExit(["check-config", "--config", setup.config]).status == 0)
+        let sinkhole = try SinkholeProcess(arguments: ["run", "--config", setup.config], directory: setup.directory)
+        defer { sinkhole.terminate() }
+        try sinkhole.waitUntilReady()
+        #expect(try Self.curl(["http://127.0.0.1:\(setup.httpPort)/page"]).body == "<p>gone</p>")
+        #expect(sinkhole.terminate() == 0, "\(sinkhole.stderr)")
+    }
+
+    @Test("slowloris: 200 connections dripping a header byte a second for 15 s; ordinary requests meanwhile answered in under 1 s; every slow one gets a 408 at the deadline and is logged")
+    func slowloris() throws {
+        // A 5 s header deadline: three generations of 200 slow connections fit in 15 s, the
+        // last closed as the 15 s end, so the test takes about as long as the attack.
+        let deadline = 5.0
+        let setup = try Self.makeSetup(httpSettings: ["header_timeout_s: \(Int(deadline))"])
+        defer { try? FileManager.default.removeItem(at: setup.directory) }
+        let sinkhole = try SinkholeProcess(arguments: ["run", "--config", setup.config], directory: setup.directory)
+        defer { sinkhole.terminate() }
+        try sinkhole.waitUntilReady()
+        let base = "http://127.0.0.1:\(setup.httpPort)"
+
+        /// One slowloris connection: a request line at once, then a header byte per tick.
+        final class Slow {
+            let client: TCPClient
+            var reply: [UInt8] = []
+            var closed = false
+            init(port: UInt16) throws {
+                client = try TCPClient(port: port, receiveTimeoutSeconds: 1, from: "127.0.0.21")
+                try client.send(Array("GET /slowloris HTTP/1.1\r\nHost: cc.botnet.example\r\nX-Drip: ".utf8))
+            }
+            /// Reads what the server sent, without waiting; notes the end of the stream.
+            func poll() {
+                var chunk = [UInt8](repeating: 0, count: 512)
+                while !closed {
+                    let got = chunk.withUnsafeMutableBytes { recv(client.fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+                    if got > 0 {
+                        reply += chunk[..<got]
+                    } else {
+                        if got == 0 || (errno != EAGAIN && errno != EWOULDBLOCK) { closed = true }
+                        return
+                    }
+                }
+            }
+        }
+
+        let attack = 15.0
+        let start = ContinuousClock.now
+        func elapsed() -> Double {
+            let d = ContinuousClock.now - start
+            return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        }
+        var open = try (0..<200).map { _ in try Slow(port: setup.httpPort) }
+        var finished: [Slow] = []
+        var opened = 200
+        var ordinary: [(status: String, seconds: Double)] = []
+        var tick = 0
+        // Bounded: 15 ticks of the attack, then at most 10 s for the last deadlines.
+        while elapsed() < attack + 10 && !(elapsed() >= attack && open.isEmpty) {
+            let tickStart = elapsed()
+            for slow in open {
+                slow.poll()
+                if !slow.closed && slow.reply.isEmpty && elapsed() < attack { try? slow.client.send([UInt8(ascii: "a")]) }
+            }
+            let done = open.filter { $0.closed }
+            finished += done
+            open.removeAll { $0.closed }
+            // Hold 200 for the whole attack: replace the closed while a newcomer's deadline
+            // still falls inside it.
+            while open.count < 200 && elapsed() + deadline <= attack + 0.5 {
+                open.append(try Slow(port: setup.httpPort))
+                opened += 1
+            }
+            if elapsed() < attack {
+                let out = try runTool("/usr/bin/curl", ["-sS", "--max-time", "5", "-o", "/dev/null", "-w", "%{http_code} %{time_total}",
+                                                        "\(base)/ordinary-\(tick)"])
+                let parts = out.split(separator: " ")
+                ordinary.append((String(parts.first ?? ""), Double(parts.last ?? "") ?? 99))
+                tick += 1
+            }
+            let rest = 1.0 - (elapsed() - tickStart)
+            if rest > 0 { Thread.sleep(forTimeInterval: rest) }
+        }
+        #expect(open.isEmpty, "\(open.count) slow connections still open \(elapsed()) s in")
+        #expect(ordinary.count >= 10, "\(ordinary)")
+        #expect(ordinary.allSatisfy { $0.status == "200" && $0.seconds < 1 }, "\(ordinary)")
+        #expect(opened >= 400, "slow connections should have been replaced as the deadline closed them: \(opened)")
+        let timedOut = finished.filter { String(decoding: $0.reply, as: UTF8.self).hasPrefix("HTTP/1.1 408 Request Timeout\r\n") }
+        #expect(timedOut.count == finished.count, "\(finished.count - timedOut.count) closed without a 408")
+        #expect(try Self.curl(["\(base)/after-slowloris"]).status == "200")
+
+        #expect(sinkhole.terminate() == 0, "\(sinkhole.stderr)")
+        let db = setup.database
+        let slowRows = try sqliteRows(db, """
+            SELECT count(*), sum(http_status = 408), sum(http_path = '/slowloris'), sum(family = 'example')
+            FROM checkins WHERE src_ip = '127.0.0.21'
+            """)
+        #expect(slowRows == [["\(finished.count)", "\(finished.count)", "\(finished.count)", "\(finished.count)"]], "opened \(opened)")
+        #expect(try sqliteRows(db, "SELECT count(*) FROM checkins WHERE http_path LIKE '/ordinary-%' AND http_status = 200")
+                == [["\(ordinary.count)"]])
+        #expect(try sqliteRows(db, "SELECT offered = stored, dropped FROM runs") == [["1", "0"]])
     }
 }

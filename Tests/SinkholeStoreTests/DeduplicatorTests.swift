@@ -341,3 +341,72 @@ struct DeduplicatorInfectionTests {
         #expect(batch.infections.values.first?.count == 1)
     }
 }
+
+@Suite("Deduplicator: one row per HTTP request")
+struct DeduplicatorRequestTests {
+    static let window = 120
+
+    @Test("each request of a keep-alive connection is its own row with its own detail and an id suffixed -n")
+    func requestsAreRows() throws {
+        let batch = fold([
+            Events.request(0, at: Events.at(10), path: "/first"),
+            Events.request(1, at: Events.at(11), path: "/second"),
+            Events.request(2, at: Events.at(12), path: "/third"),
+        ], windowSeconds: Self.window)
+        #expect(batch.checkIns.map { $0.checkIn.httpPath.text } == ["/first", "/second", "/third"])
+        #expect(batch.checkIns.allSatisfy { $0.count == 1 && $0.checkIn.sourcePort == 40_000 })
+        let tuple = "tcp-203.0.113.7-40000-198.51.100.10-80"
+        #expect(batch.checkIns.map(\.eventID) == [
+            "\(Events.at(10).microseconds)-\(tuple)",
+            "\(Events.at(11).microseconds)-\(tuple)-1",
+            "\(Events.at(12).microseconds)-\(tuple)-2",
+        ])
+        // Each request is a check-in of the bot: counted in infections like a new connection.
+        #expect(batch.infections.values.first?.count == 3)
+    }
+
+    @Test("packet events of the connection fold into its first request's row, whenever they are drained")
+    func packetsJoinTheFirstRequest() throws {
+        var syn = Events.session(at: Events.at(10), service: .packet, family: "")
+        syn.firstBytes = BoundedBytes([0x02])
+        let batch = fold([
+            Events.request(1, at: Events.at(12), path: "/second"),  // drained before the first
+            Events.request(0, at: Events.at(11), path: "/first"),
+            syn,
+            Events.session(at: Events.at(13), service: .packet, family: ""),  // the FIN
+        ], windowSeconds: Self.window)
+        #expect(batch.checkIns.count == 2)
+        let first = try #require(batch.checkIns.first { $0.checkIn.requestIndex == 0 })
+        #expect(first.count == 3 && first.checkIn.httpPath.text == "/first" && first.checkIn.service == .http)
+        #expect(first.checkIn.time == Events.at(10) && first.lastSeen == Events.at(13))
+        let second = try #require(batch.checkIns.first { $0.checkIn.requestIndex == 1 })
+        #expect(second.count == 1 && second.checkIn.httpPath.text == "/second" && second.checkIn.firstBytes.isEmpty)
+    }
+
+    @Test("a request under a key that already holds one is a reused 5-tuple: a new row, in the same batch or a later one")
+    func reusedTupleIsANewRow() throws {
+        var dedup = Deduplicator(sessionWindowSeconds: Self.window)
+        // Two connections from the same source port, each with its first request, 2 s apart.
+        let first = fold([Events.request(0, at: Events.at(10), path: "/a"), Events.request(0, at: Events.at(12), path: "/b")],
+                         into: &dedup)
+        #expect(first.checkIns.map { "\($0.checkIn.httpPath.text) \($0.count)" } == ["/a 1", "/b 1"])
+        #expect(Set(first.checkIns.map(\.eventID)).count == 2)
+        #expect(first.infections.values.first?.count == 2)
+        // A third connection in a later batch, and the FIN of the second: the FIN folds into
+        // the newest session, the request is a new row again.
+        let later = fold([Events.session(at: Events.at(13), service: .packet, family: ""),
+                          Events.request(0, at: Events.at(14), path: "/c")], into: &dedup)
+        #expect(later.checkIns.map { "\($0.checkIn.httpPath.text) \($0.count)" } == [" 1", "/c 1"])
+        #expect(later.checkIns.first?.eventID == first.checkIns.last?.eventID, "the FIN is a delta of /b's row")
+    }
+
+    @Test("another connection's request of the same index is another row")
+    func indexesArePerConnection() {
+        let batch = fold([
+            Events.request(1, at: Events.at(10), path: "/a", sourcePort: 40_000),
+            Events.request(1, at: Events.at(10), path: "/a", sourcePort: 40_001),
+        ], windowSeconds: Self.window)
+        #expect(batch.checkIns.count == 2)
+        #expect(Set(batch.checkIns.map(\.eventID)).count == 2)
+    }
+}

@@ -42,21 +42,31 @@ enum Events {
     static func session(at time: UTCTime, service: CheckIn.Service = .http, transport: CheckIn.Transport = .tcp,
                         source: String = "203.0.113.7", sourcePort: UInt16 = 40_000,
                         destination: String = "198.51.100.10", destinationPort: UInt16 = 80,
-                        family: String = "rustock", name: String = "") -> CheckIn {
+                        family: String = "rustock", name: String = "", request: UInt32 = 0) -> CheckIn {
         session(at: time, service: service, transport: transport, source: source, sourcePort: sourcePort,
                 destination: destination, destinationPort: destinationPort, family: family,
-                nameBytes: Array(name.utf8))
+                nameBytes: Array(name.utf8), request: request)
     }
 
     static func session(at time: UTCTime, service: CheckIn.Service = .http, transport: CheckIn.Transport = .tcp,
                         source: String = "203.0.113.7", sourcePort: UInt16 = 40_000,
                         destination: String = "198.51.100.10", destinationPort: UInt16 = 80,
-                        family: String = "rustock", nameBytes: [UInt8]) -> CheckIn {
+                        family: String = "rustock", nameBytes: [UInt8], request: UInt32 = 0) -> CheckIn {
         var event = CheckIn(time: time, source: address(source), sourcePort: sourcePort,
                             destination: address(destination), destinationPort: destinationPort,
                             transport: transport, service: service)
         event.family = BoundedBytes(family)
         event.name = BoundedBytes(nameBytes)
+        event.requestIndex = request
+        return event
+    }
+
+    /// The `index`th HTTP request of one keep-alive connection, with its own path.
+    static func request(_ index: UInt32, at time: UTCTime, path: String, sourcePort: UInt16 = 40_000) -> CheckIn {
+        var event = session(at: time, service: .http, sourcePort: sourcePort, name: "c2.example", request: index)
+        event.httpMethod = BoundedBytes("GET")
+        event.httpPath = BoundedBytes(path)
+        event.httpStatus = 200
         return event
     }
 }

@@ -44,7 +44,7 @@ struct SQLiteStoreHTTPTests {
         ]])
     }
 
-    @Test("a later request of the same session does not overwrite the first's detail; no Content-Length is NULL")
+    @Test("a later request under the same key is its own row (a reused 5-tuple); no Content-Length is NULL")
     func firstRequestKept() throws {
         let dir = try TemporaryDirectory()
         let store = try SQLiteStore(path: dir.path())
@@ -52,17 +52,40 @@ struct SQLiteStoreHTTPTests {
         let run = try store.beginRun(node: "n1", startedAt: Events.at(0))
         var dedup = Deduplicator(sessionWindowSeconds: 120)
         try store.write(fold([Self.request(at: Events.at(1))], into: &dedup), node: "n1", run: run)
-        // The next request on the same connection arrives in a later batch: a delta row.
+        // A request under the same key in a later batch: another connection from the same
+        // port, stored apart; the first row keeps its detail.
         var second = Events.session(at: Events.at(2), service: .http, family: "rustock")
         second.httpMethod = BoundedBytes("GET")
         second.httpPath = BoundedBytes("/second")
         try store.write(fold([second], into: &dedup), node: "n1", run: run)
         let probe = try DatabaseProbe(dir)
-        #expect(try probe.rows("SELECT http_method, count FROM checkins") == [[.text("POST"), .integer(2)]])
+        #expect(try probe.rows("SELECT http_method, count FROM checkins ORDER BY first_seen")
+                == [[.text("POST"), .integer(1)], [.text("GET"), .integer(1)]])
         var tcp = Events.session(at: Events.at(5), service: .tcp, sourcePort: 41_000, family: "")
         tcp.firstBytes = BoundedBytes([0x16, 0x03, 0x01])
         try store.write(fold([tcp], into: &dedup), node: "n1", run: run)
         #expect(try probe.rows("SELECT hex(first_bytes), http_content_length IS NULL, http_method FROM checkins WHERE src_port = 41000")
                 == [[.text("160301"), .integer(1), .text("")]])
+    }
+
+    @Test("three requests on one keep-alive connection, over two batches, are three rows with their own paths; a packet joins the first")
+    func oneRowPerRequest() throws {
+        let dir = try TemporaryDirectory()
+        let store = try SQLiteStore(path: dir.path())
+        defer { store.close() }
+        let run = try store.beginRun(node: "n1", startedAt: Events.at(0))
+        var dedup = Deduplicator(sessionWindowSeconds: 120)
+        try store.write(fold([Events.request(0, at: Events.at(1), path: "/one"), Events.request(1, at: Events.at(2), path: "/two")],
+                             into: &dedup), node: "n1", run: run)
+        try store.write(fold([Events.request(2, at: Events.at(3), path: "/three"),
+                              Events.session(at: Events.at(4), service: .packet, family: "")], into: &dedup),
+                        node: "n1", run: run)
+        let probe = try DatabaseProbe(dir)
+        #expect(try probe.rows("SELECT http_path, count, src_port, substr(event_id, 17) FROM checkins ORDER BY first_seen") == [
+            [.text("/one"), .integer(2), .integer(40_000), .text("-tcp-203.0.113.7-40000-198.51.100.10-80")],
+            [.text("/two"), .integer(1), .integer(40_000), .text("-tcp-203.0.113.7-40000-198.51.100.10-80-1")],
+            [.text("/three"), .integer(1), .integer(40_000), .text("-tcp-203.0.113.7-40000-198.51.100.10-80-2")],
+        ])
+        #expect(try probe.rows("SELECT count FROM infections") == [[.integer(3)]])
     }
 }

@@ -78,7 +78,8 @@ SELECT ($t0 + i * (7 * 86400) / $dns_rows) / 3600 * 3600, printf('172.16.%d.%d',
        printf('q%d.cc%d.botnet.example', i, i % 20), 0, 1, 1 + i % 5, ($t0 + i * (7 * 86400) / $dns_rows) * 1000000,
        ($t0 + i * (7 * 86400) / $dns_rows) * 1000000, 0, 'conficker'
 FROM n;
-DELETE FROM service_hours; DELETE FROM name_hours; DELETE FROM resolver_hours;
+DELETE FROM service_hours; DELETE FROM name_hours; DELETE FROM resolver_hours; DELETE FROM infection_days;
+INSERT INTO infection_days SELECT day, family, count(*) FROM infections GROUP BY 1, 2;
 INSERT INTO service_hours
     SELECT first_seen / 3600000000 * 3600, service, family, sum(count), count(*) FROM checkins GROUP BY 1, 2, 3;
 INSERT INTO service_hours

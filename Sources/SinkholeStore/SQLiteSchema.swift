@@ -124,6 +124,12 @@ enum SQLiteSchema {
             sessions INTEGER NOT NULL,
             PRIMARY KEY (hour, family, name)
         ) WITHOUT ROWID;
+        CREATE TABLE infection_days (
+            day TEXT NOT NULL,
+            family TEXT NOT NULL,
+            addresses INTEGER NOT NULL,
+            PRIMARY KEY (day, family)
+        ) WITHOUT ROWID;
         CREATE TABLE resolver_hours (
             hour INTEGER NOT NULL,
             src_ip TEXT NOT NULL,
@@ -138,6 +144,8 @@ enum SQLiteSchema {
             SELECT first_seen / 3600000000 * 3600, family, lower(name), count(*) FROM checkins WHERE name != '' GROUP BY 1, 2, 3;
         INSERT INTO resolver_hours
             SELECT hour, src_ip, sum(count) FROM dns_queries GROUP BY 1, 2;
+        INSERT INTO infection_days
+            SELECT day, family, count(*) FROM infections GROUP BY 1, 2;
         """),
     ]
 

@@ -4,17 +4,19 @@ import SinkholeCore
 /// Reads `StoreStats` from a SQLite store, read-only and beside a running writer (WAL lets a
 /// reader see the last committed batch while the writer goes on).
 ///
-/// Every section but the DNS names reads an hourly summary the writer keeps (migration 8), so
-/// the cost follows the number of hours, services, families, C&C names and resolvers in the
-/// range, not the number of check-ins. The DNS names come from `dns_queries` (a DGA family's
-/// thousands of names an hour would make a summary as big as the table), found through its
-/// key, which starts with the hour.
+/// Every section but the DNS names reads a summary the writer keeps (migration 8), so the cost
+/// follows the number of days, hours, services, families, C&C names and resolvers in the
+/// range, not the number of check-ins. The DNS names come from `dns_queries` itself (a DGA
+/// family's thousands of names an hour would make a summary as big as the table, and keeping
+/// it would double the writer's cost per DNS query), so that section covers at most the last
+/// 24 hours of the range: the table's key starts with the hour, so that is one range of it.
 public enum SQLiteStats {
     /// - Parameters:
     ///   - limit: rows in each "top" section.
     /// - Throws: `SQLiteError` naming the file when it is missing, is not a sinkhole store, or
     ///   was written by an older sinkhole that has not upgraded it yet.
-    public static func read(path: String, since: UTCTime, family: String?, limit: Int = 10) throws -> StoreStats {
+    public static func read(path: String, since: UTCTime, family: String?, limit: Int = 10,
+                            now: UTCTime = .now()) throws -> StoreStats {
         let db = try SQLiteConnection(path: path, readOnly: true)
         let version: Int64
         do {
@@ -27,6 +29,7 @@ public enum SQLiteStats {
                               context: "reading \(path)")
         }
         var stats = StoreStats(since: since, family: family)
+        stats.topQueryNamesSince = max(since, UTCTime(microseconds: now.microseconds - 86_400_000_000))
         let hour = since.hourStart.seconds
         let day = since.dayString
 
@@ -40,7 +43,7 @@ public enum SQLiteStats {
         }
 
         try rows("""
-            SELECT day, family, count(*) FROM infections
+            SELECT day, family, sum(addresses) FROM infection_days
             WHERE day >= ?1 AND (?2 IS NULL OR family = ?2) GROUP BY day, family ORDER BY day, family
             """, bind: { $0.bind(1, day); bindFamily($0, at: 2) }) {
             stats.infectedPerDay.append(.init(day: $0.text(0), family: $0.text(1), addresses: Int($0.int64(2))))
@@ -60,7 +63,7 @@ public enum SQLiteStats {
         try rows("""
             SELECT family, qname, sum(count) FROM dns_queries
             WHERE hour >= ?1 AND family != '' AND (?2 IS NULL OR family = ?2) GROUP BY family, qname ORDER BY 3 DESC, 2 LIMIT ?3
-            """, bind: { $0.bind(1, hour); bindFamily($0, at: 2); $0.bind(3, limit) }) {
+            """, bind: { $0.bind(1, stats.topQueryNamesSince.hourStart.seconds); bindFamily($0, at: 2); $0.bind(3, limit) }) {
             stats.topQueryNames.append(.init(family: $0.text(0), name: $0.text(1), count: Int($0.int64(2))))
         }
         try rows("""

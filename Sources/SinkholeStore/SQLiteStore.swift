@@ -15,6 +15,7 @@ public final class SQLiteStore: CheckInStore, @unchecked Sendable {
     private let upsertDNSQuery: SQLiteStatement
     private let updateRun: SQLiteStatement
     private let addCounter: SQLiteStatement
+    private let addInfectionDay: SQLiteStatement
     private let addServiceHour: SQLiteStatement
     private let addNameHour: SQLiteStatement
     private let addResolverHour: SQLiteStatement
@@ -84,6 +85,11 @@ public final class SQLiteStore: CheckInStore, @unchecked Sendable {
                 last_src_port = CASE WHEN excluded.last_seen >= last_seen THEN excluded.last_src_port ELSE last_src_port END,
                 last_seen = max(last_seen, excluded.last_seen),
                 count = count + excluded.count
+            RETURNING count
+            """)
+        addInfectionDay = try db.prepare("""
+            INSERT INTO infection_days (day, family, addresses) VALUES (?1, ?2, ?3)
+            ON CONFLICT (day, family) DO UPDATE SET addresses = addresses + excluded.addresses
             """)
         upsertDNSQuery = try db.prepare("""
             INSERT INTO dns_queries (hour, src_ip, qname, qtype, count, first_seen, last_seen, last_rcode, family,
@@ -194,6 +200,7 @@ public final class SQLiteStore: CheckInStore, @unchecked Sendable {
             insertCheckIn.bind(31, c.redirected ? 1 : 0)
             try insertCheckIn.run()
         }
+        var newAddresses: [InfectionDayKey: Int] = [:]
         for (key, row) in batch.infections {
             upsertInfection.bind(1, UTCTime(seconds: key.day).dayString)
             upsertInfection.bind(2, key.source.description)
@@ -202,7 +209,21 @@ public final class SQLiteStore: CheckInStore, @unchecked Sendable {
             upsertInfection.bind(5, row.lastSeen.microseconds)
             upsertInfection.bind(6, row.count)
             upsertInfection.bind(7, Int(row.lastSourcePort))
-            try upsertInfection.run()
+            // A row is new when its stored count is this batch's: a stored row has counted
+            // at least one check-in before, and a new row counts at least one (the session
+            // that made it). New rows are new infected addresses of that day and family.
+            guard try upsertInfection.step() else {
+                throw SQLiteError(code: 0, message: "no count returned", context: "upserting infections")
+            }
+            let isNew = upsertInfection.int64(0) == Int64(row.count)
+            _ = try upsertInfection.step()
+            if isNew { newAddresses[InfectionDayKey(day: key.day, family: key.family), default: 0] += 1 }
+        }
+        for (key, addresses) in newAddresses {
+            addInfectionDay.bind(1, UTCTime(seconds: key.day).dayString)
+            addInfectionDay.bind(2, key.family)
+            addInfectionDay.bind(3, addresses)
+            try addInfectionDay.run()
         }
         for (key, row) in batch.dnsQueries {
             upsertDNSQuery.bind(1, key.hour)
@@ -282,6 +303,8 @@ public final class SQLiteStore: CheckInStore, @unchecked Sendable {
              { $0.bind(1, cutoff.dnsQueries.seconds) }),
             ("DELETE FROM infections WHERE (day, src_ip, family) IN (SELECT day, src_ip, family FROM infections WHERE day < ?1 LIMIT ?2)",
              { $0.bind(1, cutoff.infections.dayString) }),
+            ("DELETE FROM infection_days WHERE (day, family) IN (SELECT day, family FROM infection_days WHERE day < ?1 LIMIT ?2)",
+             { $0.bind(1, cutoff.infections.dayString) }),
             ("DELETE FROM service_hours WHERE (hour, service, family) IN (SELECT hour, service, family FROM service_hours WHERE hour < ?1 LIMIT ?2)",
              { $0.bind(1, cutoff.infections.seconds) }),
             ("DELETE FROM name_hours WHERE (hour, family, name) IN (SELECT hour, family, name FROM name_hours WHERE hour < ?1 LIMIT ?2)",
@@ -328,4 +351,10 @@ public final class SQLiteStore: CheckInStore, @unchecked Sendable {
         _ = try statement.step()
         return mode
     }
+}
+
+/// A day and family of `infection_days`.
+private struct InfectionDayKey: Hashable {
+    var day: Int64
+    var family: BoundedBytes<32>
 }

@@ -17,8 +17,11 @@ public struct StoreStats: Sendable, Equatable, Encodable {
     public var services: [ServiceTotal] = []
     /// C&C names bots connected to (HTTP Host, TLS SNI), by sessions (`name_hours`).
     public var topNames: [NameCount] = []
-    /// Seized names asked for over DNS, by queries (`dns_queries`).
+    /// Seized names asked for over DNS, by queries (`dns_queries`), from `topQueryNamesSince`.
     public var topQueryNames: [NameCount] = []
+    /// `since`, or 24 hours before the report when that is later: the DNS names are counted
+    /// from `dns_queries` itself, and a day of it is what can be read in well under a second.
+    public var topQueryNamesSince: UTCTime
     /// Addresses asking for seized names over DNS, by queries (`resolver_hours`).
     public var topResolvers: [ResolverCount] = []
     /// Every node's counters since the store was created (`counters`): events offered to the
@@ -27,6 +30,7 @@ public struct StoreStats: Sendable, Equatable, Encodable {
 
     public init(since: UTCTime, family: String?) {
         self.since = since
+        topQueryNamesSince = since
         self.family = family
     }
 
@@ -65,7 +69,8 @@ public struct StoreStats: Sendable, Equatable, Encodable {
 
     enum CodingKeys: String, CodingKey {
         case since, family, infectedPerDay = "infected_per_day", services, topNames = "top_names",
-             topQueryNames = "top_query_names", topResolvers = "top_resolvers", nodes
+             topQueryNames = "top_query_names", topQueryNamesSince = "top_query_names_since",
+             topResolvers = "top_resolvers", nodes
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -76,6 +81,7 @@ public struct StoreStats: Sendable, Equatable, Encodable {
         try c.encode(services, forKey: .services)
         try c.encode(topNames, forKey: .topNames)
         try c.encode(topQueryNames, forKey: .topQueryNames)
+        try c.encode(topQueryNamesSince.description, forKey: .topQueryNamesSince)
         try c.encode(topResolvers, forKey: .topResolvers)
         try c.encode(nodes, forKey: .nodes)
     }
@@ -114,7 +120,8 @@ public struct StoreStats: Sendable, Equatable, Encodable {
                 services.map { [$0.service, Self.grouped($0.events), Self.grouped($0.sessions)] }, rightAligned: [1, 2])
         section("Top C&C names (HTTP Host, TLS SNI)", ["family", "name", "sessions"],
                 topNames.map { [$0.family, Self.printable($0.name), Self.grouped($0.count)] }, rightAligned: [2])
-        section("Top seized names over DNS", ["family", "qname", "queries"],
+        section(topQueryNamesSince == since ? "Top seized names over DNS" : "Top seized names over DNS since \(topQueryNamesSince.description) (the last 24 h)",
+                ["family", "qname", "queries"],
                 topQueryNames.map { [$0.family, Self.printable($0.name), Self.grouped($0.count)] }, rightAligned: [2])
         section("Top querying resolvers", ["address", "queries"],
                 topResolvers.map { [$0.address, Self.grouped($0.queries)] }, rightAligned: [1])

@@ -32,6 +32,7 @@ struct RetentionTests {
         #expect(try probe.texts("SELECT src_ip FROM dns_queries") == ["198.51.100.41"])
         #expect(try probe.texts("SELECT src_ip FROM resolver_hours") == ["198.51.100.41"])
         #expect(try probe.texts("SELECT day FROM infections ORDER BY day") == ["2024-03-30", "2024-04-09", "2024-04-19"])
+        #expect(try probe.texts("SELECT day FROM infection_days ORDER BY day") == ["2024-03-30", "2024-04-09", "2024-04-19"])
         #expect(try probe.integer("SELECT count(DISTINCT hour) FROM service_hours") == 3)
         #expect(try probe.integer("SELECT count(*) FROM name_hours") == 3)
         // The run and its counters are never swept: they prove what a run stored.
@@ -53,8 +54,9 @@ struct RetentionTests {
         }
         #expect(steps.last == 0)
         #expect(steps.dropLast().allSatisfy { (1...2).contains($0) }, "\(steps)")
-        // 3 check-ins, 4 DNS rows, 4 resolver rows, 2 infections, 2 + 2 service hours, 2 names.
-        let expected = 3 + 4 + 4 + 2 + 4 + 2
+        // 3 check-ins, 4 DNS rows, 4 resolver rows, 2 infections and their 2 days, 2 + 2
+        // service hours, 2 names.
+        let expected = 3 + 4 + 4 + 2 + 2 + 4 + 2
         #expect(steps.reduce(0, +) == expected, "\(steps)")
         try Self.expectSwept(try DatabaseProbe(dir))
         // Nothing more to do until time moves on.

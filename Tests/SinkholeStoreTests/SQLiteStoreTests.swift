@@ -17,7 +17,7 @@ struct SQLiteStoreSchemaTests {
 
         let probe = try DatabaseProbe(dir)
         let tables = try probe.texts("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-        #expect(tables == ["checkins", "counters", "dns_queries", "infections", "name_hours", "resolver_hours", "runs",
+        #expect(tables == ["checkins", "counters", "dns_queries", "infection_days", "infections", "name_hours", "resolver_hours", "runs",
                            "schema_migrations", "service_hours"])
         #expect(try probe.rows("SELECT version FROM schema_migrations ORDER BY version") == Self.versions)
         #expect(try probe.text("PRAGMA journal_mode") == "wal")

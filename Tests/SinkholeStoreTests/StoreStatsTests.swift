@@ -21,6 +21,10 @@ struct StoreStatsTests {
         Events.dns(at: Events.at(300), source: "198.51.100.54", qname: "www.example.com", rcode: 5, family: ""),
     ]
 
+    /// The report's time: midnight after the first events, so the DNS names' last 24 h
+    /// cover them.
+    static let now = Events.at(86_400)
+
     @Test("the deduplicator sums events and new sessions per hour, service and family, C&C names per session, queries per resolver")
     func summaryFromTheDeduplicator() {
         let summary = fold(Self.events).summary
@@ -75,30 +79,49 @@ struct StoreStatsTests {
         let dir = try TemporaryDirectory()
         // Split mid-session: the second batch's delta row must not count a second session.
         try Self.store(dir, batches: [Array(Self.events.prefix(1)), Array(Self.events.dropFirst())])
-        let stats = try SQLiteStats.read(path: dir.path(), since: Events.at(0), family: nil)
+        let stats = try SQLiteStats.read(path: dir.path(), since: Events.at(0), family: nil, now: Self.now)
         Self.expectTheEvents(stats)
         #expect(stats.nodes == [.init(node: "n1", offered: 11, stored: 8, dropped: 3)])
         #expect(stats.anyDropped)
+    }
+
+    @Test("an address is counted once per day and family, however many sessions and batches it comes back in")
+    func addressesCountedOnce() throws {
+        let dir = try TemporaryDirectory()
+        let bot = { (t: Int64, port: UInt16) in Events.session(at: Events.at(t), source: "203.0.113.7", sourcePort: port, family: "rustock") }
+        // New sessions of one bot in three batches, a second bot in the last, and the first
+        // bot under another family.
+        try Self.store(dir, batches: [[bot(10, 1)], [bot(500, 2), bot(600, 3)],
+                                      [bot(900, 4), Events.session(at: Events.at(901), source: "203.0.113.8", family: "rustock"),
+                                       Events.session(at: Events.at(902), source: "203.0.113.7", sourcePort: 5, family: "necurs")]])
+        let stats = try SQLiteStats.read(path: dir.path(), since: Events.at(0), family: nil, now: Self.now)
+        #expect(stats.infectedPerDay.map { "\($0.family) \($0.addresses)" } == ["necurs 1", "rustock 2"])
+        let probe = try DatabaseProbe(dir)
+        #expect(try probe.integer("SELECT count FROM infections WHERE src_ip = '203.0.113.7' AND family = 'rustock'") == 4)
     }
 
     @Test("--since and --family narrow every section but the node counters; limit caps the top lists")
     func narrowing() throws {
         let dir = try TemporaryDirectory()
         try Self.store(dir, batches: [Self.events])
-        let nextDay = try SQLiteStats.read(path: dir.path(), since: Events.at(86_400), family: nil)
+        let nextDay = try SQLiteStats.read(path: dir.path(), since: Events.at(86_400), family: nil, now: Self.now)
         #expect(nextDay.infectedPerDay.map(\.day) == ["2024-03-11"])
         #expect(nextDay.services.map { "\($0.service) \($0.events)" } == ["http 1"])
         #expect(nextDay.topQueryNames.isEmpty && nextDay.topResolvers.isEmpty && nextDay.topNames.isEmpty)
         // Mid-hour: the whole hour counts (summaries are hourly).
-        let midHour = try SQLiteStats.read(path: dir.path(), since: Events.at(3_650), family: nil)
+        let midHour = try SQLiteStats.read(path: dir.path(), since: Events.at(3_650), family: nil, now: Self.now)
         #expect(midHour.services.map { "\($0.service) \($0.events)" } == ["http 2", "tls 1"])
-        let conficker = try SQLiteStats.read(path: dir.path(), since: Events.at(0), family: "conficker")
+        let conficker = try SQLiteStats.read(path: dir.path(), since: Events.at(0), family: "conficker", now: Self.now)
         #expect(conficker.infectedPerDay.map(\.family) == ["conficker"])
         #expect(conficker.services.map { "\($0.service) \($0.events)" } == ["dns 2", "tls 1"])
         #expect(conficker.topNames.map(\.name) == ["x.conficker.example"])
         #expect(conficker.topResolvers.count == 2, "resolvers are not split by family")
-        let one = try SQLiteStats.read(path: dir.path(), since: Events.at(0), family: nil, limit: 1)
+        let one = try SQLiteStats.read(path: dir.path(), since: Events.at(0), family: nil, limit: 1, now: Self.now)
         #expect(one.topNames.count == 1 && one.topResolvers.count == 1)
+        // DNS names over at most the last 24 hours: two days later, none of these.
+        let later = try SQLiteStats.read(path: dir.path(), since: Events.at(0), family: nil, now: Events.at(3 * 86_400))
+        #expect(later.topQueryNames.isEmpty && later.topQueryNamesSince == Events.at(2 * 86_400))
+        #expect(later.topResolvers.count == 2, "resolvers come from their summary, over the whole range")
     }
 
     @Test("a store written before the summaries existed gets them filled when it upgrades")
@@ -107,17 +130,17 @@ struct StoreStatsTests {
         try Self.store(dir, batches: [Self.events])
         // Back to the state of an older sinkhole: no summaries, schema version below 8.
         let probe = try DatabaseProbe(dir)
-        try probe.execute("DROP TABLE service_hours; DROP TABLE name_hours; DROP TABLE resolver_hours; DELETE FROM schema_migrations WHERE version >= 8")
-        #expect(throws: SQLiteError.self) { try SQLiteStats.read(path: dir.path(), since: Events.at(0), family: nil) }
+        try probe.execute("DROP TABLE service_hours; DROP TABLE name_hours; DROP TABLE resolver_hours; DROP TABLE infection_days; DELETE FROM schema_migrations WHERE version >= 8")
+        #expect(throws: SQLiteError.self) { try SQLiteStats.read(path: dir.path(), since: Events.at(0), family: nil, now: Self.now) }
         try SQLiteStore(path: dir.path()).close()
-        Self.expectTheEvents(try SQLiteStats.read(path: dir.path(), since: Events.at(0), family: nil))
+        Self.expectTheEvents(try SQLiteStats.read(path: dir.path(), since: Events.at(0), family: nil, now: Self.now))
     }
 
     @Test("a file that is not a sinkhole store, or none at all, is a clear error naming it")
     func notAStore() throws {
         let dir = try TemporaryDirectory()
         let missing = dir.path("missing.db")
-        let error = try #require(throws: SQLiteError.self) { try SQLiteStats.read(path: missing, since: Events.at(0), family: nil) }
+        let error = try #require(throws: SQLiteError.self) { try SQLiteStats.read(path: missing, since: Events.at(0), family: nil, now: Self.now) }
         #expect(error.description.contains(missing))
         #expect(!FileManager.default.fileExists(atPath: missing), "reading must not create a file")
     }

@@ -94,7 +94,7 @@ SQL
 echo "filled in $(( SECONDS - start )) s: $(sqlite3 "$db" 'SELECT count(*) FROM checkins') check-ins," \
      "$(sqlite3 "$db" 'SELECT count(*) FROM infections') infections rows, $(du -h "$db" | cut -f1)"
 
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+. Benchmarks/lib/processes.sh  # median
 timed() {  # command... -> seconds
     local t0=$EPOCHREALTIME
     "$@" > "$work/out" 2>&1 || { cat "$work/out" >&2; exit 1; }

@@ -185,6 +185,16 @@ public struct Deduplicator: Sendable {
             row.httpStatus = event.httpStatus
         }
         if row.firstBytes.isEmpty { row.firstBytes = event.firstBytes }
+        // The TLS detail is one hello's, taken whole like the HTTP detail.
+        if row.tlsOfferedVersion == 0 && event.tlsOfferedVersion != 0 {
+            row.tlsServerName = event.tlsServerName
+            row.tlsOfferedVersion = event.tlsOfferedVersion
+            row.tlsOfferedCipher = event.tlsOfferedCipher
+            row.tlsOfferedCipherCount = event.tlsOfferedCipherCount
+            row.tlsCompleted = event.tlsCompleted
+            row.tlsVersion = event.tlsVersion
+            row.tlsCipher = event.tlsCipher
+        }
     }
 
     /// `<session start µs>-<transport>-<source>-<source port>-<destination>-<destination port>`:

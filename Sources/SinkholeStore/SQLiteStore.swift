@@ -38,15 +38,19 @@ public final class SQLiteStore: CheckInStore, @unchecked Sendable {
         try db.execute("PRAGMA cache_size = -65536")
         try SQLiteSchema.migrate(db)
         // The HTTP detail comes from one request (the first of the session that had one): the
-        // columns are filled together when the stored row has no method yet.
+        // columns are filled together when the stored row has no method yet. The TLS detail
+        // likewise comes from one hello, filled together when the row has no offered version.
         insertCheckIn = try db.prepare("""
             INSERT INTO checkins (node, event_id, first_seen, last_seen, count, transport, service, family,
                                   src_ip, src_port, dst_ip, dst_port, name, name_truncated, dns_type, dns_rcode,
                                   http_method, http_path, http_version, http_user_agent, http_referer,
                                   http_forwarded_for, http_content_length, http_body_bytes, http_body_sha256,
-                                  http_header_count, http_status, first_bytes, truncated)
+                                  http_header_count, http_status, first_bytes, truncated,
+                                  tls_sni, tls_offered_version, tls_offered_cipher, tls_offered_cipher_count,
+                                  tls_version, tls_cipher, tls_completed)
             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                    ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)
+                    ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29,
+                    ?30, ?31, ?32, ?33, ?34, ?35, ?36)
             ON CONFLICT (node, event_id) DO UPDATE SET
                 first_seen = min(first_seen, excluded.first_seen),
                 last_seen = max(last_seen, excluded.last_seen),
@@ -68,7 +72,14 @@ public final class SQLiteStore: CheckInStore, @unchecked Sendable {
                 http_header_count = CASE WHEN http_method = '' THEN excluded.http_header_count ELSE http_header_count END,
                 http_status = CASE WHEN http_method = '' THEN excluded.http_status ELSE http_status END,
                 first_bytes = CASE WHEN first_bytes = '' THEN excluded.first_bytes ELSE first_bytes END,
-                truncated = CASE WHEN truncated = '' THEN excluded.truncated ELSE truncated END
+                truncated = CASE WHEN truncated = '' THEN excluded.truncated ELSE truncated END,
+                tls_sni = CASE WHEN tls_offered_version = '' THEN excluded.tls_sni ELSE tls_sni END,
+                tls_offered_cipher = CASE WHEN tls_offered_version = '' THEN excluded.tls_offered_cipher ELSE tls_offered_cipher END,
+                tls_offered_cipher_count = CASE WHEN tls_offered_version = '' THEN excluded.tls_offered_cipher_count ELSE tls_offered_cipher_count END,
+                tls_version = CASE WHEN tls_offered_version = '' THEN excluded.tls_version ELSE tls_version END,
+                tls_cipher = CASE WHEN tls_offered_version = '' THEN excluded.tls_cipher ELSE tls_cipher END,
+                tls_completed = CASE WHEN tls_offered_version = '' THEN excluded.tls_completed ELSE tls_completed END,
+                tls_offered_version = CASE WHEN tls_offered_version = '' THEN excluded.tls_offered_version ELSE tls_offered_version END
             """)
         upsertInfection = try db.prepare("""
             INSERT INTO infections (day, src_ip, family, first_seen, last_seen, count, last_src_port)
@@ -171,6 +182,13 @@ public final class SQLiteStore: CheckInStore, @unchecked Sendable {
             insertCheckIn.bind(27, Int(c.httpStatus))
             insertCheckIn.bind(28, c.firstBytes)
             insertCheckIn.bind(29, Self.truncatedFields(c))
+            insertCheckIn.bind(30, c.tlsServerName)
+            insertCheckIn.bind(31, c.tlsOfferedVersion == 0 ? "" : TLSNames.version(c.tlsOfferedVersion))
+            insertCheckIn.bind(32, c.tlsOfferedCipherCount == 0 ? "" : TLSNames.cipherSuite(c.tlsOfferedCipher))
+            insertCheckIn.bind(33, Int(c.tlsOfferedCipherCount))
+            insertCheckIn.bind(34, c.tlsVersion == 0 ? "" : TLSNames.version(c.tlsVersion))
+            insertCheckIn.bind(35, c.tlsVersion == 0 ? "" : TLSNames.cipherSuite(c.tlsCipher))
+            insertCheckIn.bind(36, c.tlsCompleted ? 1 : 0)
             try insertCheckIn.run()
         }
         for (key, row) in batch.infections {
@@ -224,6 +242,7 @@ public final class SQLiteStore: CheckInStore, @unchecked Sendable {
         if c.httpReferer.truncated { names.append("http_referer") }
         if c.httpForwardedFor.truncated { names.append("http_forwarded_for") }
         if c.firstBytes.truncated { names.append("first_bytes") }
+        if c.tlsServerName.truncated { names.append("tls_sni") }
         return names.joined(separator: ",")
     }
 

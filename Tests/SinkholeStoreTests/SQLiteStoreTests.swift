@@ -14,7 +14,7 @@ struct SQLiteStoreSchemaTests {
         let probe = try DatabaseProbe(dir)
         let tables = try probe.texts("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
         #expect(tables == ["checkins", "counters", "dns_queries", "infections", "runs", "schema_migrations"])
-        #expect(try probe.rows("SELECT version FROM schema_migrations ORDER BY version") == [[.integer(1)], [.integer(2)], [.integer(3)]])
+        #expect(try probe.rows("SELECT version FROM schema_migrations ORDER BY version") == [[.integer(1)], [.integer(2)], [.integer(3)], [.integer(4)]])
         #expect(try probe.text("PRAGMA journal_mode") == "wal")
         #expect(try probe.text("PRAGMA integrity_check") == "ok")
     }
@@ -31,7 +31,7 @@ struct SQLiteStoreSchemaTests {
         }
         let probe = try DatabaseProbe(dir)
         let applied = try probe.rows("SELECT version, applied_at FROM schema_migrations ORDER BY version")
-        #expect(applied.count == 3)
+        #expect(applied.count == 4)
 
         let reopened = try SQLiteStore(path: dir.path())
         defer { reopened.close() }
@@ -84,7 +84,7 @@ struct SQLiteStoreSchemaTests {
         try store.write(fold([Events.dns(at: Events.at(11))]), node: "n1", run: try store.beginRun(node: "n1", startedAt: Events.at(0)))
         store.close()
         let probe = try DatabaseProbe(dir)
-        #expect(try probe.rows("SELECT version FROM schema_migrations ORDER BY version") == [[.integer(1)], [.integer(2)], [.integer(3)]])
+        #expect(try probe.rows("SELECT version FROM schema_migrations ORDER BY version") == [[.integer(1)], [.integer(2)], [.integer(3)], [.integer(4)]])
         #expect(try probe.rows("SELECT count, rate_limited FROM dns_queries WHERE qname = 'cc.evil.example'") == [[.integer(7), .integer(0)]])
         #expect(try probe.integer("SELECT count(*) FROM dns_queries") == 2)
     }

@@ -5,7 +5,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 CONFIG ?= Deploy/sinkhole.dev.yaml
 # Debian packages the build, the tests and `make run` need.
-PACKAGES := pkg-config libsqlite3-dev sqlite3 dnsutils knot-dnsutils curl
+PACKAGES := pkg-config libsqlite3-dev sqlite3 dnsutils knot-dnsutils curl openssl
 APT_GET := $(if $(filter 0,$(shell id -u)),apt-get,sudo apt-get)
 
 .PHONY: run test build deps bench clean help
@@ -35,15 +35,16 @@ run: build
 	port=$$(grep -oE '"127\.0\.0\.1:[0-9]+"' $(CONFIG) | head -1 | grep -oE '[0-9]+"$$' | tr -d '"'); \
 	echo; \
 	echo "sinkhole is starting with $(CONFIG): DNS on 127.0.0.1:$$port and [::1]:$$port (UDP and TCP),"; \
-	echo "HTTP on 127.0.0.1:8080,"; \
+	echo "HTTP on 127.0.0.1:8080, TLS on 127.0.0.1:8443 (a self-signed certificate per seized name),"; \
 	echo "check-ins stored in var/checkins.db. From another terminal, try:"; \
 	echo; \
 	echo "  dig @127.0.0.1 -p $$port something.cc.botnet.example      # answers 198.51.100.10"; \
 	echo "  dig @127.0.0.1 -p $$port something.cc.botnet.example AAAA # answers 2001:db8::10"; \
 	echo "  dig @127.0.0.1 -p $$port www.example.com                  # not seized: REFUSED"; \
 	echo "  curl -A bot/1.0 http://cc.botnet.example:8080/gate.php --resolve cc.botnet.example:8080:127.0.0.1"; \
+	echo "  curl -k -A bot/1.0 https://cc.botnet.example:8443/gate.php --resolve cc.botnet.example:8443:127.0.0.1"; \
 	echo "  sqlite3 -header -column var/checkins.db \"; \
-	echo "    \"SELECT event_id, family, src_ip, src_port, service, name FROM checkins ORDER BY first_seen DESC LIMIT 5\""; \
+	echo "    \"SELECT event_id, family, src_ip, src_port, service, name, tls_sni, tls_cipher FROM checkins ORDER BY first_seen DESC LIMIT 5\""; \
 	echo "  sqlite3 -header -column var/checkins.db \\"; \
 	echo "    \"SELECT datetime(hour,'unixepoch') AS hour, src_ip, qname, qtype, count, family FROM dns_queries ORDER BY last_seen DESC LIMIT 20\""; \
 	echo; \

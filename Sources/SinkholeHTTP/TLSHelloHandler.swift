@@ -12,6 +12,7 @@ import SinkholeDNS
 /// - a hello, readable or not: tells the handler behind (`TLSHelloEvent.client`), puts a
 ///   `NIOSSLServerHandler` with the chosen certificate right after itself and passes the held
 ///   bytes on; BoringSSL answers an unreadable hello with an alert, as a server would;
+/// - a client that leaves before its hello is whole: tells the handler behind what it sent;
 /// - not TLS at all: passes the bytes on as they are, so the HTTP handler behind logs them as it
 ///   logs any non-HTTP bytes (a `tcp` check-in with the first bytes), and plaintext HTTP sent to
 ///   the TLS port is answered and logged as HTTP, the richer evidence.
@@ -64,15 +65,13 @@ public final class TLSHelloHandler: ChannelDuplexHandler {
         case .notTLS:
             context.fireChannelRead(wrapInboundOut(context.channel.allocator.buffer(bytes: held)))
         case .malformed, .message:
-            var detail = TLSDetail(helloTime: clock())
             var match: SeizedZones.Match?
+            let detail: TLSDetail
             if case .message(1, let body) = scan, let hello = try? TLSClientHello(parsing: body) {
                 match = Self.name(fromServerName: hello.serverName).flatMap { zones.match($0) }
-                detail = TLSDetail(hello: hello, family: match.map { BoundedBytes($0.family) } ?? BoundedBytes(),
-                                   at: detail.helloTime)
+                detail = TLSDetail(hello: hello, family: match.map { BoundedBytes($0.family) } ?? BoundedBytes(), at: clock())
             } else {
-                detail.firstBytes = BoundedBytes(held.prefix(CheckIn.Limits.firstBytes))
-                if held.count > CheckIn.Limits.firstBytes { detail.firstBytes.markTruncated() }
+                detail = unreadable(held)
             }
             context.fireUserInboundEventTriggered(TLSHelloEvent.client(detail))
             let tls = NIOSSLServerHandler(context: certificates.context(for: match))
@@ -86,6 +85,24 @@ public final class TLSHelloHandler: ChannelDuplexHandler {
             state = .readingServerHello([])
             context.fireChannelRead(wrapInboundOut(context.channel.allocator.buffer(bytes: held)))
         }
+    }
+
+    /// A client that leaves (or is timed out) before its hello is whole is logged with what it
+    /// sent, like an unreadable hello.
+    public func channelInactive(context: ChannelHandlerContext) {
+        if case .readingClientHello(let held) = state, !held.isEmpty {
+            state = .passing
+            context.fireUserInboundEventTriggered(TLSHelloEvent.client(unreadable(held)))
+        }
+        context.fireChannelInactive()
+    }
+
+    /// The detail of TLS records that held no readable hello: their first bytes.
+    private func unreadable(_ held: [UInt8]) -> TLSDetail {
+        var detail = TLSDetail(helloTime: clock())
+        detail.firstBytes = BoundedBytes(held.prefix(CheckIn.Limits.firstBytes))
+        if held.count > CheckIn.Limits.firstBytes { detail.firstBytes.markTruncated() }
+        return detail
     }
 
     public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {

@@ -202,6 +202,31 @@ struct TLSHelloHandlerTests {
         #expect(events[0].tlsOfferedVersion == 0 && events[0].family.text == "conficker")
     }
 
+    @Test("a client that leaves mid-hello is logged as tls with what it sent")
+    func partialHello() throws {
+        let c = try Self.connect()
+        let partial = Array(TLSHelloFixtures.openSSLClientHello.prefix(100))
+        try c.send(partial)
+        #expect(c.events().isEmpty)
+        c.channel.pipeline.fireChannelInactive()
+        let events = c.events()
+        try #require(events.count == 1)
+        #expect(events[0].service == .tls && events[0].firstBytes.bytes == Array(partial.prefix(64)) && events[0].firstBytes.truncated)
+        #expect(events[0].tlsServerName.isEmpty && events[0].family.text == "conficker")
+    }
+
+    @Test("reloaded seized names reach the TLS layer: a new name's hello gets its family and certificate")
+    func reload() throws {
+        let c = try Self.connect()
+        let zones = try SeizedZones(families: [SeizedFamily(name: "necurs", domains: ["botnet.example"], answers: [])])
+        c.channel.pipeline.fireUserInboundEventTriggered(DNSResponderUpdate(responder: DNSResponder(zones: zones, ttl: 300)))
+        try c.send(TLSHelloFixtures.openSSLClientHello)
+        c.channel.pipeline.fireChannelInactive()
+        let events = c.events()
+        try #require(events.count == 1)
+        #expect(events[0].family.text == "necurs" && events[0].tlsServerName.text == "cc.botnet.example")
+    }
+
     @Test("bytes that are not TLS go to the HTTP handler as they are: garbage as tcp, plaintext HTTP as http")
     func notTLS() throws {
         let garbage: [UInt8] = [0x00, 0xff, 0x1b, 0x0d, 0x0a]

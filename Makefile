@@ -43,7 +43,7 @@ run: build
 	echo "  dig @127.0.0.1 -p $$port www.example.com                  # not seized: REFUSED"; \
 	echo "  curl -A bot/1.0 http://cc.botnet.example:8080/gate.php --resolve cc.botnet.example:8080:127.0.0.1"; \
 	echo "  curl -k -A bot/1.0 https://cc.botnet.example:8443/gate.php --resolve cc.botnet.example:8443:127.0.0.1"; \
-	echo "  sqlite3 -header -column var/checkins.db \"; \
+	echo "  sqlite3 -header -column var/checkins.db \\"; \
 	echo "    \"SELECT event_id, family, src_ip, src_port, service, name, tls_sni, tls_cipher FROM checkins ORDER BY first_seen DESC LIMIT 5\""; \
 	echo "  sqlite3 -header -column var/checkins.db \\"; \
 	echo "    \"SELECT datetime(hour,'unixepoch') AS hour, src_ip, qname, qtype, count, family FROM dns_queries ORDER BY last_seen DESC LIMIT 20\""; \

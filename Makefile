@@ -13,7 +13,7 @@ APT_GET := $(if $(filter 0,$(shell id -u)),apt-get,sudo apt-get)
 help:
 	@echo "make run    build (release) and start the sinkhole on loopback ports with $(CONFIG)"
 	@echo "make test   build and run the whole test suite (unit, integration, ring stress under TSan, 45 s of fuzzing)"
-	@echo "make fuzz   fuzz the DNS parser and responder for FUZZ_SECONDS (default 600); findings go to Fuzz/crashes/"
+	@echo "make fuzz   fuzz the DNS parser and responder and the TLS hello reader for FUZZ_SECONDS (default 600); findings go to Fuzz/crashes/"
 	@echo "make bench  run the benchmarks and print the table recorded in Benchmarks/RESULTS.md"
 
 # Installs only what is missing, so a machine that has everything never touches apt.
@@ -66,7 +66,7 @@ test: deps
 	$$($(SWIFT) build -c release --package-path Benchmarks --show-bin-path)/sinkhole-bench --scale 0.01 > /dev/null
 	$(SWIFT) build --package-path Tests/TSan --build-tests -c release --sanitize=thread
 	$(SWIFT) test --package-path Tests/TSan --skip-build -c release --sanitize=thread
-	@# 45 s of fuzzing the DNS parser, responder and TCP framing; any finding fails the run.
+	@# 45 s of fuzzing the DNS parser, responder and TCP framing and the TLS hello reader; any finding fails the run.
 	$(MAKE) --no-print-directory fuzz-smoke
 
 bench: deps
@@ -75,8 +75,9 @@ bench: deps
 clean:
 	rm -rf .build Tests/TSan/.build Benchmarks/.build Fuzz/.build
 
-# The libFuzzer target over the DNS parser, responder and TCP framing: Fuzz/, a package of its
-# own (release build, coverage and AddressSanitizer on SinkholeCore and SinkholeDNS only).
+# The libFuzzer target over the DNS parser, responder and TCP framing and the TLS hello reader:
+# Fuzz/, a package of its own (release build, coverage and AddressSanitizer on SinkholeCore,
+# SinkholeDNS and the hello reader's files only).
 # A run mutates a scratch copy of the seed corpus Fuzz/corpus/dns, so the repository's corpus
 # stays what `make fuzz-seeds` writes; an input that crashes or breaks an invariant is written
 # to Fuzz/crashes/, where FuzzCrashReplayTests replays it (commit it with the fix).

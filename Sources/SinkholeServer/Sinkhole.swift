@@ -215,11 +215,12 @@ public final class Sinkhole: Sendable {
         // it (an operator, systemd, the tests) can reach all of them.
         let http = configuration.http
         let servesTLS = tlsCertificates != nil
-        let ready = ReadyBarrier(services: 1 + (http.listen.isEmpty ? 0 : 1) + (servesTLS ? 1 : 0)) { dns, http, tls in
-            logger.notice("sinkhole ready", metadata: ["dns.listen": "\(dns.map(\.description))",
-                                                     "http.listen": "\(http.map(\.description))",
-                                                     "tls.listen": "\(tls.map(\.description))"])
-            onReady(dns)
+        let ready = ReadyBarrier(services: 1 + (http.listen.isEmpty ? 0 : 1) + (servesTLS ? 1 : 0)) {
+            dnsAddresses, httpAddresses, tlsAddresses in
+            logger.notice("sinkhole ready", metadata: ["dns.listen": "\(dnsAddresses.map(\.description))",
+                                                     "http.listen": "\(httpAddresses.map(\.description))",
+                                                     "tls.listen": "\(tlsAddresses.map(\.description))"])
+            onReady(dnsAddresses)
         }
         var dns = DNSService(
             listen: configuration.dns.listen,

@@ -6,8 +6,9 @@ SWIFT ?= swift
 CONFIG ?= Deploy/sinkhole.dev.yaml
 # Debian packages the build, the tests and `make run` need.
 # nftables, iproute2 and netcat-openbsd: the catch-all test loads Deploy/nftables.conf in network
-# namespaces it creates and dials through it with nc (`make run`'s hints use nc too).
-PACKAGES := pkg-config libsqlite3-dev sqlite3 dnsutils knot-dnsutils curl nftables iproute2 netcat-openbsd
+# namespaces it creates and dials through it with nc (`make run`'s hints use nc too); openssl:
+# the TLS tests' s_client.
+PACKAGES := pkg-config libsqlite3-dev sqlite3 dnsutils knot-dnsutils curl openssl nftables iproute2 netcat-openbsd
 APT_GET := $(if $(filter 0,$(shell id -u)),apt-get,sudo apt-get)
 
 .PHONY: run test build deps bench clean help
@@ -15,7 +16,7 @@ APT_GET := $(if $(filter 0,$(shell id -u)),apt-get,sudo apt-get)
 help:
 	@echo "make run    build (release) and start the sinkhole on loopback ports with $(CONFIG)"
 	@echo "make test   build and run the whole test suite (unit, integration, ring stress under TSan, 45 s of fuzzing)"
-	@echo "make fuzz   fuzz the DNS parser and responder for FUZZ_SECONDS (default 600); findings go to Fuzz/crashes/"
+	@echo "make fuzz   fuzz the DNS parser and responder and the TLS hello reader for FUZZ_SECONDS (default 600); findings go to Fuzz/crashes/"
 	@echo "make bench  run the benchmarks and print the table recorded in Benchmarks/RESULTS.md"
 	@echo "make bench-dns / bench-http [QUICK=1]  the DNS server against NSD and Knot / HTTP against nginx"
 	@echo "make bench-stats / bench-sqlite-floor  sinkhole stats on 10M check-ins / SQLite's cost per stored DNS row"
@@ -39,17 +40,19 @@ run: build
 	port=$$(grep -oE '"127\.0\.0\.1:[0-9]+"' $(CONFIG) | head -1 | grep -oE '[0-9]+"$$' | tr -d '"'); \
 	echo; \
 	echo "sinkhole is starting with $(CONFIG): DNS on 127.0.0.1:$$port and [::1]:$$port (UDP and TCP),"; \
-	echo "HTTP on 127.0.0.1:8080, the catch-all on 127.0.0.1:9000 (TCP and UDP),"; \
+	echo "HTTP on 127.0.0.1:8080, TLS on 127.0.0.1:8443 (a self-signed certificate per seized name),"; \
+	echo "the catch-all on 127.0.0.1:9000 (TCP and UDP),"; \
 	echo "check-ins stored in var/checkins.db. From another terminal, try:"; \
 	echo; \
 	echo "  dig @127.0.0.1 -p $$port something.cc.botnet.example      # answers 198.51.100.10"; \
 	echo "  dig @127.0.0.1 -p $$port something.cc.botnet.example AAAA # answers 2001:db8::10"; \
 	echo "  dig @127.0.0.1 -p $$port www.example.com                  # not seized: REFUSED"; \
 	echo "  curl -A bot/1.0 http://cc.botnet.example:8080/gate.php --resolve cc.botnet.example:8080:127.0.0.1"; \
+	echo "  curl -k -A bot/1.0 https://cc.botnet.example:8443/gate.php --resolve cc.botnet.example:8443:127.0.0.1"; \
 	echo "  printf 'SSH-2.0-bot\\r\\n' | nc -N 127.0.0.1 9000              # catch-all TCP: logged, closed"; \
 	echo "  printf 'hello' | nc -u -w1 127.0.0.1 9000                  # catch-all UDP: logged, never answered"; \
-	echo "  sqlite3 -header -column var/checkins.db \"; \
-	echo "    \"SELECT event_id, family, src_ip, src_port, service, name, dst_port, listener_port, first_bytes FROM checkins ORDER BY first_seen DESC LIMIT 5\""; \
+	echo "  sqlite3 -header -column var/checkins.db \\"; \
+	echo "    \"SELECT event_id, family, src_ip, src_port, service, name, tls_sni, tls_cipher, dst_port, listener_port, first_bytes FROM checkins ORDER BY first_seen DESC LIMIT 5\""; \
 	echo "  sqlite3 -header -column var/checkins.db \\"; \
 	echo "    \"SELECT datetime(hour,'unixepoch') AS hour, src_ip, qname, qtype, count, family FROM dns_queries ORDER BY last_seen DESC LIMIT 20\""; \
 	echo; \
@@ -71,7 +74,7 @@ test: deps
 	$$($(SWIFT) build -c release --package-path Benchmarks --show-bin-path)/sinkhole-bench --scale 0.01 > /dev/null
 	$(SWIFT) build --package-path Tests/TSan --build-tests -c release --sanitize=thread
 	$(SWIFT) test --package-path Tests/TSan --skip-build -c release --sanitize=thread
-	@# 45 s of fuzzing the DNS parser, responder and TCP framing; any finding fails the run.
+	@# 45 s of fuzzing the DNS parser, responder and TCP framing and the TLS hello reader; any finding fails the run.
 	$(MAKE) --no-print-directory fuzz-smoke
 
 bench: deps
@@ -80,8 +83,9 @@ bench: deps
 clean:
 	rm -rf .build Tests/TSan/.build Benchmarks/.build Fuzz/.build
 
-# The libFuzzer target over the DNS parser, responder and TCP framing: Fuzz/, a package of its
-# own (release build, coverage and AddressSanitizer on SinkholeCore and SinkholeDNS only).
+# The libFuzzer target over the DNS parser, responder and TCP framing and the TLS hello reader:
+# Fuzz/, a package of its own (release build, coverage and AddressSanitizer on SinkholeCore,
+# SinkholeDNS and the hello reader's files only).
 # A run mutates a scratch copy of the seed corpus Fuzz/corpus/dns, so the repository's corpus
 # stays what `make fuzz-seeds` writes; an input that crashes or breaks an invariant is written
 # to Fuzz/crashes/, where FuzzCrashReplayTests replays it (commit it with the fix).

@@ -1,13 +1,16 @@
 // swift-tools-version:6.2
-// The libFuzzer target over the DNS parser, responder and TCP framing (`make fuzz`,
-// `make fuzz-smoke`). A package of its own, like Tests/TSan: its SinkholeCore and SinkholeDNS
+// The libFuzzer target over the DNS parser, responder and TCP framing, and the TLS hello
+// reader (`make fuzz`, `make fuzz-smoke`). A package of its own, like Tests/TSan: its SinkholeCore and SinkholeDNS
 // are symlinks to the real sources, so per-target flags instrument exactly those two modules
 // with coverage and AddressSanitizer (`-Xswiftc` flags would reach every module, SwiftNIO
 // included, and every link step). The harness keeps its own `main` and calls
 // `LLVMFuzzerRunDriver`, which the `-sanitize=fuzzer` link brings in.
 //
 // The invariants, the fixtures and the seed list are files of Tests/SinkholeDNSTests, linked
-// into the harness, so the fuzzer and `FuzzCrashReplayTests` check the same things.
+// into the harness, so the fuzzer and `FuzzCrashReplayTests` check the same things. Likewise
+// TLSFuzzInvariants (Tests/SinkholeHTTPTests, replayed by `TLSFuzzReplayTests`); its
+// SinkholeHTTP here is only the hello reader's two files, symlinked: the real module needs
+// swift-nio-ssl, whose BoringSSL has no business under the fuzzer's instrumentation.
 //
 // Build: swift build -c release --package-path Fuzz   (Linux; unsafe flags are fine in a root
 // package, and this one is only ever built as one).
@@ -30,11 +33,12 @@ let package = Package(
             dependencies: ["SinkholeCore", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: instrumented
         ),
+        .target(name: "SinkholeHTTP", dependencies: ["SinkholeCore"], swiftSettings: instrumented),
         .systemLibrary(name: "CLibFuzzer"),
         .executableTarget(
             name: "sinkhole-dns-fuzzer",
             dependencies: [
-                "CLibFuzzer", "SinkholeCore", "SinkholeDNS",
+                "CLibFuzzer", "SinkholeCore", "SinkholeDNS", "SinkholeHTTP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],

@@ -8,10 +8,10 @@
 /// RFC 6302: every check-in carries the source port and the UTC time to the microsecond, so an
 /// ISP behind carrier-grade NAT can find the subscriber behind a shared public address.
 ///
-/// The slot is 1688 bytes (`MemoryLayout<CheckIn>.stride`, logged at start; 368 before the
-/// HTTP detail, 1680 before the catch-all fields and the request index), tested to stay under
-/// 1.75 KiB: most of it is the HTTP detail, bounded to keep what an analyst needs from a bot's
-/// request. 64 MiB of rings hold about 40,000 events.
+/// The slot is 1776 bytes (`MemoryLayout<CheckIn>.stride`, logged at start; 368 before the
+/// HTTP detail, 1680 before the TLS detail, the catch-all fields and the request index), tested
+/// to stay under 1.75 KiB: most of it is the HTTP detail, bounded to keep what an analyst needs
+/// from a bot's request. 64 MiB of rings hold about 37,000 events.
 public struct CheckIn: BitwiseCopyable, Sendable {
     /// Sizes of the bounded detail fields, in bytes.
     public enum Limits {
@@ -38,6 +38,10 @@ public struct CheckIn: BitwiseCopyable, Sendable {
         public static let firstBytes = 64
         /// A SHA-256 digest.
         public static let digest = 32
+        /// The TLS SNI, kept apart from `name` (which holds the inner request's Host). DGA and
+        /// C&C names are far shorter than 64 bytes; a longer SNI is kept cut and marked, and
+        /// 255 bytes would have grown every slot of every ring by a sixth for it.
+        public static let tlsServerName = 64
     }
 
     /// The transport the check-in arrived on.
@@ -91,8 +95,10 @@ public struct CheckIn: BitwiseCopyable, Sendable {
     public var service: Service
     /// The seized botnet family the check-in belongs to; empty when nothing identified it.
     public var family: BoundedBytes<32>
-    /// The name the bot asked for: the DNS qname (as received, letter case kept), later the
-    /// HTTP Host or the TLS SNI.
+    /// The name the bot asked for: the DNS qname (as received, letter case kept), the HTTP
+    /// Host (also of a request inside TLS), or the TLS SNI when there was no Host (a hello
+    /// with no request after it). The SNI is in `tlsServerName` as well: exports want the
+    /// Host and the SNI apart, and a bot may send two different names.
     public var name: BoundedBytes<255>
     /// DNS: the query type, or 0 when the question could not be read.
     public var dnsType: UInt16
@@ -151,6 +157,25 @@ public struct CheckIn: BitwiseCopyable, Sendable {
     /// each request is its own row while the connection's packets fold into its first.
     public var requestIndex: UInt32
 
+    // TLS: the client's hello as the sinkhole read it (even when the handshake then failed)
+    // and what the handshake settled on. 74 bytes of the slot, most of them the SNI.
+    /// TLS: the SNI (RFC 6066 `host_name`), as received; empty when the client sent none.
+    public var tlsServerName: BoundedBytes<64>
+    /// TLS: the highest version the hello offered (`supported_versions`, else
+    /// `legacy_version`; 0x0304 is TLS 1.3); 0 when not TLS.
+    public var tlsOfferedVersion: UInt16
+    /// TLS: the client's preferred cipher suite (the first it offered, GREASE and signalling
+    /// values left out), by IANA code point.
+    public var tlsOfferedCipher: UInt16
+    /// TLS: how many cipher suites the hello offered (GREASE and signalling values left
+    /// out), saturating at 255.
+    public var tlsOfferedCipherCount: UInt8
+    /// TLS: the handshake completed (false when it failed or the client left mid-way).
+    public var tlsCompleted: Bool
+    /// TLS: the version and cipher suite the sinkhole's hello chose; 0 when it sent none.
+    public var tlsVersion: UInt16
+    public var tlsCipher: UInt16
+
     /// `dnsRcode` when no response was sent (a packet too short to answer, or QR set).
     public static let noResponse: UInt8 = 0xff
 
@@ -187,5 +212,12 @@ public struct CheckIn: BitwiseCopyable, Sendable {
         listenerPort = 0
         redirected = false
         requestIndex = 0
+        tlsServerName = BoundedBytes()
+        tlsOfferedVersion = 0
+        tlsOfferedCipher = 0
+        tlsOfferedCipherCount = 0
+        tlsCompleted = false
+        tlsVersion = 0
+        tlsCipher = 0
     }
 }

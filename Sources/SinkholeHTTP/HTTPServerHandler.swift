@@ -1,4 +1,5 @@
 import NIOCore
+import NIOTLS
 import SinkholeCore
 import SinkholeDNS
 
@@ -21,6 +22,11 @@ import SinkholeDNS
 ///   body not within `bodyTimeout` of the end of its head (408), or nothing at all arrives for
 ///   `idleTimeout` (slowloris, in the head or in the body, holds nothing for long);
 /// - when the listener's connection table picks it as the longest idle to make room.
+///
+/// Behind TLS (`TLSHelloHandler` and NIOSSL before it in the pipeline) the same handler
+/// serves the decrypted bytes: its check-ins become `tls` ones carrying the hello's detail
+/// (`TLSHelloEvent`), and a connection that logged nothing else (the handshake failed, or the
+/// client left before a request) logs its hello as one check-in when it closes.
 public final class HTTPServerHandler: ChannelInboundHandler {
     public typealias InboundIn = ByteBuffer
     public typealias OutboundOut = ByteBuffer
@@ -59,6 +65,9 @@ public final class HTTPServerHandler: ChannelInboundHandler {
         public var rejected = 0
         /// Connections whose first bytes were not HTTP.
         public var notHTTP = 0
+        /// TLS connections that logged only their hello (the handshake failed, or no request
+        /// followed it).
+        public var tlsHellosOnly = 0
         public var headerTimeouts = 0
         public var bodyTimeouts = 0
         public var idleTimeouts = 0
@@ -97,6 +106,10 @@ public final class HTTPServerHandler: ChannelInboundHandler {
     private var lingerTimer: Scheduled<Void>?
     private var dateSecond: Int64 = .min
     private var date = ByteBuffer()
+    /// The TLS side of the connection, once `TLSHelloHandler` has read the client's hello.
+    private var tls: TLSDetail?
+    /// Something was pushed for this connection (a TLS hello is then not logged on its own).
+    private var loggedAny = false
 
     /// - Parameters:
     ///   - ring: the ring of the event loop this handler runs on; only that loop pushes to it.
@@ -137,6 +150,13 @@ public final class HTTPServerHandler: ChannelInboundHandler {
         if phase == .open && parser.inMessage {
             // The peer went away mid-request: what arrived is still evidence.
             logIncomplete(status: 0)
+        }
+        if let tls, !loggedAny {
+            // The hello is the check-in: a bot whose handshake failed still named its C&C.
+            counts.tlsHellosOnly += 1
+            var checkIn = makeCheckIn(service: .tls, at: tls.helloTime)
+            checkIn.family = family(host: nil)
+            push(checkIn)
         }
         stop()
         context.fireChannelInactive()
@@ -193,7 +213,7 @@ public final class HTTPServerHandler: ChannelInboundHandler {
                     counts.notHTTP += 1
                     var checkIn = makeCheckIn(service: .tcp)
                     checkIn.firstBytes = firstBytes
-                    checkIn.family = targets.family(destination: destination.address)
+                    checkIn.family = family(host: nil)
                     push(checkIn)
                     phase = .lingering
                     context.close(promise: nil)
@@ -216,11 +236,21 @@ public final class HTTPServerHandler: ChannelInboundHandler {
         context.fireChannelReadComplete()
     }
 
-    /// Takes reloaded seized names (`DNSResponderUpdate`); other events pass on.
+    /// Takes reloaded seized names (`DNSResponderUpdate`) and the TLS layer's news (the
+    /// hellos, the handshake's end); other events pass on.
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let update = event as? DNSResponderUpdate {
             targets.zones = update.responder.zones
+        } else if let hello = event as? TLSHelloEvent {
+            switch hello {
+            case .client(let detail):
+                tls = detail
+            case .server(let chosen):
+                tls?.version = chosen.version
+                tls?.cipher = chosen.cipherSuite
+            }
         } else {
+            if let tlsEvent = event as? TLSUserEvent, case .handshakeCompleted = tlsEvent { tls?.completed = true }
             context.fireUserInboundEventTriggered(event)
         }
     }
@@ -237,10 +267,9 @@ public final class HTTPServerHandler: ChannelInboundHandler {
         let request = parser.request
         let now = clock()
         var checkIn = makeCheckIn(service: .http, at: now)
-        request.fill(&checkIn)
+        describe(request, in: &checkIn)
         // The parser has counted this request already: the first is index 0.
         checkIn.requestIndex = UInt32(clamping: parser.completedRequests - 1)
-        checkIn.family = targets.family(host: request.host, destination: destination.address)
         checkIn.httpStatus = responses.status
         push(checkIn)
         let connection: HTTPResponses.Connection =
@@ -269,16 +298,15 @@ public final class HTTPServerHandler: ChannelInboundHandler {
     private func logIncomplete(status: UInt16, at now: UTCTime? = nil) {
         if parser.isHTTP {
             var checkIn = makeCheckIn(service: .http, at: now ?? clock())
-            parser.request.fill(&checkIn)
+            describe(parser.request, in: &checkIn)
             // Not completed, so not counted yet: its index is the count of those before it.
             checkIn.requestIndex = UInt32(clamping: parser.completedRequests)
-            checkIn.family = targets.family(host: parser.request.host, destination: destination.address)
             checkIn.httpStatus = status
             push(checkIn)
         } else if parser.completedRequests == 0 {
             var checkIn = makeCheckIn(service: .tcp, at: now ?? clock())
             checkIn.firstBytes = firstBytes
-            checkIn.family = targets.family(destination: destination.address)
+            checkIn.family = family(host: nil)
             push(checkIn)
         }
     }
@@ -355,13 +383,34 @@ public final class HTTPServerHandler: ChannelInboundHandler {
 
     // MARK: - Check-ins
 
+    /// A check-in of this connection; behind TLS a `tls` one with the hello's detail (and
+    /// the SNI as its name until a request's Host replaces it).
     private func makeCheckIn(service: CheckIn.Service, at now: UTCTime? = nil) -> CheckIn {
-        CheckIn(time: now ?? clock(), source: source.address, sourcePort: source.port,
-                destination: destination.address, destinationPort: destination.port,
-                transport: .tcp, service: service)
+        var checkIn = CheckIn(time: now ?? clock(), source: source.address, sourcePort: source.port,
+                              destination: destination.address, destinationPort: destination.port,
+                              transport: .tcp, service: service)
+        tls?.fill(&checkIn)
+        return checkIn
+    }
+
+    /// The request's detail and family; behind TLS a request without a Host keeps the SNI
+    /// as its name.
+    private func describe(_ request: HTTPRequest, in checkIn: inout CheckIn) {
+        request.fill(&checkIn)
+        if checkIn.name.isEmpty, let tls { checkIn.name = tls.serverName }
+        checkIn.family = family(host: request.host)
+    }
+
+    /// DESIGN.md "Families": the name the request gave (Host), else the name the TLS hello gave
+    /// (SNI), else the seized address the connection reached.
+    private func family(host: BoundedBytes<255>?) -> BoundedBytes<32> {
+        if let host, let family = targets.family(host: host) { return family }
+        if let tls, !tls.family.isEmpty { return tls.family }
+        return targets.family(destination: destination.address)
     }
 
     private func push(_ checkIn: CheckIn) {
+        loggedAny = true
         // On a full ring this waits while the writer drains (the event loop's other
         // connections wait too; UDP has its own threads), and drops only a stalled writer's.
         if !ring.pushWaitingForConsumer(checkIn) { counts.ringDrops += 1 }

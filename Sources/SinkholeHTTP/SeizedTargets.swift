@@ -18,10 +18,13 @@ public struct SeizedTargets: Sendable {
     /// The family a request naming `host` (a Host header as received: port, brackets and
     /// trailing dot allowed) and reaching `destination` belongs to; empty when neither is seized.
     public func family(host: BoundedBytes<255>, destination: IPAddress) -> BoundedBytes<32> {
-        if let name = Self.name(fromHost: host), let match = zones.match(name) {
-            return BoundedBytes(match.family)
-        }
-        return family(destination: destination)
+        family(host: host) ?? family(destination: destination)
+    }
+
+    /// The family of the seized name `host` (a Host value as received) is under, or nil.
+    public func family(host: BoundedBytes<255>) -> BoundedBytes<32>? {
+        guard let name = Self.name(fromHost: host), let match = zones.match(name) else { return nil }
+        return BoundedBytes(match.family)
     }
 
     /// The family owning the seized address `destination`, or empty.

@@ -69,12 +69,23 @@ extension ConfigurationReader {
 
     mutating func http(_ value: Node, _ path: String) -> Config.HTTP {
         var http = Config.HTTP()
-        let keys = ["listen", "tls_listen", "response", "body_digest_kib", "max_body_kib", "discard_body_kib",
-                    "header_timeout_s", "body_timeout_s", "idle_timeout_s", "max_connections"]
+        let keys = ["listen", "tls_listen", "tls_certificate", "tls_key", "response", "body_digest_kib", "max_body_kib",
+                    "discard_body_kib", "header_timeout_s", "body_timeout_s", "idle_timeout_s", "max_connections"]
+        // Where each of the pair was set, to name it if the other is missing.
+        var certificateAt: (node: Node, path: String)?
+        var keyAt: (node: Node, path: String)?
         for (key, value, path) in fields(value, path, allowed: keys) {
             switch key {
             case "listen": if let v = listens(value, path) { http.listen = v }
             case "tls_listen": if let v = listens(value, path) { http.tlsListen = v }
+            case "tls_certificate":
+                guard !Self.isNull(value) else { continue }
+                certificateAt = (value, path)  // even if unusable: one error, not a second about the pair
+                if let v = self.path(value, path) { http.tlsCertificate = v }
+            case "tls_key":
+                guard !Self.isNull(value) else { continue }
+                keyAt = (value, path)
+                if let v = self.path(value, path) { http.tlsKey = v }
             case "body_digest_kib": if let v = int(value, path, 0...1024) { http.bodyDigestKiB = v }
             case "max_body_kib": if let v = int(value, path, 0...1_048_576) { http.maxBodyKiB = v }
             case "discard_body_kib": if let v = int(value, path, 0...1_048_576) { http.discardBodyKiB = v }
@@ -84,6 +95,13 @@ extension ConfigurationReader {
             case "max_connections": if let v = int(value, path, 1...1_000_000) { http.maxConnections = v }
             default: http.response = response(value, path)
             }
+        }
+        // A certificate without its key (or the reverse) cannot serve; quietly generating one
+        // instead would hide the typo until a bot got the wrong certificate.
+        if let (node, path) = certificateAt, keyAt == nil {
+            fail(node, path, "tls_certificate needs tls_key (the certificate's private key, PEM) beside it")
+        } else if let (node, path) = keyAt, certificateAt == nil {
+            fail(node, path, "tls_key needs tls_certificate (the certificate chain, PEM) beside it")
         }
         return http
     }

@@ -107,6 +107,11 @@ public struct SinkholeConfiguration: Sendable, Equatable {
         public var listen: [ListenAddress] = [ListenAddress(.v4Any, port: 80)]
         /// TLS listeners; a self-signed certificate is generated when none is configured.
         public var tlsListen: [ListenAddress] = [ListenAddress(.v4Any, port: 443)]
+        /// PEM file with the certificate chain the TLS listeners present (leaf first); nil
+        /// makes the sinkhole sign its own for the seized names. Set with `tlsKey` or not at all.
+        public var tlsCertificate: String? = nil
+        /// PEM file with the private key of `tlsCertificate` (not encrypted).
+        public var tlsKey: String? = nil
         public var response: Response = Response()
         /// How much of each request body goes into its SHA-256 digest, in KiB.
         public var bodyDigestKiB: Int = 16

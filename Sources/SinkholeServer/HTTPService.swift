@@ -9,6 +9,10 @@ import SinkholeHTTP
 /// The HTTP listeners (`http.listen`): each accepted connection is served by an
 /// `HTTPServerHandler` on its own event loop, pushing into that loop's ring.
 ///
+/// With `certificates` set it is the TLS service (`http.tls_listen`): the same handler, with a
+/// `TLSHelloHandler` in front that reads the hello, then terminates TLS with NIOSSL; same
+/// limits, timeouts and reloads, its own listeners and connection tables.
+///
 /// Connections attach to the `LiveResponder`, so a reload (SIGHUP) hands every open one the new
 /// seized names as it does the DNS channels. On graceful shutdown or cancellation the
 /// listeners close, then every open connection; `run` returns once all have, so no handler
@@ -18,7 +22,7 @@ struct HTTPService: Service {
     /// The accept queue asked of the kernel: bots reconnect in bursts.
     static let backlog: Int32 = 1024
 
-    let listen: [ListenAddress]
+    var listen: [ListenAddress]
     let group: any EventLoopGroup
     let rings: EventLoopRings
     let responses: HTTPResponses
@@ -28,6 +32,10 @@ struct HTTPService: Service {
     let logger: Logger
     var handler = HTTPServerHandler.Configuration()
     var connectionLimit = 1024
+    /// TLS in front of HTTP on every connection, with these certificates; nil for plain HTTP.
+    var certificates: TLSCertificates?
+    /// `http` or `tls`: in log messages and errors.
+    var protocolName: String { certificates == nil ? "http" : "tls" }
     /// Called with every bound address once all are bound.
     var onBound: @Sendable ([ListenAddress]) -> Void = { _ in }
 
@@ -64,16 +72,17 @@ struct HTTPService: Service {
             $0.evicted += $1.counts.evicted
             $0.refused += $1.counts.refused
         }
-        logger.info("http listeners closed", metadata: [
+        logger.info(certificates == nil ? "http listeners closed" : "tls listeners closed", metadata: [
             "tcp.admitted": "\(counts.admitted)", "tcp.evicted": "\(counts.evicted)", "tcp.refused": "\(counts.refused)",
         ])
     }
 
     private func bind(_ address: ListenAddress) async throws -> Listener {
-        let socketAddress = try address.socketAddress(protocolName: "http")
+        let socketAddress = try address.socketAddress(protocolName: protocolName)
         let connections = DNSTCPConnections(limit: connectionLimit)
         let (rings, responses, live, handler) = (self.rings, self.responses, self.live, self.handler)
         let seizedAddresses = self.seizedAddresses
+        let certificates = self.certificates
         var bootstrap = address.tcpBootstrap(group: group, backlog: Self.backlog)
         bootstrap = bootstrap.childChannelInitializer { channel in
             // Attached before the first byte: a reload from now on reaches this connection.
@@ -86,6 +95,10 @@ struct HTTPService: Service {
                 // A client that pipelines requests but never reads the answers must not make
                 // them queue without bound: stop reading until the socket drains.
                 try pipeline.addHandler(BackPressureHandler())
+                if let certificates {
+                    // NIOSSL goes in behind it once the hello has chosen the certificate.
+                    try pipeline.addHandler(TLSHelloHandler(certificates: certificates, zones: zones))
+                }
                 try pipeline.addHandler(serve)
             }
         }
@@ -93,9 +106,9 @@ struct HTTPService: Service {
         do {
             channel = try await bootstrap.bind(to: socketAddress).get()
         } catch {
-            throw ListenError(address: address, protocolName: "http", underlying: error)
+            throw ListenError(address: address, protocolName: protocolName, underlying: error)
         }
-        logger.info("http listener bound", metadata: [
+        logger.info(certificates == nil ? "http listener bound" : "tls listener bound", metadata: [
             "listen.address": "\(channel.localAddress.flatMap(ListenAddress.init(socketAddress:))?.description ?? address.description)",
             "tcp.max_connections": "\(connections.limit)",
             "http.header_timeout_ms": "\(handler.headerTimeout.nanoseconds / 1_000_000)",

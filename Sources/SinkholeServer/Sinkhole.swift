@@ -22,6 +22,8 @@ public final class Sinkhole: Sendable {
     let store: SQLiteStore
     /// The HTTP answers, rendered once (the body file is read at start).
     let httpResponses: HTTPResponses
+    /// The TLS listeners' certificates (read or signed at start); nil without TLS listeners.
+    let tlsCertificates: TLSCertificates?
     let logger: Logger
 
     /// A startup failure that is the operator's to fix, with what to look at.
@@ -38,6 +40,10 @@ public final class Sinkhole: Sendable {
         zonesLoaded = UTCTime.now()
         zones = try Self.loadZones(configuration, logger: logger)
         httpResponses = try Self.makeHTTPResponses(configuration.http.response)
+        tlsCertificates = try Self.makeTLSCertificates(configuration)
+        if let tlsCertificates {
+            logger.info("tls certificates ready", metadata: ["tls.certificate": "\(tlsCertificates.summary)"])
+        }
         store = try Self.openStore(path: configuration.store.sqlite, logger: logger)
     }
 
@@ -102,9 +108,6 @@ public final class Sinkhole: Sendable {
         for family in configuration.families where (family.sinkholeAddresses ?? configuration.sinkholeAddresses).isEmpty {
             warnings.append("family \(family.name) has no sinkhole addresses (sinkhole_addresses): its names are answered without addresses, so bots will not connect")
         }
-        if !configuration.http.tlsListen.isEmpty {
-            warnings.append("http.tls_listen is validated but not started: this version serves HTTP without TLS")
-        }
         warnings.append("feeds and metrics settings are validated but not started in this version")
         return warnings
     }
@@ -122,6 +125,32 @@ public final class Sinkhole: Sendable {
         return HTTPResponses(.init(status: response.status,
                                    headers: response.headers.map { .init(name: $0.name, value: $0.value) },
                                    body: body, browserText: response.browserText))
+    }
+
+    /// The certificates for `http.tls_listen`: the configured pair, read and checked, or the
+    /// sinkhole's own signer naming the sinkhole and seized addresses; nil with no TLS listener.
+    /// Also what `check-config` runs, so a bad certificate or key is found before a restart.
+    public static func makeTLSCertificates(_ configuration: SinkholeConfiguration) throws -> TLSCertificates? {
+        let http = configuration.http
+        guard !http.tlsListen.isEmpty else { return nil }
+        if let certificate = http.tlsCertificate, let key = http.tlsKey {
+            do {
+                return try TLSCertificates(certificateFile: certificate, keyFile: key)
+            } catch {
+                throw StartupError(description: "http.tls_certificate / http.tls_key: \(error)")
+            }
+        }
+        var addresses = configuration.sinkholeAddresses
+        for family in configuration.families {
+            addresses += (family.sinkholeAddresses ?? []) + family.addresses
+        }
+        var seen = Set<IPAddress>()
+        addresses = addresses.filter { seen.insert($0).inserted }
+        do {
+            return try TLSCertificates(selfSigned: SelfSignedCertificate(addresses: addresses))
+        } catch {
+            throw StartupError(description: "cannot make the self-signed TLS certificate: \(error)")
+        }
     }
 
     /// Loads every domain list the configuration names (as `run` would) and returns how many
@@ -191,11 +220,14 @@ public final class Sinkhole: Sendable {
         let live = LiveResponder(makeResponder(zones, loadedAt: zonesLoaded))
         // "sinkhole ready" once every listener of every service is bound, so whoever waits for
         // it (an operator, systemd, the tests) can reach all of them.
+        let http = configuration.http
+        let servesTLS = tlsCertificates != nil
         let catchAllOn = !catchAll.tcp.isEmpty || !catchAll.udp.isEmpty
-        let listening = 1 + (configuration.http.listen.isEmpty ? 0 : 1) + (catchAllOn ? 1 : 0)
+        let listening = 1 + (http.listen.isEmpty ? 0 : 1) + (servesTLS ? 1 : 0) + (catchAllOn ? 1 : 0)
         let ready = ReadyBarrier(services: listening) { bound in
             logger.notice("sinkhole ready", metadata: ["dns.listen": "\(bound.dns.map(\.description))",
                                                      "http.listen": "\(bound.http.map(\.description))",
+                                                     "tls.listen": "\(bound.tls.map(\.description))",
                                                      "catch_all.listen": "\(bound.catchAll.map(\.description))"])
             onReady(bound.dns)
         }
@@ -208,7 +240,6 @@ public final class Sinkhole: Sendable {
         dns.rateLimit = ResponseRateLimiter.Settings(
             responsesPerSecond: limit.responsesPerSecond, window: limit.window, slip: limit.slip,
             ipv4PrefixLength: limit.ipv4Prefix, ipv6PrefixLength: limit.ipv6Prefix)
-        let http = configuration.http
         var httpService = HTTPService(
             listen: http.listen, group: group, rings: rings, responses: httpResponses,
             seizedAddresses: Self.seizedAddresses(configuration), live: live, logger: logger,
@@ -219,6 +250,11 @@ public final class Sinkhole: Sendable {
             headerTimeout: .seconds(Int64(http.headerTimeoutS)), bodyTimeout: .seconds(Int64(http.bodyTimeoutS)),
             idleTimeout: .seconds(Int64(http.idleTimeoutS)))
         httpService.connectionLimit = http.maxConnections
+        // The TLS listeners are HTTP listeners with TLS in front: same limits, same responses.
+        var tlsService = httpService
+        tlsService.listen = http.tlsListen
+        tlsService.certificates = tlsCertificates
+        tlsService.onBound = { addresses in ready.bound(tls: addresses) }
         var catchAllService = CatchAllService(
             tcp: catchAll.tcp, udp: catchAll.udp, group: group, rings: rings, udpRing: catchAllUDPRing,
             targets: SeizedTargets(zones: zones, addresses: Self.seizedAddresses(configuration)), logger: logger,
@@ -229,6 +265,7 @@ public final class Sinkhole: Sendable {
         // Writer first: it starts first and stops last, after every listener has closed.
         var listeners: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: dns)]
         if !http.listen.isEmpty { listeners.append(.init(service: httpService)) }
+        if servesTLS { listeners.append(.init(service: tlsService)) }
         if catchAllOn { listeners.append(.init(service: catchAllService)) }
         let services = ServiceGroup(configuration: .init(
             services: [
@@ -297,6 +334,7 @@ final class ReadyBarrier: Sendable {
     struct Bound: Sendable {
         var dns: [ListenAddress] = []
         var http: [ListenAddress] = []
+        var tls: [ListenAddress] = []
         var catchAll: [ListenAddress] = []
     }
 
@@ -310,6 +348,7 @@ final class ReadyBarrier: Sendable {
 
     func bound(dns addresses: [ListenAddress]) { report { $0.dns = addresses } }
     func bound(http addresses: [ListenAddress]) { report { $0.http = addresses } }
+    func bound(tls addresses: [ListenAddress]) { report { $0.tls = addresses } }
     func bound(catchAll addresses: [ListenAddress]) { report { $0.catchAll = addresses } }
 
     private func report(_ update: (inout Bound) -> Void) {

@@ -220,6 +220,16 @@ public struct Deduplicator: Sendable {
             row.listenerPort = event.listenerPort
             row.redirected = event.redirected
         }
+        // The TLS detail is one hello's, taken whole like the HTTP detail.
+        if row.tlsOfferedVersion == 0 && event.tlsOfferedVersion != 0 {
+            row.tlsServerName = event.tlsServerName
+            row.tlsOfferedVersion = event.tlsOfferedVersion
+            row.tlsOfferedCipher = event.tlsOfferedCipher
+            row.tlsOfferedCipherCount = event.tlsOfferedCipherCount
+            row.tlsCompleted = event.tlsCompleted
+            row.tlsVersion = event.tlsVersion
+            row.tlsCipher = event.tlsCipher
+        }
     }
 
     /// `<session start µs>-<transport>-<source>-<source port>-<destination>-<destination port>`,

@@ -96,6 +96,20 @@ enum SQLiteSchema {
         ALTER TABLE checkins ADD COLUMN first_bytes TEXT NOT NULL DEFAULT '';
         ALTER TABLE checkins ADD COLUMN truncated TEXT NOT NULL DEFAULT '';
         """),
+        // The TLS responder's detail: the client's hello (SNI as received, the highest version
+        // and the preferred cipher suite it offered, how many suites), what the sinkhole's hello
+        // chose and whether the handshake completed. Versions and suites are names (`TLSv1.3`,
+        // IANA `TLS_AES_128_GCM_SHA256`), hex (`0x00c4`) for code points without one; empty when
+        // not TLS. `truncated` may now name `tls_sni`.
+        (4, """
+        ALTER TABLE checkins ADD COLUMN tls_sni TEXT NOT NULL DEFAULT '';
+        ALTER TABLE checkins ADD COLUMN tls_offered_version TEXT NOT NULL DEFAULT '';
+        ALTER TABLE checkins ADD COLUMN tls_offered_cipher TEXT NOT NULL DEFAULT '';
+        ALTER TABLE checkins ADD COLUMN tls_offered_cipher_count INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE checkins ADD COLUMN tls_version TEXT NOT NULL DEFAULT '';
+        ALTER TABLE checkins ADD COLUMN tls_cipher TEXT NOT NULL DEFAULT '';
+        ALTER TABLE checkins ADD COLUMN tls_completed INTEGER NOT NULL DEFAULT 0;
+        """),
         // The catch-all: `dst_ip`/`dst_port` are what the bot dialled (the original destination
         // of a redirected connection or tproxied datagram); `listener_port` is the catch-all
         // listener that took it (0 for the other services) and `redirected` says the kernel

@@ -42,16 +42,20 @@ public final class SQLiteStore: CheckInStore, @unchecked Sendable {
         try db.execute("PRAGMA cache_size = -65536")
         try SQLiteSchema.migrate(db)
         // The HTTP detail comes from one request (the first of the session that had one): the
-        // columns are filled together when the stored row has no method yet.
+        // columns are filled together when the stored row has no method yet. The TLS detail
+        // likewise comes from one hello, filled together when the row has no offered version.
         insertCheckIn = try db.prepare("""
             INSERT INTO checkins (node, event_id, first_seen, last_seen, count, transport, service, family,
                                   src_ip, src_port, dst_ip, dst_port, name, name_truncated, dns_type, dns_rcode,
                                   http_method, http_path, http_version, http_user_agent, http_referer,
                                   http_forwarded_for, http_content_length, http_body_bytes, http_body_sha256,
                                   http_header_count, http_status, first_bytes, truncated,
-                                  listener_port, redirected)
+                                  listener_port, redirected,
+                                  tls_sni, tls_offered_version, tls_offered_cipher, tls_offered_cipher_count,
+                                  tls_version, tls_cipher, tls_completed)
             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                    ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)
+                    ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29,
+                    ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38)
             ON CONFLICT (node, event_id) DO UPDATE SET
                 first_seen = min(first_seen, excluded.first_seen),
                 last_seen = max(last_seen, excluded.last_seen),
@@ -75,7 +79,14 @@ public final class SQLiteStore: CheckInStore, @unchecked Sendable {
                 first_bytes = CASE WHEN first_bytes = '' THEN excluded.first_bytes ELSE first_bytes END,
                 truncated = CASE WHEN truncated = '' THEN excluded.truncated ELSE truncated END,
                 redirected = CASE WHEN listener_port = 0 THEN excluded.redirected ELSE redirected END,
-                listener_port = CASE WHEN listener_port = 0 THEN excluded.listener_port ELSE listener_port END
+                listener_port = CASE WHEN listener_port = 0 THEN excluded.listener_port ELSE listener_port END,
+                tls_sni = CASE WHEN tls_offered_version = '' THEN excluded.tls_sni ELSE tls_sni END,
+                tls_offered_cipher = CASE WHEN tls_offered_version = '' THEN excluded.tls_offered_cipher ELSE tls_offered_cipher END,
+                tls_offered_cipher_count = CASE WHEN tls_offered_version = '' THEN excluded.tls_offered_cipher_count ELSE tls_offered_cipher_count END,
+                tls_version = CASE WHEN tls_offered_version = '' THEN excluded.tls_version ELSE tls_version END,
+                tls_cipher = CASE WHEN tls_offered_version = '' THEN excluded.tls_cipher ELSE tls_cipher END,
+                tls_completed = CASE WHEN tls_offered_version = '' THEN excluded.tls_completed ELSE tls_completed END,
+                tls_offered_version = CASE WHEN tls_offered_version = '' THEN excluded.tls_offered_version ELSE tls_offered_version END
             """)
         upsertInfection = try db.prepare("""
             INSERT INTO infections (day, src_ip, family, first_seen, last_seen, count, last_src_port)
@@ -198,6 +209,13 @@ public final class SQLiteStore: CheckInStore, @unchecked Sendable {
             insertCheckIn.bind(29, Self.truncatedFields(c))
             insertCheckIn.bind(30, Int(c.listenerPort))
             insertCheckIn.bind(31, c.redirected ? 1 : 0)
+            insertCheckIn.bind(32, c.tlsServerName)
+            insertCheckIn.bind(33, c.tlsOfferedVersion == 0 ? "" : TLSNames.version(c.tlsOfferedVersion))
+            insertCheckIn.bind(34, c.tlsOfferedCipherCount == 0 ? "" : TLSNames.cipherSuite(c.tlsOfferedCipher))
+            insertCheckIn.bind(35, Int(c.tlsOfferedCipherCount))
+            insertCheckIn.bind(36, c.tlsVersion == 0 ? "" : TLSNames.version(c.tlsVersion))
+            insertCheckIn.bind(37, c.tlsVersion == 0 ? "" : TLSNames.cipherSuite(c.tlsCipher))
+            insertCheckIn.bind(38, c.tlsCompleted ? 1 : 0)
             try insertCheckIn.run()
         }
         var newAddresses: [InfectionDayKey: Int] = [:]
@@ -287,6 +305,7 @@ public final class SQLiteStore: CheckInStore, @unchecked Sendable {
         if c.httpReferer.truncated { names.append("http_referer") }
         if c.httpForwardedFor.truncated { names.append("http_forwarded_for") }
         if c.firstBytes.truncated { names.append("first_bytes") }
+        if c.tlsServerName.truncated { names.append("tls_sni") }
         return names.joined(separator: ",")
     }
 

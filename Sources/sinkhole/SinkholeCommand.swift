@@ -83,7 +83,7 @@ struct CheckConfig: AsyncParsableCommand {
         abstract: "Validate the configuration and the domain lists it names, without starting.",
         discussion: """
         Prints each configuration problem as file:line:column: key: message and exits 2 if there \
-        is any. Domain list lines that are not usable names are listed as warnings (the server \
+        is any. A configured TLS certificate and key are read and checked to match. Domain list lines that are not usable names are listed as warnings (the server \
         skips them); a missing or unreadable list is an error.
         """)
 
@@ -93,6 +93,8 @@ struct CheckConfig: AsyncParsableCommand {
         let configuration = try options.load()
         do {
             let warnings = try Sinkhole.checkSupported(configuration)
+            // Reads and checks a configured certificate and key (or signs the default one).
+            _ = try Sinkhole.makeTLSCertificates(configuration)
             let lists = try Sinkhole.checkDomainLists(configuration)
             print("\(options.config): OK (node \(configuration.node), \(configuration.families.count) families, \(lists.names) seized names, \(lists.skipped.count) list lines skipped)")
             for warning in warnings { print("warning: \(warning)") }

@@ -63,5 +63,7 @@ struct CheckInSlotTests {
                  c.httpForwardedFor.count, c.firstBytes.count]
                 == [CheckIn.Limits.httpMethod, CheckIn.Limits.httpPath, CheckIn.Limits.httpUserAgent,
                     CheckIn.Limits.httpReferer, CheckIn.Limits.httpForwardedFor, CheckIn.Limits.firstBytes])
+        c.tlsServerName = BoundedBytes(long)
+        #expect(c.tlsServerName.count == CheckIn.Limits.tlsServerName && c.tlsServerName.truncated)
     }
 }

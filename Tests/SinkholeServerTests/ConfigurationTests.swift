@@ -141,12 +141,14 @@ struct ConfigurationTests {
             families:
               - name: rustock
                 domains: [rustock.txt, lists/./%Y-%m-%d.txt, /abs/list.txt]
+            http: {tls_certificate: tls/cert.pem, tls_key: /etc/ssl/key.pem}
             store: {sqlite: data/checkins.db}
             feeds: {asn_map: pfx2as.txt, isps: ./isps.yaml, export_dir: ../feeds}
             """
         let config = try SinkholeConfiguration(yaml: yaml, file: "/srv/sinkhole/conf/sinkhole.yaml")
         #expect(config.families[0].domains
                     == ["/srv/sinkhole/conf/rustock.txt", "/srv/sinkhole/conf/lists/%Y-%m-%d.txt", "/abs/list.txt"])
+        #expect(config.http.tlsCertificate == "/srv/sinkhole/conf/tls/cert.pem" && config.http.tlsKey == "/etc/ssl/key.pem")
         #expect(config.store.sqlite == "/srv/sinkhole/conf/data/checkins.db")
         #expect(config.feeds.asnMap == "/srv/sinkhole/conf/pfx2as.txt")
         #expect(config.feeds.isps == "/srv/sinkhole/conf/isps.yaml")

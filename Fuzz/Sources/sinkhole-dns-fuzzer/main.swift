@@ -1,6 +1,7 @@
 // The libFuzzer entry: every input goes through `DNSFuzzInvariants.violations(for:)` (the
-// parser, the responder over UDP and TCP, and the TCP frame decoder), and the first violation
-// traps, so libFuzzer keeps the input as a crash.
+// parser, the responder over UDP and TCP, and the TCP frame decoder) and
+// `TLSFuzzInvariants.violations(for:)` (the TLS hello reader), and the first violation traps,
+// so libFuzzer keeps the input as a crash.
 //
 //   sinkhole-dns-fuzzer [libFuzzer flags] [corpus dirs or files]   fuzz, or replay files
 //   sinkhole-dns-fuzzer --write-seeds DIR                          write DNSFuzzSeeds to DIR
@@ -30,6 +31,9 @@ let status = LLVMFuzzerRunDriver(&argc, &argv) { data, size in
     let input = size == 0 ? [] : Array(UnsafeBufferPointer(start: data, count: size))
     if let violation = DNSFuzzInvariants.violations(for: input).first {
         fatalError("DNS invariant violated: \(violation)")
+    }
+    if let violation = TLSFuzzInvariants.violations(for: input).first {
+        fatalError("TLS invariant violated: \(violation)")
     }
     return 0
 }

@@ -1,0 +1,1 @@
+../../../Sources/SinkholeHTTP/TLSHello.swift

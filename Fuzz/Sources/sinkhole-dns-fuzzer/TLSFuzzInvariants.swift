@@ -1,0 +1,1 @@
+../../../Tests/SinkholeHTTPTests/TLSFuzzInvariants.swift

@@ -1,0 +1,1 @@
+../../SinkholeHTTPTests/TLSHelloFixtures.swift

@@ -127,7 +127,10 @@ public struct Deduplicator: Sendable {
             open.hasRequest = open.hasRequest || isRequest
             open.firstSeen = min(open.firstSeen, event.time)
             open.lastSeen = max(open.lastSeen, event.time)
+            let (service, family) = (open.service, open.family)
             if open.family.isEmpty { open.family = event.family }
+            if open.service == .packet { open.service = event.service }
+            summarize(enriched: &open, from: service, family, by: event)
             if open.batchGeneration == generation {
                 let index = open.batchRow
                 batch.checkIns[index].count += 1
@@ -154,7 +157,8 @@ public struct Deduplicator: Sendable {
             batch.summary.names[NameHourKey(hour: hour, family: event.family, name: Self.lowercased(event.name)), default: 0] += 1
         }
         var open = OpenSession(start: event.time, firstSeen: event.time, lastSeen: event.time,
-                               family: event.family, hasRequest: isRequest, infectionDay: nil,
+                               family: event.family, service: event.service, named: !event.name.isEmpty,
+                               hasRequest: isRequest, infectionDay: nil,
                                batchGeneration: generation, batchRow: batch.checkIns.count)
         batch.checkIns.append(CheckInRow(eventID: Self.eventID(key, start: event.time), checkIn: event,
                                          lastSeen: event.time, count: 1))
@@ -166,6 +170,26 @@ public struct Deduplicator: Sendable {
         } else {
             sessions[key] = open
             expiryQueue.append((key, event.time.microseconds))
+        }
+    }
+
+    /// Keeps a session's summary rows following its `checkins` row when an event enriches it
+    /// (`enrich`, or the store's upsert of a delta row): a capture engine's packet session
+    /// that a responder's event names is a session of the responder's service and family, as
+    /// the row is, and its name (the Host, the SNI) is a C&C name bots connected to. The
+    /// session moves at the hour it opened; a delta row may make a summary's delta negative.
+    private mutating func summarize(enriched open: inout OpenSession, from service: CheckIn.Service,
+                                    _ family: BoundedBytes<32>, by event: CheckIn) {
+        let hour = open.start.hourStart.seconds
+        if open.service != service || open.family != family {
+            batch.summary.services[ServiceHourKey(hour: hour, service: service, family: family), default: ServiceHourRow()]
+                .sessions -= 1
+            batch.summary.services[ServiceHourKey(hour: hour, service: open.service, family: open.family),
+                                   default: ServiceHourRow()].sessions += 1
+        }
+        if !open.named && !event.name.isEmpty {
+            open.named = true
+            batch.summary.names[NameHourKey(hour: hour, family: open.family, name: Self.lowercased(event.name)), default: 0] += 1
         }
     }
 
@@ -289,6 +313,10 @@ struct OpenSession {
     var lastSeen: UTCTime
     /// The first family any of the session's events named.
     var family: BoundedBytes<32>
+    /// The row's service: the first event's, until a responder's event replaces `packet`.
+    var service: CheckIn.Service
+    /// The row has a name, counted once in the summaries' C&C names.
+    var named: Bool
     /// A responder's request (HTTP detail) is in the session: another one is a new session.
     var hasRequest: Bool
     /// The UTC day the session was last counted in `infections`, nil before it has a family.

@@ -158,7 +158,7 @@ public struct Deduplicator: Sendable {
         }
         var open = OpenSession(start: event.time, firstSeen: event.time, lastSeen: event.time,
                                family: event.family, service: event.service, named: !event.name.isEmpty,
-                               hasRequest: isRequest, infectionDay: nil,
+                               hasRequest: isRequest, infectionDays: nil,
                                batchGeneration: generation, batchRow: batch.checkIns.count)
         batch.checkIns.append(CheckInRow(eventID: Self.eventID(key, start: event.time), checkIn: event,
                                          lastSeen: event.time, count: 1))
@@ -204,9 +204,11 @@ public struct Deduplicator: Sendable {
         let key = InfectionKey(day: day, source: event.source, family: family)
         var row = batch.infections[key]
             ?? InfectionRow(firstSeen: event.time, lastSeen: event.time, count: 0, lastSourcePort: event.sourcePort)
-        if session.infectionDay != day {
+        // Days already counted form a range: a session's events are never more than the
+        // window apart, so it is active on every day between its first and last.
+        if session.infectionDays?.contains(day) != true {
             row.count += 1
-            session.infectionDay = day
+            session.infectionDays = session.infectionDays.map { min($0.lowerBound, day)...max($0.upperBound, day) } ?? day...day
         }
         row.firstSeen = min(row.firstSeen, event.time)
         if event.time >= row.lastSeen {
@@ -319,8 +321,10 @@ struct OpenSession {
     var named: Bool
     /// A responder's request (HTTP detail) is in the session: another one is a new session.
     var hasRequest: Bool
-    /// The UTC day the session was last counted in `infections`, nil before it has a family.
-    var infectionDay: Int64?
+    /// The UTC days (day starts) the session was counted on in `infections`, nil before it
+    /// has a family. A range, not the last day: an event stamped before midnight may be
+    /// folded after one stamped after it (the writer drains ring by ring).
+    var infectionDays: ClosedRange<Int64>?
     /// The session's row in the current batch's `checkIns`, when `batchGeneration` is the
     /// deduplicator's current one (kept here to save a second dictionary lookup per event).
     var batchGeneration: Int

@@ -304,6 +304,21 @@ struct DeduplicatorInfectionTests {
         #expect(Set(batch.infections.keys.map(\.day)) == [Events.base.seconds, Events.base.seconds + 86_400])
     }
 
+    @Test("a session across midnight whose events arrive out of order counts once on each day it was active")
+    func midnightOutOfOrder() {
+        // The responder's event just after midnight is folded first (its ring drained first),
+        // then the capture engine's SYN from just before, then a later packet: one session,
+        // active on both days, so one on each.
+        let batch = fold([
+            Events.session(at: Events.at(86_401)),
+            Events.session(at: Events.at(86_399), service: .packet),
+            Events.session(at: Events.at(86_402), service: .packet),
+        ])
+        #expect(batch.checkIns.count == 1)
+        let counts = Dictionary(uniqueKeysWithValues: batch.infections.map { ($0.key.day - Events.base.seconds, $0.value.count) })
+        #expect(counts == [0: 1, 86_400: 1])
+    }
+
     @Test("traffic no family claims is kept as check-ins but is not an infection")
     func emptyFamilyIsNotAnInfection() {
         let batch = fold([

@@ -293,9 +293,12 @@ public final class SQLiteStore: CheckInStore, @unchecked Sendable {
     public func enforceRetention(_ retention: Retention, now: UTCTime, limit: Int) throws -> Int {
         let cutoff = retention.cutoffs(now: now)
         // Oldest first, table by table, each step one short transaction of at most `limit`
-        // rows found through the table's time-ordered key or index.
+        // rows found through the table's time-ordered key or index. A check-in goes once its
+        // last event is past the cutoff, not its first: a session can run for weeks (a bot
+        // beaconing from one port), and its row holds its latest evidence too. Such rows are
+        // few, so the first_seen index still finds the candidates.
         let steps: [(sql: String, bind: (SQLiteStatement) -> Void)] = [
-            ("DELETE FROM checkins WHERE (node, event_id) IN (SELECT node, event_id FROM checkins WHERE first_seen < ?1 LIMIT ?2)",
+            ("DELETE FROM checkins WHERE (node, event_id) IN (SELECT node, event_id FROM checkins WHERE first_seen < ?1 AND last_seen < ?1 LIMIT ?2)",
              { $0.bind(1, cutoff.checkins.microseconds) }),
             ("DELETE FROM dns_queries WHERE (hour, src_ip, qname, qname_truncated, qtype) IN (SELECT hour, src_ip, qname, qname_truncated, qtype FROM dns_queries WHERE hour < ?1 LIMIT ?2)",
              { $0.bind(1, cutoff.dnsQueries.seconds) }),

@@ -63,6 +63,27 @@ struct RetentionTests {
         #expect(try store.enforceRetention(Self.retention, now: Self.now, limit: 2) == 0)
     }
 
+    @Test("a check-in whose session began before the cutoff but went on within it is kept, with its whole count")
+    func longSessionKept() throws {
+        let dir = try TemporaryDirectory()
+        let store = try SQLiteStore(path: dir.path())
+        defer { store.close() }
+        let run = try store.beginRun(node: "n1", startedAt: Events.at(0))
+        // A bot beaconing over UDP every 100 s from one port since day 0: one session (each
+        // event within the window of the last), its row last seen on day 40, today.
+        let beacons = stride(from: Int64(0), through: 40 * 86_400, by: 100).map {
+            Events.session(at: Events.at($0 + 3_600), service: .udp, transport: .udp, source: "203.0.113.200")
+        }
+        var batch = fold(beacons)
+        try #require(batch.checkIns.count == 1)
+        batch.counters = RunCounters(offered: beacons.count, stored: beacons.count, dropped: 0)
+        try store.write(batch, node: "n1", run: run)
+        while try store.enforceRetention(Self.retention, now: Self.now, limit: 2) > 0 {}
+        let probe = try DatabaseProbe(dir)
+        #expect(try probe.rows("SELECT count, last_seen FROM checkins WHERE src_ip = '203.0.113.200'")
+                == [[.integer(Int64(beacons.count)), .integer(Events.at(40 * 86_400 + 3_600).microseconds)]])
+    }
+
     @Test("the writer sweeps between batches, in steps, and again an hour later, not before")
     func writerSweepsHourly() throws {
         let clock = FakeClock(Self.now)

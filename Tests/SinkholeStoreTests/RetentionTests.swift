@@ -117,7 +117,7 @@ struct RetentionTests {
     @Test("a failing sweep is given up until the next hour, and batches still commit")
     func failingSweep() throws {
         let clock = FakeClock(Self.now)
-        // Every store call fails until the 3rd: the first sweep step fails.
+        // The first store call fails: it is the first sweep step.
         let h = try WriterHarness(batchSize: 4, clock: clock, retention: Self.retention,
                                   wrap: { FlakyStore($0, fails: { $0 == 1 }) })
         try Self.fill(h.sqlite)

@@ -14,6 +14,8 @@ import SinkholeCore
 ///   A responder reports each request once, so a second request under a session's key is
 ///   another connection that reused the 5-tuple within the window (a bot reconnecting from
 ///   the same port, a CGNAT address's next subscriber): it opens a new session, never a repeat.
+///   Likewise a catch-all datagram folds only into a session whose first datagram had the
+///   same bytes (a retransmission, a repeated beacon); other bytes are another check-in.
 ///   Each new session counts once in `infections` for its (UTC day, source, family), so a
 ///   keep-alive connection of n requests counts n; traffic no family claims is kept in
 ///   `checkins` but is not listed as an infection (it is mostly scanners).
@@ -121,10 +123,14 @@ public struct Deduplicator: Sendable {
         // stamped before the responder's event of the same connection may be folded after it.
         let existing = sessions.index(forKey: key)
         let isRequest = !event.httpMethod.isEmpty
+        // A catch-all datagram is reported once, like a request: only one repeating the
+        // session's first datagram byte for byte is a repeat (a retransmission, a beacon).
+        let datagram = event.service == .udp ? event.firstBytes.hashValue : nil
         if let existing, case var open = sessions.values[existing],
            t >= open.firstSeen.microseconds - sessionWindow, t <= open.lastSeen.microseconds + sessionWindow,
-           !(isRequest && open.hasRequest) {
+           !(isRequest && open.hasRequest), datagram == nil || open.datagram == nil || datagram == open.datagram {
             open.hasRequest = open.hasRequest || isRequest
+            if open.datagram == nil { open.datagram = datagram }
             open.firstSeen = min(open.firstSeen, event.time)
             open.lastSeen = max(open.lastSeen, event.time)
             let (service, family) = (open.service, open.family)
@@ -158,7 +164,7 @@ public struct Deduplicator: Sendable {
         }
         var open = OpenSession(start: event.time, firstSeen: event.time, lastSeen: event.time,
                                family: event.family, service: event.service, named: !event.name.isEmpty,
-                               hasRequest: isRequest, infectionDays: nil,
+                               hasRequest: isRequest, datagram: datagram, infectionDays: nil,
                                batchGeneration: generation, batchRow: batch.checkIns.count)
         batch.checkIns.append(CheckInRow(eventID: Self.eventID(key, start: event.time), checkIn: event,
                                          lastSeen: event.time, count: 1))
@@ -321,6 +327,9 @@ struct OpenSession {
     var named: Bool
     /// A responder's request (HTTP detail) is in the session: another one is a new session.
     var hasRequest: Bool
+    /// The hash of the session's first catch-all datagram's bytes: a datagram with other
+    /// bytes is a new session, never a repeat.
+    var datagram: Int?
     /// The UTC days (day starts) the session was counted on in `infections`, nil before it
     /// has a family. A range, not the last day: an event stamped before midnight may be
     /// folded after one stamped after it (the writer drains ring by ring).

@@ -144,6 +144,20 @@ struct DeduplicatorSessionTests {
         #expect(batch.checkIns.count == 2)
     }
 
+    @Test("catch-all datagrams of one 5-tuple fold only when they repeat the first one's bytes; a different one is its own row")
+    func distinctDatagramsKept() throws {
+        func datagram(_ t: Int64, _ bytes: String) -> CheckIn {
+            var event = Events.session(at: Events.at(t), service: .udp, transport: .udp, destinationPort: 4444)
+            event.firstBytes = BoundedBytes(Array(bytes.utf8))
+            return event
+        }
+        // A beacon repeated, then another message from the same port, then the beacon again.
+        let batch = fold([datagram(10, "beacon"), datagram(20, "beacon"), datagram(30, "upload 1234"), datagram(40, "beacon")],
+                         windowSeconds: Self.window)
+        #expect(batch.checkIns.map { "\($0.checkIn.firstBytes.text) \($0.count)" } == ["beacon 2", "upload 1234 1", "beacon 1"])
+        #expect(Set(batch.checkIns.map(\.eventID)).count == 3)
+    }
+
     @Test("a packet event followed by the responder's takes the responder's service and fills empty detail")
     func responderEnrichesPacket() throws {
         let batch = fold([

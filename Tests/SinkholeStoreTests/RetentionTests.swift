@@ -63,6 +63,21 @@ struct RetentionTests {
         #expect(try store.enforceRetention(Self.retention, now: Self.now, limit: 2) == 0)
     }
 
+    @Test("a step finds its rows by a range of the table's whole key, never by scanning its oldest hour or day",
+          arguments: SQLiteStore.keyedRetention.map(\.table))
+    func stepsUseTheWholeKey(table: String) throws {
+        let dir = try TemporaryDirectory()
+        try SQLiteStore(path: dir.path()).close()
+        let keyed = try #require(SQLiteStore.keyedRetention.first { $0.table == table })
+        let probe = try DatabaseProbe(dir)
+        let plan = try probe.rows("EXPLAIN QUERY PLAN \(keyed.deleteUpToSQL)").compactMap { row -> String? in
+            if case .text(let detail) = row.last { detail } else { nil }
+        }
+        // `((hour,src_ip,...)<(?,...))`: the key range, not `(hour=?)` or `(hour<?)`.
+        #expect(plan == ["SEARCH \(table) USING PRIMARY KEY ((\(keyed.key.joined(separator: ",")))<(\(keyed.key.map { _ in "?" }.joined(separator: ","))))"],
+                "\(plan)")
+    }
+
     @Test("a check-in whose session began before the cutoff but went on within it is kept, with its whole count")
     func longSessionKept() throws {
         let dir = try TemporaryDirectory()

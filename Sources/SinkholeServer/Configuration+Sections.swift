@@ -18,7 +18,7 @@ extension ConfigurationReader {
             switch key {
             case "listen":
                 let errorsBefore = errors.count
-                guard let v = listens(value, path) else { continue }
+                guard let v = udpListens(value, path) else { continue }
                 if v.isEmpty && errors.count == errorsBefore {
                     fail(value, path, "needs at least one address: the DNS responder is what bots reach first")
                 }
@@ -124,6 +124,18 @@ extension ConfigurationReader {
         return response
     }
 
+    /// Listen addresses served over UDP: every worker thread polls a socket for each address of
+    /// its list, and a `UDPWorker` (its poll set) takes at most 64; more would stop `run` on a
+    /// precondition after it had bound the other listeners.
+    mutating func udpListens(_ value: Node, _ path: String) -> [ListenAddress]? {
+        guard let v = listens(value, path) else { return nil }
+        guard v.count <= 64 else {
+            fail(value, path, "\(v.count) listen addresses; at most 64 addresses (one UDP worker thread polls them all)")
+            return nil
+        }
+        return v
+    }
+
     /// The largest `http.response.body_file`: the body is held in memory and written into every
     /// answer, so a sinkhole's decoy page, not a download (a typo naming a disk image is caught).
     static let maxBodyFileBytes = 1 << 20
@@ -205,7 +217,7 @@ extension ConfigurationReader {
         for (key, value, path) in fields(value, path, allowed: keys) {
             switch key {
             case "tcp": if let v = listens(value, path) { catchAll.tcp = v }
-            case "udp": if let v = listens(value, path) { catchAll.udp = v }
+            case "udp": if let v = udpListens(value, path) { catchAll.udp = v }
             case "read_bytes": if let v = int(value, path, 0...CheckIn.Limits.firstBytes) { catchAll.readBytes = v }
             case "idle_timeout_s": if let v = int(value, path, 1...3600) { catchAll.idleTimeoutS = v }
             default: if let v = int(value, path, 1...1_000_000) { catchAll.maxConnections = v }

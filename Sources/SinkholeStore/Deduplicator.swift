@@ -14,6 +14,8 @@ import SinkholeCore
 ///   A responder reports each request once, so a second request under a session's key is
 ///   another connection that reused the 5-tuple within the window (a bot reconnecting from
 ///   the same port, a CGNAT address's next subscriber): it opens a new session, never a repeat.
+///   Likewise a catch-all datagram folds only into a session whose first datagram had the
+///   same bytes (a retransmission, a repeated beacon); other bytes are another check-in.
 ///   Each new session counts once in `infections` for its (UTC day, source, family), so a
 ///   keep-alive connection of n requests counts n; traffic no family claims is kept in
 ///   `checkins` but is not listed as an infection (it is mostly scanners).
@@ -121,13 +123,20 @@ public struct Deduplicator: Sendable {
         // stamped before the responder's event of the same connection may be folded after it.
         let existing = sessions.index(forKey: key)
         let isRequest = !event.httpMethod.isEmpty
+        // A catch-all datagram is reported once, like a request: only one repeating the
+        // session's first datagram byte for byte is a repeat (a retransmission, a beacon).
+        let datagram = event.service == .udp ? event.firstBytes.hashValue : nil
         if let existing, case var open = sessions.values[existing],
            t >= open.firstSeen.microseconds - sessionWindow, t <= open.lastSeen.microseconds + sessionWindow,
-           !(isRequest && open.hasRequest) {
+           !(isRequest && open.hasRequest), datagram == nil || open.datagram == nil || datagram == open.datagram {
             open.hasRequest = open.hasRequest || isRequest
+            if open.datagram == nil { open.datagram = datagram }
             open.firstSeen = min(open.firstSeen, event.time)
             open.lastSeen = max(open.lastSeen, event.time)
+            let (service, family) = (open.service, open.family)
             if open.family.isEmpty { open.family = event.family }
+            if open.service == .packet { open.service = event.service }
+            summarize(enriched: &open, from: service, family, by: event)
             if open.batchGeneration == generation {
                 let index = open.batchRow
                 batch.checkIns[index].count += 1
@@ -154,7 +163,8 @@ public struct Deduplicator: Sendable {
             batch.summary.names[NameHourKey(hour: hour, family: event.family, name: Self.lowercased(event.name)), default: 0] += 1
         }
         var open = OpenSession(start: event.time, firstSeen: event.time, lastSeen: event.time,
-                               family: event.family, hasRequest: isRequest, infectionDay: nil,
+                               family: event.family, service: event.service, named: !event.name.isEmpty,
+                               hasRequest: isRequest, datagram: datagram, infectionDays: nil,
                                batchGeneration: generation, batchRow: batch.checkIns.count)
         batch.checkIns.append(CheckInRow(eventID: Self.eventID(key, start: event.time), checkIn: event,
                                          lastSeen: event.time, count: 1))
@@ -169,6 +179,26 @@ public struct Deduplicator: Sendable {
         }
     }
 
+    /// Keeps a session's summary rows following its `checkins` row when an event enriches it
+    /// (`enrich`, or the store's upsert of a delta row): a capture engine's packet session
+    /// that a responder's event names is a session of the responder's service and family, as
+    /// the row is, and its name (the Host, the SNI) is a C&C name bots connected to. The
+    /// session moves at the hour it opened; a delta row may make a summary's delta negative.
+    private mutating func summarize(enriched open: inout OpenSession, from service: CheckIn.Service,
+                                    _ family: BoundedBytes<32>, by event: CheckIn) {
+        let hour = open.start.hourStart.seconds
+        if open.service != service || open.family != family {
+            batch.summary.services[ServiceHourKey(hour: hour, service: service, family: family), default: ServiceHourRow()]
+                .sessions -= 1
+            batch.summary.services[ServiceHourKey(hour: hour, service: open.service, family: open.family),
+                                   default: ServiceHourRow()].sessions += 1
+        }
+        if !open.named && !event.name.isEmpty {
+            open.named = true
+            batch.summary.names[NameHourKey(hour: hour, family: open.family, name: Self.lowercased(event.name)), default: 0] += 1
+        }
+    }
+
     /// Counts a session once per UTC day in `infections`, under the session's family: the
     /// first family any of its events named (a later event may be the first to name one: the
     /// capture engine sees the SYN before the HTTP responder sees the Host). A session running
@@ -180,9 +210,11 @@ public struct Deduplicator: Sendable {
         let key = InfectionKey(day: day, source: event.source, family: family)
         var row = batch.infections[key]
             ?? InfectionRow(firstSeen: event.time, lastSeen: event.time, count: 0, lastSourcePort: event.sourcePort)
-        if session.infectionDay != day {
+        // Days already counted form a range: a session's events are never more than the
+        // window apart, so it is active on every day between its first and last.
+        if session.infectionDays?.contains(day) != true {
             row.count += 1
-            session.infectionDay = day
+            session.infectionDays = session.infectionDays.map { min($0.lowerBound, day)...max($0.upperBound, day) } ?? day...day
         }
         row.firstSeen = min(row.firstSeen, event.time)
         if event.time >= row.lastSeen {
@@ -299,10 +331,19 @@ struct OpenSession {
     var lastSeen: UTCTime
     /// The first family any of the session's events named.
     var family: BoundedBytes<32>
+    /// The row's service: the first event's, until a responder's event replaces `packet`.
+    var service: CheckIn.Service
+    /// The row has a name, counted once in the summaries' C&C names.
+    var named: Bool
     /// A responder's request (HTTP detail) is in the session: another one is a new session.
     var hasRequest: Bool
-    /// The UTC day the session was last counted in `infections`, nil before it has a family.
-    var infectionDay: Int64?
+    /// The hash of the session's first catch-all datagram's bytes: a datagram with other
+    /// bytes is a new session, never a repeat.
+    var datagram: Int?
+    /// The UTC days (day starts) the session was counted on in `infections`, nil before it
+    /// has a family. A range, not the last day: an event stamped before midnight may be
+    /// folded after one stamped after it (the writer drains ring by ring).
+    var infectionDays: ClosedRange<Int64>?
     /// The session's row in the current batch's `checkIns`, when `batchGeneration` is the
     /// deduplicator's current one (kept here to save a second dictionary lookup per event).
     var batchGeneration: Int

@@ -153,6 +153,16 @@ final class SQLiteStatement {
 
     func int64(_ column: Int32) -> Int64 { sqlite3_column_int64(statement, column) }
 
+    /// Binds a copy of `other`'s current row's `column`, type and bytes as they are.
+    func bind(_ index: Int32, copyOf column: Int32, of other: SQLiteStatement) {
+        sqlite3_bind_value(statement, index, sqlite3_column_value(other.statement, column))
+    }
+
+    /// Ends a statement stepped to a row, so it holds no read on the database.
+    func reset() {
+        sqlite3_reset(statement)
+    }
+
     /// A column as text (a BLOB's bytes decoded as UTF-8, invalid sequences replaced: for
     /// display only, never for evidence).
     func text(_ column: Int32) -> String {

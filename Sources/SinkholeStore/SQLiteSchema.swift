@@ -1,6 +1,7 @@
 /// The SQLite schema as numbered migrations, applied in order inside one transaction each and
 /// recorded in `schema_migrations`. A released migration is never edited: changes are new
-/// entries, so any earlier database upgrades in place.
+/// entries, so any earlier database upgrades in place. Versions need not be consecutive: each
+/// one missing from a file's `schema_migrations` is applied, whatever its highest.
 ///
 /// `checkins` is clustered on its key (WITHOUT ROWID): event ids start with the session's start
 /// time, so a node's inserts append at the right edge of one B-tree instead of updating a rowid
@@ -169,12 +170,15 @@ enum SQLiteSchema {
     /// sinkhole rather than guessing at its schema.
     static func migrate(_ db: SQLiteConnection) throws {
         try db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
-        let current = try db.integers("SELECT coalesce(max(version), 0) FROM schema_migrations").first ?? 0
+        let applied = Set(try db.integers("SELECT version FROM schema_migrations"))
+        let current = applied.max() ?? 0
         if current > Int64(latestVersion) {
             throw SQLiteError(code: 0, message: "schema version \(current) is newer than this sinkhole (\(latestVersion))",
                               context: "opening \(db.path)")
         }
-        for migration in migrations where Int64(migration.version) > current {
+        // Every migration the file has not had, not only those above its highest: branches
+        // take their own numbers and land in any order, so a file at 8 may still lack 6.
+        for migration in migrations where !applied.contains(Int64(migration.version)) {
             try db.execute("BEGIN IMMEDIATE")
             do {
                 try db.execute(migration.sql)

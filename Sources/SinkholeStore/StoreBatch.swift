@@ -114,7 +114,8 @@ public struct ServiceHourKey: Hashable, Sendable {
 public struct ServiceHourRow: Sendable, Equatable {
     /// Check-in events (every DNS query, connection, request, datagram or packet).
     public var events: Int = 0
-    /// Sessions started (new `checkins` rows); 0 for DNS.
+    /// Sessions started (new `checkins` rows), under the row's service and family: -1 here
+    /// and +1 there when an enriching event moves a session (`packet` to `http`); 0 for DNS.
     public var sessions: Int = 0
 }
 

@@ -127,7 +127,7 @@ struct WriterLoop: ~Copyable {
         do {
             let deleted = try store.enforceRetention(retention, now: now, limit: configuration.retentionStepRows)
             if deleted > 0 {
-                sweeping! += deleted
+                sweeping = (sweeping ?? 0) + deleted
                 return
             }
             if let total = sweeping, total > 0 {

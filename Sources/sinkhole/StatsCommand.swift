@@ -69,10 +69,11 @@ struct Stats: AsyncParsableCommand {
             FileHandle.standardError.write(Data("sinkhole: no store at \(path)\n".utf8))
             throw ExitCode(1)
         }
+        // `validate()` refused any --since this cannot read.
+        guard let from = StoreStats.parseSince(since, now: .now()) else { throw ExitCode(64) }
         let stats: StoreStats
         do {
-            stats = try SQLiteStats.read(path: path, since: StoreStats.parseSince(since, now: .now())!,
-                                         family: family, limit: limit)
+            stats = try SQLiteStats.read(path: path, since: from, family: family, limit: limit)
         } catch {
             FileHandle.standardError.write(Data("sinkhole: \(error)\n".utf8))
             throw ExitCode(1)

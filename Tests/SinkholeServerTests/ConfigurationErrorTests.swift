@@ -52,6 +52,11 @@ let badConfigurations: [BadConfiguration] = [
     .init("listen port too big", "http: {listen: [\"127.0.0.1:65536\"]}", 1, 17, "http.listen[0]",
           "a port is a number from 0 to 65535"),
     .init("listen host name", "catch_all: {udp: [\"localhost:53\"]}", 1, 19, "catch_all.udp[0]", "names are not resolved"),
+    // One UDP worker thread polls every socket of its list, 64 at most (UDPWorker, poll set).
+    .init("65 catch-all UDP listen addresses", "catch_all: {udp: [\((1...65).map { "\"127.0.0.1:\(9000 + $0)\"" }.joined(separator: ", "))]}",
+          1, 18, "catch_all.udp", "at most 64 addresses"),
+    .init("65 DNS listen addresses", "dns: {listen: [\((1...65).map { "\"127.0.0.1:\(9000 + $0)\"" }.joined(separator: ", "))]}",
+          1, 15, "dns.listen", "at most 64 addresses"),
     .init("catch-all read_bytes beyond what a check-in keeps", "catch_all:\n  read_bytes: 65\n", 2, 15,
           "catch_all.read_bytes", "65 is out of range: must be from 0 to 64"),
     .init("catch-all idle timeout 0", "catch_all: {idle_timeout_s: 0}", 1, 29, "catch_all.idle_timeout_s",

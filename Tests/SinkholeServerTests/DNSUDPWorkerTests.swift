@@ -118,6 +118,22 @@ struct DNSUDPWorkerTests {
         #expect(events.allSatisfy { $0.source == IPAddress(source)! && $0.dnsRcode == 0 })
     }
 
+    /// Sends probes to `socket` and reads them back until one carries its arrival time
+    /// (bounded), then leaves the socket empty.
+    static func waitForArrivalStamps(on socket: DNSUDPWorker.Socket, from peer: LoopbackPeer) throws {
+        let probe = try #require(DatagramBatch(capacity: 1, replySize: 1))
+        let deadline = ContinuousClock.now + .seconds(10)
+        var stamped = false
+        var readable: [UInt8] = [0]
+        while !stamped && ContinuousClock.now < deadline {
+            peer.send([0], to: "127.0.0.1", port: socket.local.port)
+            UDPSocket.waitReadable([socket.descriptor], timeoutMilliseconds: 100, readable: &readable)
+            if case .success(let n) = probe.receive(from: socket.descriptor), n > 0 { stamped = probe.arrival(0) != nil }
+        }
+        while case .success(let n) = probe.receive(from: socket.descriptor), n > 0 {}
+        try #require(stamped, "the kernel never stamped a datagram's arrival")
+    }
+
     @Test("the check-in time is the kernel's arrival time, not the time the worker got round to the datagram")
     func arrivalTime() async throws {
         let server = try Self.socket("127.0.0.1")
@@ -126,8 +142,9 @@ struct DNSUDPWorkerTests {
         // Linux turns receive timestamps on for the whole stack from a work queue after the
         // first socket asks (net_enable_timestamp), so a datagram sent at once may arrive
         // unstamped and get the time it is read instead (1 run in 3 on a loaded machine).
-        // A sinkhole's sockets are open long before its traffic; give the kernel that time.
-        try await Task.sleep(for: .milliseconds(100))
+        // A sinkhole's sockets are open long before its traffic: wait until the kernel
+        // stamps a probe, rather than for a time a loaded machine may overrun.
+        try Self.waitForArrivalStamps(on: server, from: peer)
         // Queued before the worker runs: read 200 ms after it arrived, at the earliest.
         peer.send(dnsQuery("early.evil.example", id: 1), to: "127.0.0.1", port: server.local.port)
         let sent = UTCTime.now()

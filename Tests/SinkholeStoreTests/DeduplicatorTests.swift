@@ -144,6 +144,20 @@ struct DeduplicatorSessionTests {
         #expect(batch.checkIns.count == 2)
     }
 
+    @Test("catch-all datagrams of one 5-tuple fold only when they repeat the first one's bytes; a different one is its own row")
+    func distinctDatagramsKept() throws {
+        func datagram(_ t: Int64, _ bytes: String) -> CheckIn {
+            var event = Events.session(at: Events.at(t), service: .udp, transport: .udp, destinationPort: 4444)
+            event.firstBytes = BoundedBytes(Array(bytes.utf8))
+            return event
+        }
+        // A beacon repeated, then another message from the same port, then the beacon again.
+        let batch = fold([datagram(10, "beacon"), datagram(20, "beacon"), datagram(30, "upload 1234"), datagram(40, "beacon")],
+                         windowSeconds: Self.window)
+        #expect(batch.checkIns.map { "\($0.checkIn.firstBytes.text) \($0.count)" } == ["beacon 2", "upload 1234 1", "beacon 1"])
+        #expect(Set(batch.checkIns.map(\.eventID)).count == 3)
+    }
+
     @Test("a packet event followed by the responder's takes the responder's service and fills empty detail")
     func responderEnrichesPacket() throws {
         let batch = fold([
@@ -302,6 +316,21 @@ struct DeduplicatorInfectionTests {
         #expect(batch.infections.count == 4)
         #expect(batch.infections.values.allSatisfy { $0.count == 1 })
         #expect(Set(batch.infections.keys.map(\.day)) == [Events.base.seconds, Events.base.seconds + 86_400])
+    }
+
+    @Test("a session across midnight whose events arrive out of order counts once on each day it was active")
+    func midnightOutOfOrder() {
+        // The responder's event just after midnight is folded first (its ring drained first),
+        // then the capture engine's SYN from just before, then a later packet: one session,
+        // active on both days, so one on each.
+        let batch = fold([
+            Events.session(at: Events.at(86_401)),
+            Events.session(at: Events.at(86_399), service: .packet),
+            Events.session(at: Events.at(86_402), service: .packet),
+        ])
+        #expect(batch.checkIns.count == 1)
+        let counts = Dictionary(uniqueKeysWithValues: batch.infections.map { ($0.key.day - Events.base.seconds, $0.value.count) })
+        #expect(counts == [0: 1, 86_400: 1])
     }
 
     @Test("traffic no family claims is kept as check-ins but is not an infection")

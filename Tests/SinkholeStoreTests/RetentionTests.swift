@@ -63,6 +63,42 @@ struct RetentionTests {
         #expect(try store.enforceRetention(Self.retention, now: Self.now, limit: 2) == 0)
     }
 
+    @Test("a step finds its rows by a range of the table's whole key, never by scanning its oldest hour or day",
+          arguments: SQLiteStore.keyedRetention.map(\.table))
+    func stepsUseTheWholeKey(table: String) throws {
+        let dir = try TemporaryDirectory()
+        try SQLiteStore(path: dir.path()).close()
+        let keyed = try #require(SQLiteStore.keyedRetention.first { $0.table == table })
+        let probe = try DatabaseProbe(dir)
+        let plan = try probe.rows("EXPLAIN QUERY PLAN \(keyed.deleteUpToSQL)").compactMap { row -> String? in
+            if case .text(let detail) = row.last { detail } else { nil }
+        }
+        // `((hour,src_ip,...)<(?,...))`: the key range, not `(hour=?)` or `(hour<?)`.
+        #expect(plan == ["SEARCH \(table) USING PRIMARY KEY ((\(keyed.key.joined(separator: ",")))<(\(keyed.key.map { _ in "?" }.joined(separator: ","))))"],
+                "\(plan)")
+    }
+
+    @Test("a check-in whose session began before the cutoff but went on within it is kept, with its whole count")
+    func longSessionKept() throws {
+        let dir = try TemporaryDirectory()
+        let store = try SQLiteStore(path: dir.path())
+        defer { store.close() }
+        let run = try store.beginRun(node: "n1", startedAt: Events.at(0))
+        // A bot beaconing over UDP every 100 s from one port since day 0: one session (each
+        // event within the window of the last), its row last seen on day 40, today.
+        let beacons = stride(from: Int64(0), through: 40 * 86_400, by: 100).map {
+            Events.session(at: Events.at($0 + 3_600), service: .udp, transport: .udp, source: "203.0.113.200")
+        }
+        var batch = fold(beacons)
+        try #require(batch.checkIns.count == 1)
+        batch.counters = RunCounters(offered: beacons.count, stored: beacons.count, dropped: 0)
+        try store.write(batch, node: "n1", run: run)
+        while try store.enforceRetention(Self.retention, now: Self.now, limit: 2) > 0 {}
+        let probe = try DatabaseProbe(dir)
+        #expect(try probe.rows("SELECT count, last_seen FROM checkins WHERE src_ip = '203.0.113.200'")
+                == [[.integer(Int64(beacons.count)), .integer(Events.at(40 * 86_400 + 3_600).microseconds)]])
+    }
+
     @Test("the writer sweeps between batches, in steps, and again an hour later, not before")
     func writerSweepsHourly() throws {
         let clock = FakeClock(Self.now)
@@ -96,7 +132,7 @@ struct RetentionTests {
     @Test("a failing sweep is given up until the next hour, and batches still commit")
     func failingSweep() throws {
         let clock = FakeClock(Self.now)
-        // Every store call fails until the 3rd: the first sweep step fails.
+        // The first store call fails: it is the first sweep step.
         let h = try WriterHarness(batchSize: 4, clock: clock, retention: Self.retention,
                                   wrap: { FlakyStore($0, fails: { $0 == 1 }) })
         try Self.fill(h.sqlite)

@@ -94,6 +94,27 @@ struct SQLiteStoreSchemaTests {
         #expect(try probe.integer("SELECT count(*) FROM dns_queries") == 2)
     }
 
+    @Test("a migration numbered below the file's highest version but never applied to it is applied on open")
+    func appliesAMissingLowerMigration() throws {
+        // Branches take their own numbers and land in any order (4, 6 and 7 are still on their
+        // branches while 5 and 8 are here): a file at 8 that has not had 5 must still get it.
+        let dir = try TemporaryDirectory()
+        try SQLiteStore(path: dir.path()).close()
+        do {
+            let probe = try DatabaseProbe(dir)
+            try probe.execute("""
+                ALTER TABLE checkins DROP COLUMN listener_port; ALTER TABLE checkins DROP COLUMN redirected;
+                DELETE FROM schema_migrations WHERE version = 5
+                """)
+        }
+        let store = try SQLiteStore(path: dir.path())
+        try store.write(fold([Events.session(at: Events.at(10))]), node: "n1", run: try store.beginRun(node: "n1", startedAt: Events.at(0)))
+        store.close()
+        let probe = try DatabaseProbe(dir)
+        #expect(try probe.rows("SELECT version FROM schema_migrations ORDER BY version") == Self.versions)
+        #expect(try probe.integer("SELECT count(*) FROM checkins WHERE listener_port = 0 AND redirected = 0") == 1)
+    }
+
     @Test("rate-limited queries are counted in their row's rate_limited, across batches")
     func rateLimitedCounted() throws {
         let dir = try TemporaryDirectory()

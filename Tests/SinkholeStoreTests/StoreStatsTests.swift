@@ -100,6 +100,27 @@ struct StoreStatsTests {
         #expect(try probe.integer("SELECT count FROM infections WHERE src_ip = '203.0.113.7' AND family = 'rustock'") == 4)
     }
 
+    @Test("a capture engine's packet session that a responder's event enriches is summarised as its row is stored: the responder's service, family and name", arguments: [false, true])
+    func enrichedSessionFollowsItsRow(acrossBatches: Bool) throws {
+        let dir = try TemporaryDirectory()
+        // The SYN seen by the capture engine (no family, no name), then the HTTP responder's
+        // event of the same connection naming a seized Host: one row, service http, family
+        // rustock, name cc.rustock.example; in one batch, or the second as a delta row.
+        let packet = Events.session(at: Events.at(60), service: .packet, family: "", name: "")
+        let http = Events.session(at: Events.at(61), family: "rustock", name: "CC.Rustock.example")
+        try Self.store(dir, batches: acrossBatches ? [[packet], [http]] : [[packet, http]])
+        let probe = try DatabaseProbe(dir)
+        #expect(try probe.rows("SELECT service, family, name, count FROM checkins")
+                == [[.text("http"), .text("rustock"), .text("CC.Rustock.example"), .integer(2)]])
+        let stats = try SQLiteStats.read(path: dir.path(), since: Events.at(0), family: nil, now: Self.now)
+        // Events stay under the service that saw them; the one session is the row's.
+        #expect(stats.services.map { "\($0.service) \($0.events) \($0.sessions)" } == ["http 1 1", "packet 1 0"])
+        #expect(stats.topNames.map { "\($0.family) \($0.name) \($0.count)" } == ["rustock cc.rustock.example 1"])
+        #expect(stats.infectedPerDay.map { "\($0.day) \($0.family) \($0.addresses)" } == ["2024-03-10 rustock 1"])
+        let rustock = try SQLiteStats.read(path: dir.path(), since: Events.at(0), family: "rustock", now: Self.now)
+        #expect(rustock.services.map { "\($0.service) \($0.events) \($0.sessions)" } == ["http 1 1"])
+    }
+
     @Test("--since and --family narrow every section but the node counters; limit caps the top lists")
     func narrowing() throws {
         let dir = try TemporaryDirectory()

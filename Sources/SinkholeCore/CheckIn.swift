@@ -140,6 +140,17 @@ public struct CheckIn: BitwiseCopyable, Sendable {
     /// port: the packet was redirected (or tproxied) here from the port the bot dialled.
     public var redirected: Bool
 
+    // MARK: Capture
+    // What the capture engine read off the wire (service `packet`, or a row a packet event
+    // opened): 3 bytes, kept last so the fields above keep their offsets.
+
+    /// TCP: the flags of the packet (`TCPFlags`); a session's row holds every flag its
+    /// packets carried (SYN alone: a scan or a bot that never completed the handshake).
+    public var tcpFlags: UInt8
+    /// ICMP/ICMPv6: the message type (8 or 128 for an echo request) and code.
+    public var icmpType: UInt8
+    public var icmpCode: UInt8
+
     /// `dnsRcode` when no response was sent (a packet too short to answer, or QR set).
     public static let noResponse: UInt8 = 0xff
 
@@ -175,5 +186,8 @@ public struct CheckIn: BitwiseCopyable, Sendable {
         firstBytes = BoundedBytes()
         listenerPort = 0
         redirected = false
+        tcpFlags = 0
+        icmpType = 0
+        icmpCode = 0
     }
 }

@@ -193,6 +193,12 @@ public struct Deduplicator: Sendable {
             row.listenerPort = event.listenerPort
             row.redirected = event.redirected
         }
+        // Capture: every TCP flag the session's packets carried; the first ICMP type seen.
+        row.tcpFlags |= event.tcpFlags
+        if row.icmpType == 0 {
+            row.icmpType = event.icmpType
+            row.icmpCode = event.icmpCode
+        }
     }
 
     /// `<session start µs>-<transport>-<source>-<source port>-<destination>-<destination port>`:

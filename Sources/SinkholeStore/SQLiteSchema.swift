@@ -104,6 +104,13 @@ enum SQLiteSchema {
         ALTER TABLE checkins ADD COLUMN listener_port INTEGER NOT NULL DEFAULT 0;
         ALTER TABLE checkins ADD COLUMN redirected INTEGER NOT NULL DEFAULT 0;
         """),
+        // The capture engine: `tcp_flags` ORs the flags of every packet of the session (0x02
+        // alone: a SYN that never completed); `icmp_type`/`icmp_code` of an ICMP echo.
+        (6, """
+        ALTER TABLE checkins ADD COLUMN tcp_flags INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE checkins ADD COLUMN icmp_type INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE checkins ADD COLUMN icmp_code INTEGER NOT NULL DEFAULT 0;
+        """),
     ]
 
     static var latestVersion: Int { migrations.last?.version ?? 0 }

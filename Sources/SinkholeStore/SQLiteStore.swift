@@ -45,9 +45,10 @@ public final class SQLiteStore: CheckInStore, @unchecked Sendable {
                                   http_method, http_path, http_version, http_user_agent, http_referer,
                                   http_forwarded_for, http_content_length, http_body_bytes, http_body_sha256,
                                   http_header_count, http_status, first_bytes, truncated,
-                                  listener_port, redirected)
+                                  listener_port, redirected, tcp_flags, icmp_type, icmp_code)
             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                    ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)
+                    ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31,
+                    ?32, ?33, ?34)
             ON CONFLICT (node, event_id) DO UPDATE SET
                 first_seen = min(first_seen, excluded.first_seen),
                 last_seen = max(last_seen, excluded.last_seen),
@@ -71,7 +72,10 @@ public final class SQLiteStore: CheckInStore, @unchecked Sendable {
                 first_bytes = CASE WHEN first_bytes = '' THEN excluded.first_bytes ELSE first_bytes END,
                 truncated = CASE WHEN truncated = '' THEN excluded.truncated ELSE truncated END,
                 redirected = CASE WHEN listener_port = 0 THEN excluded.redirected ELSE redirected END,
-                listener_port = CASE WHEN listener_port = 0 THEN excluded.listener_port ELSE listener_port END
+                listener_port = CASE WHEN listener_port = 0 THEN excluded.listener_port ELSE listener_port END,
+                tcp_flags = tcp_flags | excluded.tcp_flags,
+                icmp_code = CASE WHEN icmp_type = 0 THEN excluded.icmp_code ELSE icmp_code END,
+                icmp_type = CASE WHEN icmp_type = 0 THEN excluded.icmp_type ELSE icmp_type END
             """)
         upsertInfection = try db.prepare("""
             INSERT INTO infections (day, src_ip, family, first_seen, last_seen, count, last_src_port)
@@ -176,6 +180,9 @@ public final class SQLiteStore: CheckInStore, @unchecked Sendable {
             insertCheckIn.bind(29, Self.truncatedFields(c))
             insertCheckIn.bind(30, Int(c.listenerPort))
             insertCheckIn.bind(31, c.redirected ? 1 : 0)
+            insertCheckIn.bind(32, Int(c.tcpFlags))
+            insertCheckIn.bind(33, Int(c.icmpType))
+            insertCheckIn.bind(34, Int(c.icmpCode))
             try insertCheckIn.run()
         }
         for (key, row) in batch.infections {

@@ -7,7 +7,8 @@ CONFIG ?= Deploy/sinkhole.dev.yaml
 # Debian packages the build, the tests and `make run` need.
 # nftables, iproute2 and netcat-openbsd: the catch-all test loads Deploy/nftables.conf in network
 # namespaces it creates and dials through it with nc (`make run`'s hints use nc too).
-PACKAGES := pkg-config libsqlite3-dev sqlite3 dnsutils knot-dnsutils curl nftables iproute2 netcat-openbsd
+# libpcap-dev: the capture engine and `sinkhole replay` (the CPcap target).
+PACKAGES := pkg-config libsqlite3-dev sqlite3 dnsutils knot-dnsutils curl nftables iproute2 netcat-openbsd libpcap-dev
 APT_GET := $(if $(filter 0,$(shell id -u)),apt-get,sudo apt-get)
 
 .PHONY: run test build deps bench clean help

@@ -85,7 +85,7 @@ let package = Package(
         .executableTarget(
             name: "sinkhole",
             dependencies: [
-                "SinkholeServer", "SinkholeStore",
+                "SinkholeServer", "SinkholeStore", "SinkholeCapture",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

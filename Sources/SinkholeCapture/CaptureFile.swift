@@ -25,7 +25,7 @@ public enum CaptureFile {
     }
 
     /// How often, in packets, `progress` is called.
-    public static let progressInterval = 65_536
+    public static let progressInterval = 4096
 
     /// Reads `path` to its end (or to the first damaged record, which ends it cleanly: every
     /// packet before it is kept), pushing each check-in into `ring`.

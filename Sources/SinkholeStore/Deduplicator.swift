@@ -168,13 +168,17 @@ public struct Deduplicator: Sendable {
     /// A responder's event carries the detail a packet event lacks; the row takes the
     /// responder's service and fills empty fields, never overwriting what is there.
     static func enrich(_ row: inout CheckIn, with event: CheckIn) {
-        if row.service == .packet && event.service != .packet { row.service = event.service }
+        // The first responder event on a row only packets made so far: its detail is the
+        // authoritative one (the capture read one segment; the responder read the request
+        // and answered it).
+        let fromResponder = row.service == .packet && event.service != .packet
+        if fromResponder { row.service = event.service }
         if row.family.isEmpty { row.family = event.family }
         if row.name.isEmpty { row.name = event.name }
         if row.dnsType == 0 { row.dnsType = event.dnsType }
         // The HTTP detail is one request's, taken whole: fields of two requests on one
         // keep-alive connection are never mixed in one row.
-        if row.httpMethod.isEmpty && !event.httpMethod.isEmpty {
+        if (row.httpMethod.isEmpty || fromResponder) && !event.httpMethod.isEmpty {
             row.httpMethod = event.httpMethod
             row.httpPath = event.httpPath
             row.httpVersion = event.httpVersion

@@ -38,7 +38,9 @@ public final class SQLiteStore: CheckInStore, @unchecked Sendable {
         try db.execute("PRAGMA cache_size = -65536")
         try SQLiteSchema.migrate(db)
         // The HTTP detail comes from one request (the first of the session that had one): the
-        // columns are filled together when the stored row has no method yet.
+        // columns are filled together when the stored row has no method yet, or when only the
+        // capture has filled them and a responder's detail arrives (SET reads the old values,
+        // so `service` here is the stored one).
         insertCheckIn = try db.prepare("""
             INSERT INTO checkins (node, event_id, first_seen, last_seen, count, transport, service, family,
                                   src_ip, src_port, dst_ip, dst_port, name, name_truncated, dns_type, dns_rcode,
@@ -58,17 +60,17 @@ public final class SQLiteStore: CheckInStore, @unchecked Sendable {
                 name = CASE WHEN name = '' THEN excluded.name ELSE name END,
                 name_truncated = CASE WHEN name = '' THEN excluded.name_truncated ELSE name_truncated END,
                 dns_type = CASE WHEN dns_type = 0 THEN excluded.dns_type ELSE dns_type END,
-                http_method = CASE WHEN http_method = '' THEN excluded.http_method ELSE http_method END,
-                http_path = CASE WHEN http_method = '' THEN excluded.http_path ELSE http_path END,
-                http_version = CASE WHEN http_method = '' THEN excluded.http_version ELSE http_version END,
-                http_user_agent = CASE WHEN http_method = '' THEN excluded.http_user_agent ELSE http_user_agent END,
-                http_referer = CASE WHEN http_method = '' THEN excluded.http_referer ELSE http_referer END,
-                http_forwarded_for = CASE WHEN http_method = '' THEN excluded.http_forwarded_for ELSE http_forwarded_for END,
-                http_content_length = CASE WHEN http_method = '' THEN excluded.http_content_length ELSE http_content_length END,
-                http_body_bytes = CASE WHEN http_method = '' THEN excluded.http_body_bytes ELSE http_body_bytes END,
-                http_body_sha256 = CASE WHEN http_method = '' THEN excluded.http_body_sha256 ELSE http_body_sha256 END,
-                http_header_count = CASE WHEN http_method = '' THEN excluded.http_header_count ELSE http_header_count END,
-                http_status = CASE WHEN http_method = '' THEN excluded.http_status ELSE http_status END,
+                http_method = CASE WHEN http_method = '' OR (service = 'packet' AND excluded.service <> 'packet' AND excluded.http_method <> '') THEN excluded.http_method ELSE http_method END,
+                http_path = CASE WHEN http_method = '' OR (service = 'packet' AND excluded.service <> 'packet' AND excluded.http_method <> '') THEN excluded.http_path ELSE http_path END,
+                http_version = CASE WHEN http_method = '' OR (service = 'packet' AND excluded.service <> 'packet' AND excluded.http_method <> '') THEN excluded.http_version ELSE http_version END,
+                http_user_agent = CASE WHEN http_method = '' OR (service = 'packet' AND excluded.service <> 'packet' AND excluded.http_method <> '') THEN excluded.http_user_agent ELSE http_user_agent END,
+                http_referer = CASE WHEN http_method = '' OR (service = 'packet' AND excluded.service <> 'packet' AND excluded.http_method <> '') THEN excluded.http_referer ELSE http_referer END,
+                http_forwarded_for = CASE WHEN http_method = '' OR (service = 'packet' AND excluded.service <> 'packet' AND excluded.http_method <> '') THEN excluded.http_forwarded_for ELSE http_forwarded_for END,
+                http_content_length = CASE WHEN http_method = '' OR (service = 'packet' AND excluded.service <> 'packet' AND excluded.http_method <> '') THEN excluded.http_content_length ELSE http_content_length END,
+                http_body_bytes = CASE WHEN http_method = '' OR (service = 'packet' AND excluded.service <> 'packet' AND excluded.http_method <> '') THEN excluded.http_body_bytes ELSE http_body_bytes END,
+                http_body_sha256 = CASE WHEN http_method = '' OR (service = 'packet' AND excluded.service <> 'packet' AND excluded.http_method <> '') THEN excluded.http_body_sha256 ELSE http_body_sha256 END,
+                http_header_count = CASE WHEN http_method = '' OR (service = 'packet' AND excluded.service <> 'packet' AND excluded.http_method <> '') THEN excluded.http_header_count ELSE http_header_count END,
+                http_status = CASE WHEN http_method = '' OR (service = 'packet' AND excluded.service <> 'packet' AND excluded.http_method <> '') THEN excluded.http_status ELSE http_status END,
                 first_bytes = CASE WHEN first_bytes = '' THEN excluded.first_bytes ELSE first_bytes END,
                 truncated = CASE WHEN truncated = '' THEN excluded.truncated ELSE truncated END,
                 redirected = CASE WHEN listener_port = 0 THEN excluded.redirected ELSE redirected END,

@@ -36,6 +36,42 @@ struct CaptureStoreTests {
         }
     }
 
+    /// The capture's event for the request's first segment: HTTP detail parsed from the wire,
+    /// but no status (the capture did not answer).
+    static func requestSegment(at time: UTCTime) -> CheckIn {
+        var event = Events.session(at: time, service: .packet, family: "rustock", name: "cc.botnet.example")
+        event.httpMethod = BoundedBytes("GET")
+        event.httpPath = BoundedBytes("/gate.php")
+        event.httpVersion = 11
+        event.tcpFlags = 0x18
+        return event
+    }
+
+    @Test("the responder's HTTP detail replaces what the capture parsed from the segment, in one batch or in a later one")
+    func responderDetailWins() throws {
+        let batch = fold([Self.syn(at: Events.at(1)), Self.requestSegment(at: Events.at(2)), Self.request(at: Events.at(3))])
+        try #require(batch.checkIns.count == 1)
+        let row = batch.checkIns[0].checkIn
+        #expect(row.service == .http && row.httpStatus == 200 && row.httpUserAgent.text == "bot/1.0" && row.tcpFlags == 0x1a)
+        // The responder first, then the capture's segment: the responder's detail stays.
+        let reversed = fold([Self.request(at: Events.at(3)), Self.requestSegment(at: Events.at(2))])
+        #expect(reversed.checkIns.first?.checkIn.httpStatus == 200)
+
+        let dir = try TemporaryDirectory()
+        let store = try SQLiteStore(path: dir.path())
+        defer { store.close() }
+        let run = try store.beginRun(node: "n1", startedAt: Events.at(0))
+        var dedup = Deduplicator(sessionWindowSeconds: 120)
+        try store.write(fold([Self.syn(at: Events.at(1)), Self.requestSegment(at: Events.at(2))], into: &dedup), node: "n1", run: run)
+        try store.write(fold([Self.request(at: Events.at(3))], into: &dedup), node: "n1", run: run)
+        // A later packet event does not take it back.
+        try store.write(fold([Self.requestSegment(at: Events.at(4))], into: &dedup), node: "n1", run: run)
+        let probe = try DatabaseProbe(dir)
+        #expect(try probe.rows("SELECT service, count, http_status, http_user_agent, tcp_flags FROM checkins") == [
+            [.text("http"), .integer(4), .integer(200), .text("bot/1.0"), .integer(0x1a)],
+        ])
+    }
+
     @Test("the flags of every packet of a session are ORed; the first ICMP type is kept")
     func flagsAccumulate() throws {
         var data = Self.syn(at: Events.at(2))

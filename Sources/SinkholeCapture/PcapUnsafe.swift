@@ -81,7 +81,8 @@ public final class PcapHandle {
         if status < 0 {
             let detail = handle.lastError
             let text = String(cString: pcap_statustostr(status))
-            throw PcapError(call: "pcap_activate", message: detail.isEmpty ? "\(interface): \(text)" : "\(text): \(detail)")
+            let extra = detail.isEmpty || detail == text ? "" : " (\(detail))"
+            throw PcapError(call: "pcap_activate", message: "\(interface): \(text)\(extra)")
         }
         return handle
     }

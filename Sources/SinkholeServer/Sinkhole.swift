@@ -325,7 +325,8 @@ extension Sinkhole {
                     CaptureService.log(report, interface: interface, previous: previous, logger: logger)
                 })
         } catch {
-            throw StartupError(description: "cannot capture on \(interface) (capture needs CAP_NET_RAW): \(error)")
+            let hint = error.message.lowercased().contains("permission") ? " (live capture needs CAP_NET_RAW)" : ""
+            throw StartupError(description: "cannot capture on \(interface): \(error)\(hint)")
         }
         if !capture.linkTypeSupported {
             logger.error("capture link type not decoded: every packet will be counted as skipped",

@@ -38,8 +38,10 @@ public final class LiveCapture: Sendable {
         public var finished = false
     }
 
-    /// How long a read waits for a packet before the thread checks for a stop request.
+    /// How long the thread waits for a packet before it checks for a stop request.
     static let readTimeoutMilliseconds = 100
+    /// Packets read per wake-up before the stop flag and the report clock are looked at again.
+    static let packetsPerWake = 4096
 
     public let settings: Settings
     public let ring: EventRing<CheckIn>
@@ -106,15 +108,21 @@ public final class LiveCapture: Sendable {
         let clock = ContinuousClock()
         var nextReport = clock.now + settings.statisticsInterval
         var failure: PcapError?
-        while !stopRequested.load(ordering: .relaxed) {
-            let next = handle.next { time, bytes, _ in
-                if let checkIn = reader.read(bytes, time: time), !ring.push(checkIn) {
-                    reader.countDrop()
+        capturing: while !stopRequested.load(ordering: .relaxed) {
+            _ = handle.waitReadable(timeoutMilliseconds: Int32(Self.readTimeoutMilliseconds))
+            // Read what is there (non-blocking), bounded so a flood still lets the thread see a
+            // stop request and report on time.
+            for _ in 0..<Self.packetsPerWake {
+                let next = handle.next { time, bytes, _ in
+                    if let checkIn = reader.read(bytes, time: time), !ring.push(checkIn) {
+                        reader.countDrop()
+                    }
                 }
-            }
-            if case .failed(let error) = next {
-                failure = error
-                break
+                if case .failed(let error) = next {
+                    failure = error
+                    break capturing
+                }
+                if next != .packet { break }
             }
             if clock.now >= nextReport {
                 nextReport = clock.now + settings.statisticsInterval

@@ -61,8 +61,10 @@ public final class PcapHandle {
     }
 
     /// Opens `interface` for live capture: immediate mode (each packet delivered as it
-    /// arrives, not when a buffer block fills), the kernel buffer and snaplen given, and reads
-    /// that return after `timeoutMilliseconds` when nothing arrives so the thread can stop.
+    /// arrives, not when a buffer block fills), the kernel buffer and snaplen given, and
+    /// non-blocking reads: the capture thread waits in `waitReadable` with a timeout of its own,
+    /// because a blocking read on an idle interface never returns (libpcap on Linux does not
+    /// honour the timeout in immediate mode), and the thread must see a stop request.
     public static func openLive(interface: String, snaplen: Int, bufferBytes: Int,
                                 timeoutMilliseconds: Int) throws(PcapError) -> PcapHandle {
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
@@ -83,6 +85,9 @@ public final class PcapHandle {
             let text = String(cString: pcap_statustostr(status))
             let extra = detail.isEmpty || detail == text ? "" : " (\(detail))"
             throw PcapError(call: "pcap_activate", message: "\(interface): \(text)\(extra)")
+        }
+        if pcap_setnonblock(raw, 1, &errorBuffer) != 0 {
+            throw PcapError(call: "pcap_setnonblock", message: Self.string(errorBuffer))
         }
         return handle
     }
@@ -150,6 +155,15 @@ public final class PcapHandle {
         case PCAP_ERROR_BREAK: return .end
         default: return .failed(PcapError(call: "pcap_next_ex", message: lastError))
         }
+    }
+
+    /// Waits up to `timeoutMilliseconds` for a live handle to have packets to read (poll on
+    /// its selectable descriptor). Returns false on timeout.
+    public func waitReadable(timeoutMilliseconds: Int32) -> Bool {
+        let fd = pcap_get_selectable_fd(handle)
+        guard fd >= 0 else { return true }
+        var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return poll(&entry, 1, timeoutMilliseconds) > 0
     }
 
     /// The kernel counters of a live handle.

@@ -75,6 +75,26 @@ struct CaptureFileTests {
         #expect(events[2].dnsType == 1 && events[2].name.withBytes { Array($0) } == Array("cc.botnet.example".utf8), "\(name)")
     }
 
+    @Test("a pcapng file with nanosecond timestamps: read the same, event times in microseconds")
+    func pcapng() throws {
+        var writer = PcapNGTestWriter(linkType: 1)
+        for (i, f) in Self.traffic({ TestFrame.ethernet(ip: $0, tags: [0x8100]) }).enumerated() {
+            writer.add(f, nanoseconds: UInt64(1_750_000_000 + i) * 1_000_000_000 + 250_999)
+        }
+        let url = Self.temporaryFile("test.pcapng")
+        try writer.write(to: url)
+        defer { try? FileManager.default.removeItem(at: url) }
+        let ring = EventRing<CheckIn>(name: "test", minimumCapacity: 64,
+                                      filler: CheckIn(time: UTCTime(microseconds: 0), source: .zero, sourcePort: 0,
+                                                      destination: .zero, destinationPort: 0, transport: .udp, service: .packet))
+        let summary = CaptureFile.read(path: url.path, fileBytes: writer.bytes.count, checkIns: try F.checkIns(), ring: ring)
+        #expect(summary.failure == nil && summary.linkTypeName == "EN10MB", "\(String(describing: summary.failure))")
+        #expect(summary.counts.packets == 9 && summary.counts.decoded == 7 && summary.counts.events == 4)
+        var times: [UTCTime] = []
+        ring.drain { times.append($0.time) }
+        #expect(times == [0, 3, 4, 5].map { UTCTime(seconds: 1_750_000_000 + $0, microseconds: 250) })
+    }
+
     @Test("LINKTYPE_IPV4 and LINKTYPE_IPV6 files")
     func versionLinkTypes() throws {
         var four = PcapTestWriter(linkType: 228)

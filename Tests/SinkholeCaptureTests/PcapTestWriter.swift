@@ -175,3 +175,35 @@ enum TestFrame {
         Array("GET \(path) HTTP/1.1\r\nHost: \(host)\r\nUser-Agent: \(userAgent)\r\nAccept: */*\r\n\r\n".utf8)
     }
 }
+
+/// A pcapng file (the format Wireshark and recent tcpdump write): a section header, one
+/// interface description with nanosecond timestamps (`if_tsresol` 9), then enhanced packet
+/// blocks. Little-endian.
+struct PcapNGTestWriter {
+    private(set) var bytes: [UInt8] = []
+
+    init(linkType: UInt16) {
+        block(type: 0x0A0D_0D0A, body: le32(0x1A2B_3C4D) + le16(1) + le16(0) + Array(repeating: 0xff, count: 8))
+        // if_tsresol (option 9, length 1) = 9: timestamps count nanoseconds; then opt_endofopt.
+        let options = le16(9) + le16(1) + [9, 0, 0, 0] + le16(0) + le16(0)
+        block(type: 1, body: le16(linkType) + le16(0) + le32(262_144) + options)
+    }
+
+    /// A packet at `nanoseconds` since the epoch.
+    mutating func add(_ frame: [UInt8], nanoseconds: UInt64) {
+        var body = le32(0) + le32(UInt32(nanoseconds >> 32)) + le32(UInt32(nanoseconds & 0xffff_ffff))
+        body += le32(UInt32(frame.count)) + le32(UInt32(frame.count)) + frame
+        while body.count % 4 != 0 { body.append(0) }
+        block(type: 6, body: body)
+    }
+
+    func write(to url: URL) throws { try Data(bytes).write(to: url) }
+
+    private mutating func block(type: UInt32, body: [UInt8]) {
+        let length = UInt32(12 + body.count)
+        bytes += le32(type) + le32(length) + body + le32(length)
+    }
+
+    private func le16(_ v: UInt16) -> [UInt8] { [UInt8(v & 0xff), UInt8(v >> 8)] }
+    private func le32(_ v: UInt32) -> [UInt8] { [UInt8(v & 0xff), UInt8((v >> 8) & 0xff), UInt8((v >> 16) & 0xff), UInt8(v >> 24)] }
+}

@@ -148,7 +148,9 @@ public struct Deduplicator: Sendable {
     /// past midnight counts on the new day too: the bot was active then.
     private mutating func addInfection(_ event: CheckIn, session: inout OpenSession) {
         let family = session.family
-        guard !family.isEmpty else { return }
+        // A DNS query the capture engine read off the wire (a packet event with a qtype) is
+        // the same non-evidence as the DNS responder's: its source is mostly a resolver.
+        guard !family.isEmpty, event.dnsType == 0 else { return }
         let day = event.time.dayStart.seconds
         let key = InfectionKey(day: day, source: event.source, family: family)
         var row = batch.infections[key]

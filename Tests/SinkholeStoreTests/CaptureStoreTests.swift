@@ -72,6 +72,16 @@ struct CaptureStoreTests {
         ])
     }
 
+    @Test("a DNS query read off the wire is kept as a check-in but, like the responder's, is not an infection")
+    func capturedDNSIsNotAnInfection() throws {
+        var query = Events.session(at: Events.at(1), service: .packet, transport: .udp, sourcePort: 5353, destinationPort: 53,
+                                   family: "rustock", name: "cc.botnet.example")
+        query.dnsType = 1
+        let batch = fold([query, Self.syn(at: Events.at(2))])
+        #expect(batch.checkIns.count == 2 && batch.checkIns[0].checkIn.dnsType == 1)
+        #expect(batch.infections.isEmpty, "the SYN has no family, the query is not evidence")
+    }
+
     @Test("the flags of every packet of a session are ORed; the first ICMP type is kept")
     func flagsAccumulate() throws {
         var data = Self.syn(at: Events.at(2))

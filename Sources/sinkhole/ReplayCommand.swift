@@ -32,7 +32,8 @@ struct ReplayCommand: AsyncParsableCommand {
 
         Exit status: 0 when every file was read to its end; 1 when a file is missing, \
         unreadable, not a capture, or truncated or damaged (what it held before the damage is \
-        stored all the same), or when the store lost events; 2 for a configuration error.
+        stored all the same), or when events were dropped or lost because the store did not keep up \
+        or failed; 2 for a configuration error.
         """)
 
     @Argument(help: ArgumentHelp("Capture files (pcap or pcapng).", valueName: "file"))
@@ -68,7 +69,12 @@ struct ReplayCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         ReplayReport.printTotal(outcome)
-        if !outcome.everyFileRead || outcome.writer.lost > 0 { throw ExitCode(1) }
+        // Replay waits for the writer, so a drop means it stalled (a failing store): the
+        // import is incomplete, and the status says so.
+        if outcome.total.dropped > 0 || outcome.writer.lost > 0 {
+            ReplayReport.stderr("\(outcome.total.dropped) events dropped and \(outcome.writer.lost) lost: the store did not keep up or failed (the log says why)")
+        }
+        if !outcome.everyFileRead || outcome.total.dropped > 0 || outcome.writer.lost > 0 { throw ExitCode(1) }
     }
 }
 

@@ -8,6 +8,7 @@ public struct CaptureReader: Sendable {
     public let link: LinkType?
     public let checkIns: PacketCheckIns
     public private(set) var counts = CaptureCounts()
+    private var scratch = PacketCheckIns.Scratch()
 
     public init(dlt: Int32, checkIns: PacketCheckIns) {
         link = LinkType(dlt: dlt)
@@ -28,7 +29,7 @@ public struct CaptureReader: Sendable {
             return nil
         case .packet(let packet):
             counts.decoded += 1
-            guard let checkIn = checkIns.checkIn(packet, bytes: bytes, time: time) else { return nil }
+            guard let checkIn = checkIns.checkIn(packet, bytes: bytes, time: time, scratch: &scratch) else { return nil }
             counts.events += 1
             return checkIn
         }

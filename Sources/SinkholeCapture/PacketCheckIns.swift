@@ -27,8 +27,27 @@ public struct PacketCheckIns: Sendable {
     public static let httpPort: UInt16 = 80
     public static let dnsPort: UInt16 = 53
 
+    /// Buffers a capture thread keeps across packets, so decoding a DNS payload reuses their
+    /// capacity instead of allocating per packet (as `DNSUDPExchange` does for the responder).
+    public struct Scratch: Sendable {
+        var message = ByteBufferAllocator().buffer(capacity: 512)
+        var nameStorage: [UInt8] = {
+            var storage: [UInt8] = []
+            storage.reserveCapacity(DNSName.maximumWireLength)
+            return storage
+        }()
+
+        public init() {}
+    }
+
     /// The check-in `packet` (read from `bytes`, captured at `time`) is, or nil.
     public func checkIn(_ packet: DecodedPacket, bytes: PacketBytes, time: UTCTime) -> CheckIn? {
+        var scratch = Scratch()
+        return checkIn(packet, bytes: bytes, time: time, scratch: &scratch)
+    }
+
+    /// `checkIn`, with the capture thread's reusable buffers.
+    public func checkIn(_ packet: DecodedPacket, bytes: PacketBytes, time: UTCTime, scratch: inout Scratch) -> CheckIn? {
         guard addresses.contains(packet.destination) else { return nil }
         var checkIn = CheckIn(time: time, source: packet.source, sourcePort: packet.sourcePort,
                               destination: packet.destination, destinationPort: packet.destinationPort,
@@ -46,7 +65,7 @@ public struct PacketCheckIns: Sendable {
             return bytes.withBytes(packet.payload) { Self.httpDetail($0, into: &checkIn, targets: targets) } ? checkIn : nil
         case .udp:
             if packet.destinationPort == Self.dnsPort {
-                bytes.withBytes(packet.payload) { Self.dnsDetail($0, into: &checkIn, zones: targets.zones) }
+                bytes.withBytes(packet.payload) { Self.dnsDetail($0, into: &checkIn, zones: targets.zones, scratch: &scratch) }
             }
             return checkIn
         case .icmp:
@@ -74,11 +93,14 @@ public struct PacketCheckIns: Sendable {
 
     /// Fills qname, qtype and family from a DNS query, as the DNS responder labels its events
     /// (`DNSResponder.label`). A datagram that is not a readable query keeps no DNS detail.
-    static func dnsDetail(_ payload: UnsafeRawBufferPointer, into checkIn: inout CheckIn, zones: SeizedZones) {
+    static func dnsDetail(_ payload: UnsafeRawBufferPointer, into checkIn: inout CheckIn, zones: SeizedZones,
+                          scratch: inout Scratch) {
         // The sinkhole did not answer this packet: the capture only saw it.
         checkIn.dnsRcode = CheckIn.noResponse
+        scratch.message.clear()
+        scratch.message.writeBytes(payload)
         let question: DNSQuestion
-        switch DNSQuery.parse(ByteBuffer(bytes: payload)) {
+        switch DNSQuery.parse(scratch.message, nameStorage: &scratch.nameStorage) {
         case .query(let query): question = query.question
         case .malformedRecords(let query, _): question = query.question
         case .noReply, .malformed: return

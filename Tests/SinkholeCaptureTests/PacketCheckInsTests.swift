@@ -82,6 +82,20 @@ struct PacketCheckInsTests {
         #expect(j.name.isEmpty && j.dnsType == 0)
     }
 
+    @Test("one reader's reused DNS buffers give each datagram its own name, long after short and short after long")
+    func dnsBuffersReused() throws {
+        var reader = CaptureReader(dlt: 101, checkIns: try F.checkIns())
+        let names = ["a.cc.botnet.example", String(repeating: "x", count: 60) + ".long.example", "b.example", "cc.botnet.example"]
+        for (i, name) in names.enumerated() {
+            let frame = TestFrame.ipv4(F.bot, "198.51.100.10", proto: 17,
+                                       TestFrame.udp(5353, 53, payload: TestFrame.dnsQuery(name, type: UInt16(i + 1))))
+            let c = try #require(frame.withUnsafeBytes { reader.read(PacketBytes($0), time: UTCTime(seconds: 1)) })
+            #expect(String(decoding: c.name.withBytes { Array($0) }, as: UTF8.self) == name && c.dnsType == UInt16(i + 1))
+            #expect(c.family.isEmpty == !name.hasSuffix("cc.botnet.example"))
+        }
+        #expect(reader.counts.events == 4)
+    }
+
     @Test("the first data segment to TCP/80 carries method, path, Host, User-Agent and the Host's family")
     func httpRequest() throws {
         let frame = TestFrame.ipv4(F.bot, "198.51.100.10", proto: 6,

@@ -99,7 +99,8 @@ public final class PcapHandle {
     private var lastError: String { String(cString: pcap_geterr(handle)) }
 
     private static func string(_ buffer: [CChar]) -> String {
-        buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }  // NUL-filled: always terminated
+        // PCAP_ERRBUF_SIZE bytes, so baseAddress is never nil; NUL-filled, so always terminated.
+        buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }
 
     /// Compiles and installs a BPF filter (tcpdump's syntax).

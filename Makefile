@@ -7,8 +7,8 @@ CONFIG ?= Deploy/sinkhole.dev.yaml
 # Debian packages the build, the tests and `make run` need.
 # nftables, iproute2 and netcat-openbsd: the catch-all test loads Deploy/nftables.conf in network
 # namespaces it creates and dials through it with nc (`make run`'s hints use nc too); openssl:
-# the TLS tests' s_client.
-PACKAGES := pkg-config libsqlite3-dev sqlite3 dnsutils knot-dnsutils curl openssl nftables iproute2 netcat-openbsd
+# the TLS tests' s_client; libpcap-dev: the capture engine and `sinkhole replay` (CPcap).
+PACKAGES := pkg-config libsqlite3-dev sqlite3 dnsutils knot-dnsutils curl openssl nftables iproute2 netcat-openbsd libpcap-dev
 APT_GET := $(if $(filter 0,$(shell id -u)),apt-get,sudo apt-get)
 
 .PHONY: run test build deps bench clean help
@@ -17,6 +17,7 @@ help:
 	@echo "make run    build (release) and start the sinkhole on loopback ports with $(CONFIG)"
 	@echo "make test   build and run the whole test suite (unit, integration, ring stress under TSan, 45 s of fuzzing)"
 	@echo "make fuzz   fuzz the DNS parser and responder and the TLS hello reader for FUZZ_SECONDS (default 600); findings go to Fuzz/crashes/"
+	@echo "make fuzz-packet  fuzz the packet decoder for FUZZ_SECONDS; findings go to Fuzz/crashes-packet/"
 	@echo "make bench  run the benchmarks and print the table recorded in Benchmarks/RESULTS.md"
 	@echo "make bench-dns / bench-http [QUICK=1]  the DNS server against NSD and Knot / HTTP against nginx"
 	@echo "make bench-stats / bench-sqlite-floor  sinkhole stats on 10M check-ins / SQLite's cost per stored DNS row"
@@ -96,7 +97,14 @@ FUZZ_BIN = SWIFT_BACKTRACE=enable=no $$($(SWIFT) build -c release --package-path
 FUZZ_SCRATCH = scratch=$$(mktemp -d); trap 'rm -rf "$$scratch"' EXIT; cp -r Fuzz/corpus/dns "$$scratch/corpus"
 FUZZ_FLAGS = -timeout=10 -artifact_prefix=Fuzz/crashes/ "$$scratch/corpus"
 
-.PHONY: fuzz fuzz-smoke fuzz-build fuzz-seeds
+# The packet decoder has a fuzzer of its own in the same package (`sinkhole-packet-fuzzer`):
+# `make fuzz-packet` runs FUZZ_SECONDS over a scratch copy of Fuzz/corpus/packet, findings in
+# Fuzz/crashes-packet/ (replayed by PacketFuzzReplayTests); `fuzz-smoke` gives it 15 s.
+PACKET_FUZZ_BIN = SWIFT_BACKTRACE=enable=no $$($(SWIFT) build -c release --package-path Fuzz --show-bin-path)/sinkhole-packet-fuzzer
+PACKET_FUZZ_SCRATCH = scratch=$$(mktemp -d); trap 'rm -rf "$$scratch"' EXIT; cp -r Fuzz/corpus/packet "$$scratch/corpus"
+PACKET_FUZZ_FLAGS = -timeout=10 -artifact_prefix=Fuzz/crashes-packet/ "$$scratch/corpus"
+
+.PHONY: fuzz fuzz-smoke fuzz-build fuzz-seeds fuzz-packet fuzz-packet-seeds
 
 fuzz-build:
 	$(SWIFT) build -c release --package-path Fuzz
@@ -111,6 +119,19 @@ fuzz-smoke: fuzz-build
 	else \
 	  cat "$$scratch/log"; echo "fuzz-smoke: a finding, kept in Fuzz/crashes/"; exit 1; \
 	fi
+	@$(PACKET_FUZZ_SCRATCH); \
+	if $(PACKET_FUZZ_BIN) -max_total_time=15 $(PACKET_FUZZ_FLAGS) > "$$scratch/log" 2>&1; then \
+	  grep -E '^(#[0-9]+[[:space:]]+DONE|Done )' "$$scratch/log"; \
+	else \
+	  cat "$$scratch/log"; echo "fuzz-smoke: a packet decoder finding, kept in Fuzz/crashes-packet/"; exit 1; \
+	fi
+
+fuzz-packet: fuzz-build
+	@$(PACKET_FUZZ_SCRATCH); $(PACKET_FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(PACKET_FUZZ_FLAGS)
+
+fuzz-packet-seeds: fuzz-build
+	rm -f Fuzz/corpus/packet/*
+	$(PACKET_FUZZ_BIN) --write-seeds Fuzz/corpus/packet
 
 fuzz-seeds: fuzz-build
 	rm -f Fuzz/corpus/dns/*

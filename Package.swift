@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "SinkholeDNS", targets: ["SinkholeDNS"]),
         .library(name: "SinkholeHTTP", targets: ["SinkholeHTTP"]),
         .library(name: "SinkholeStore", targets: ["SinkholeStore"]),
+        .library(name: "SinkholeCapture", targets: ["SinkholeCapture"]),
         .library(name: "SinkholeServer", targets: ["SinkholeServer"]),
     ],
     // Exact versions: Package.resolved is not committed (the local mirror's commit ids are not
@@ -33,6 +34,13 @@ let package = Package(
             name: "CSQLite",
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
+        ),
+        // libpcap for the capture engine: live capture and pcap/pcapng files, the same reader
+        // tcpdump uses, so a file tcpdump reads is a file `sinkhole replay` reads.
+        .systemLibrary(
+            name: "CPcap",
+            pkgConfig: "libpcap",
+            providers: [.apt(["libpcap-dev"])]
         ),
         // recvmmsg/sendmmsg batches with packet info, original destinations and timestamps for
         // the UDP workers (DNS and the catch-all): the control-message macros do not import into Swift.
@@ -60,13 +68,22 @@ let package = Package(
             ]
         ),
         .target(
+            name: "SinkholeCapture",
+            dependencies: [
+                // The DNS codec and the HTTP request parser decode replayed payloads as the
+                // live responders do; SeizedTargets labels them with the same families.
+                "SinkholeCore", "SinkholeDNS", "SinkholeHTTP", "CPcap",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        .target(
             name: "SinkholeStore",
             dependencies: ["SinkholeCore", "CSQLite", .product(name: "Logging", package: "swift-log")]
         ),
         .target(
             name: "SinkholeServer",
             dependencies: [
-                "SinkholeCore", "SinkholeDNS", "SinkholeHTTP", "SinkholeStore", "CSinkholeSocket",
+                "SinkholeCore", "SinkholeDNS", "SinkholeHTTP", "SinkholeStore", "SinkholeCapture", "CSinkholeSocket",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -78,7 +95,7 @@ let package = Package(
         .executableTarget(
             name: "sinkhole",
             dependencies: [
-                "SinkholeServer", "SinkholeStore",
+                "SinkholeServer", "SinkholeStore", "SinkholeCapture",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -97,6 +114,10 @@ let package = Package(
                            // A real TLS client, and a reader for the certificates it is shown.
                            .product(name: "NIOSSL", package: "swift-nio-ssl"),
                            .product(name: "X509", package: "swift-certificates")]
+        ),
+        .testTarget(
+            name: "SinkholeCaptureTests",
+            dependencies: ["SinkholeCapture", "SinkholeDNS", "SinkholeHTTP", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(name: "SinkholeStoreTests", dependencies: ["SinkholeStore", "CSQLite"]),
         .testTarget(

@@ -1,6 +1,6 @@
 // swift-tools-version:6.2
-// The libFuzzer target over the DNS parser, responder and TCP framing, and the TLS hello
-// reader (`make fuzz`, `make fuzz-smoke`). A package of its own, like Tests/TSan: its SinkholeCore and SinkholeDNS
+// The libFuzzer targets over the DNS parser, responder and TCP framing and the TLS hello reader
+// (`make fuzz`, `make fuzz-smoke`), and over the packet decoder (`make fuzz-packet`). A package of its own, like Tests/TSan: its SinkholeCore and SinkholeDNS
 // are symlinks to the real sources, so per-target flags instrument exactly those two modules
 // with coverage and AddressSanitizer (`-Xswiftc` flags would reach every module, SwiftNIO
 // included, and every link step). The harness keeps its own `main` and calls
@@ -34,6 +34,9 @@ let package = Package(
             swiftSettings: instrumented
         ),
         .target(name: "SinkholeHTTP", dependencies: ["SinkholeCore"], swiftSettings: instrumented),
+        // The packet decoder alone (its two files, linked from Sources/SinkholeCapture): the
+        // rest of the capture module needs libpcap, which the decoder never touches.
+        .target(name: "SinkholeCapture", dependencies: ["SinkholeCore"], swiftSettings: instrumented),
         .systemLibrary(name: "CLibFuzzer"),
         .executableTarget(
             name: "sinkhole-dns-fuzzer",
@@ -48,6 +51,12 @@ let package = Package(
             // -sanitize=fuzzer links libFuzzer, whose own main stays out because this program
             // defines one. lld: gold stops on this link with an internal error in
             // format_file_lineno (Swift 6.3.1, Debian 12).
+            linkerSettings: [.unsafeFlags(["-sanitize=fuzzer,address", "-use-ld=lld"])]
+        ),
+        .executableTarget(
+            name: "sinkhole-packet-fuzzer",
+            dependencies: ["CLibFuzzer", "SinkholeCore", "SinkholeCapture"],
+            swiftSettings: [.unsafeFlags(["-sanitize=address"])],
             linkerSettings: [.unsafeFlags(["-sanitize=fuzzer,address", "-use-ld=lld"])]
         ),
     ],

@@ -176,6 +176,17 @@ public struct CheckIn: BitwiseCopyable, Sendable {
     public var tlsVersion: UInt16
     public var tlsCipher: UInt16
 
+    // MARK: Capture
+    // What the capture engine read off the wire (service `packet`, or a row a packet event
+    // opened): 3 bytes, kept last so the fields above keep their offsets.
+
+    /// TCP: the flags of the packet (`TCPFlags`); a session's row holds every flag its
+    /// packets carried (SYN alone: a scan or a bot that never completed the handshake).
+    public var tcpFlags: UInt8
+    /// ICMP/ICMPv6: the message type (8 or 128 for an echo request) and code.
+    public var icmpType: UInt8
+    public var icmpCode: UInt8
+
     /// `dnsRcode` when no response was sent (a packet too short to answer, or QR set).
     public static let noResponse: UInt8 = 0xff
 
@@ -219,5 +230,8 @@ public struct CheckIn: BitwiseCopyable, Sendable {
         tlsCompleted = false
         tlsVersion = 0
         tlsCipher = 0
+        tcpFlags = 0
+        icmpType = 0
+        icmpCode = 0
     }
 }

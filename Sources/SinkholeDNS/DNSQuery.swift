@@ -88,8 +88,9 @@ public struct DNSQuery: Hashable, Sendable {
 
     /// `parse`, with the question name built in `nameStorage`, which a caller parsing one
     /// datagram after another keeps across calls so that parsing allocates nothing
-    /// (`DNSUDPExchange`; see `DNSWireReader.readName(reusing:)`).
-    static func parse(_ message: ByteBuffer, nameStorage: inout [UInt8]) -> ParseResult {
+    /// (`DNSUDPExchange`, the capture engine's `PacketCheckIns`; see
+    /// `DNSWireReader.readName(reusing:)`).
+    public static func parse(_ message: ByteBuffer, nameStorage: inout [UInt8]) -> ParseResult {
         var reader = DNSWireReader(message: message)
         let header: DNSHeader
         do {

@@ -1,4 +1,5 @@
 import Foundation
+import SinkholeCapture
 import SinkholeCore
 import SinkholeHTTP
 import Yams
@@ -228,9 +229,29 @@ extension ConfigurationReader {
 
     mutating func capture(_ value: Node, _ path: String) -> Config.Capture {
         var capture = Config.Capture()
-        for (key, value, path) in fields(value, path, allowed: ["interface", "filter"]) {
-            let text = Self.isNull(value) ? nil : string(value, path)
-            if key == "interface" { capture.interface = text } else { capture.filter = text }
+        for (key, value, path) in fields(value, path, allowed: ["interface", "filter", "buffer_mb", "snaplen"]) {
+            switch key {
+            // The kernel's capture buffer: what absorbs a burst while the capture thread is
+            // busy. 4 GiB is more than any interface needs and less than a typo's worth.
+            case "buffer_mb": if let v = int(value, path, 1...4096) { capture.bufferMB = v }
+            // Enough for the link, IP and transport headers at the least; 262144 is libpcap's
+            // own maximum.
+            case "snaplen": if let v = int(value, path, 128...262_144) { capture.snaplen = v }
+            case "interface": capture.interface = Self.isNull(value) ? nil : string(value, path, what: "an interface name")
+            default:
+                guard !Self.isNull(value), let filter = string(value, path, what: "a BPF filter") else {
+                    capture.filter = nil
+                    continue
+                }
+                // Compiled now, so a typo is an error naming the line, not a capture that
+                // never starts.
+                do {
+                    try PcapHandle.checkFilter(filter)
+                    capture.filter = filter
+                } catch {
+                    fail(value, path, "\(error)")
+                }
+            }
         }
         return capture
     }

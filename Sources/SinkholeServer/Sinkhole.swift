@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import SinkholeCapture
 import SinkholeCore
 import SinkholeDNS
 import SinkholeHTTP
@@ -101,8 +102,9 @@ public final class Sinkhole: Sendable {
         if configuration.store.postgres != nil {
             throw StartupError(description: "store.postgres is set, but this version stores only to SQLite (store.sqlite); remove store.postgres to run")
         }
-        if let interface = configuration.capture.interface {
-            throw StartupError(description: "capture.interface is \(interface), but packet capture is not in this version; set it to null to run")
+        if let interface = configuration.capture.interface, configuration.capture.filter == nil,
+           captureAddresses(configuration).isEmpty {
+            throw StartupError(description: "capture.interface is \(interface), but there are no sinkhole_addresses or seized addresses to capture traffic to; add them or set capture.filter")
         }
         var warnings: [String] = []
         for family in configuration.families where (family.sinkholeAddresses ?? configuration.sinkholeAddresses).isEmpty {
@@ -192,8 +194,10 @@ public final class Sinkhole: Sendable {
         let catchAll = configuration.catchAll
         // The catch-all UDP listeners share one worker thread and its ring.
         let catchAllUDPWorkers = catchAll.udp.isEmpty ? 0 : 1
+        let captureThreads = configuration.capture.interface == nil ? 0 : 1
         let registry = EventRings<CheckIn>(memoryBytes: configuration.ring.memoryMB << 20,
-                                           producers: loops.count + udpWorkers + catchAllUDPWorkers, filler: CheckIn.empty)
+                                           producers: loops.count + udpWorkers + catchAllUDPWorkers + captureThreads,
+                                           filler: CheckIn.empty)
         let rings = EventLoopRings(group: group, registry: registry)
         let udpRings = (0..<udpWorkers).map { registry.register(name: "dns-udp-\($0)") }
         let catchAllUDPRing = catchAll.udp.isEmpty ? nil : registry.register(name: "catchall-udp")
@@ -215,8 +219,17 @@ public final class Sinkhole: Sendable {
             try? await group.shutdownGracefully()
             throw StartupError(description: "cannot record the run in the store: \(error)")
         }
-        let outcome = Mutex<Writer.Outcome?>(nil)
         let logger = self.logger
+        // The capture handle opens before any listener binds: no CAP_NET_RAW or no such
+        // interface stops the start here, and nothing after "sinkhole ready" is missed.
+        let capture: LiveCapture?
+        do {
+            capture = try openCapture(registry: registry)
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        let outcome = Mutex<Writer.Outcome?>(nil)
         let live = LiveResponder(makeResponder(zones, loadedAt: zonesLoaded))
         // "sinkhole ready" once every listener of every service is bound, so whoever waits for
         // it (an operator, systemd, the tests) can reach all of them.
@@ -267,6 +280,7 @@ public final class Sinkhole: Sendable {
         if !http.listen.isEmpty { listeners.append(.init(service: httpService)) }
         if servesTLS { listeners.append(.init(service: tlsService)) }
         if catchAllOn { listeners.append(.init(service: catchAllService)) }
+        if let capture { listeners.append(.init(service: CaptureService(capture: capture))) }
         let services = ServiceGroup(configuration: .init(
             services: [
                 .init(service: WriterService(writer: writer, logger: logger, onFinish: { result in outcome.withLock { $0 = result } })),
@@ -317,6 +331,54 @@ extension Sinkhole {
 }
 
 extension Sinkhole {
+    /// Every address bots reach: the sinkhole addresses (the families' own included) and the
+    /// seized addresses.
+    static func captureAddresses(_ configuration: SinkholeConfiguration) -> Set<IPAddress> {
+        var addresses = Set(configuration.sinkholeAddresses)
+        for family in configuration.families {
+            addresses.formUnion(family.sinkholeAddresses ?? [])
+            addresses.formUnion(family.addresses)
+        }
+        return addresses
+    }
+
+    /// Opens live capture on `capture.interface` with its own ring, or returns nil when capture
+    /// is off.
+    func openCapture(registry: EventRings<CheckIn>) throws -> LiveCapture? {
+        let settings = configuration.capture
+        guard let interface = settings.interface else { return nil }
+        // checkSupported refused an empty address set without a filter.
+        let filter = settings.filter ?? CaptureFilter.default(addresses: Self.captureAddresses(configuration)) ?? ""
+        let ring = registry.register(name: "capture-\(interface)")
+        let logger = self.logger
+        let last = Mutex<LiveCapture.Report?>(nil)
+        let capture: LiveCapture
+        do {
+            capture = try LiveCapture(
+                settings: .init(interface: interface, snaplen: settings.snaplen, bufferBytes: settings.bufferMB << 20,
+                                filter: filter),
+                checkIns: Self.packetCheckIns(configuration, zones: zones), ring: ring,
+                report: { report in
+                    let previous = last.withLock { previous in
+                        defer { previous = report }
+                        return previous
+                    }
+                    CaptureService.log(report, interface: interface, previous: previous, logger: logger)
+                })
+        } catch {
+            let hint = error.message.lowercased().contains("permission") ? " (live capture needs CAP_NET_RAW)" : ""
+            throw StartupError(description: "cannot capture on \(interface): \(error)\(hint)")
+        }
+        if !capture.linkTypeSupported {
+            logger.error("capture link type not decoded: every packet will be counted as skipped",
+                         metadata: ["capture.interface": "\(interface)", "capture.link_type": "\(capture.linkTypeName)"])
+        }
+        logger.info("capture open", metadata: ["capture.interface": "\(interface)", "capture.link_type": "\(capture.linkTypeName)",
+                                               "capture.filter": "\(filter)", "capture.snaplen": "\(settings.snaplen)",
+                                               "capture.buffer_mb": "\(settings.bufferMB)"])
+        return capture
+    }
+
     /// Seized C&C address → family, from every family's `addresses` (the configuration
     /// refuses an address listed by two families).
     static func seizedAddresses(_ configuration: SinkholeConfiguration) -> [IPAddress: String] {

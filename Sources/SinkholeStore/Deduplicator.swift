@@ -122,7 +122,9 @@ public struct Deduplicator: Sendable {
         // Within the window on either side: the writer drains ring by ring, so a capture event
         // stamped before the responder's event of the same connection may be folded after it.
         let existing = sessions.index(forKey: key)
-        let isRequest = !event.httpMethod.isEmpty
+        // A responder's request, not a packet whose first segment the capture parsed as one:
+        // that packet belongs to the connection's first request and folds into its row.
+        let isRequest = !event.httpMethod.isEmpty && event.service != .packet
         // A catch-all datagram is reported once, like a request: only one repeating the
         // session's first datagram byte for byte is a repeat (a retransmission, a beacon).
         let datagram = event.service == .udp ? event.firstBytes.hashValue : nil
@@ -205,7 +207,9 @@ public struct Deduplicator: Sendable {
     /// past midnight counts on the new day too: the bot was active then.
     private mutating func addInfection(_ event: CheckIn, session: inout OpenSession) {
         let family = session.family
-        guard !family.isEmpty else { return }
+        // A DNS query the capture engine read off the wire (a packet event with a qtype) is
+        // the same non-evidence as the DNS responder's: its source is mostly a resolver.
+        guard !family.isEmpty, event.dnsType == 0 else { return }
         let day = event.time.dayStart.seconds
         let key = InfectionKey(day: day, source: event.source, family: family)
         var row = batch.infections[key]
@@ -227,13 +231,17 @@ public struct Deduplicator: Sendable {
     /// A responder's event carries the detail a packet event lacks; the row takes the
     /// responder's service and fills empty fields, never overwriting what is there.
     static func enrich(_ row: inout CheckIn, with event: CheckIn) {
-        if row.service == .packet && event.service != .packet { row.service = event.service }
+        // The first responder event on a row only packets made so far: its detail is the
+        // authoritative one (the capture read one segment; the responder read the request
+        // and answered it).
+        let fromResponder = row.service == .packet && event.service != .packet
+        if fromResponder { row.service = event.service }
         if row.family.isEmpty { row.family = event.family }
         if row.name.isEmpty { row.name = event.name }
         if row.dnsType == 0 { row.dnsType = event.dnsType }
         // The HTTP detail is one request's, taken whole: fields of two requests on one
         // keep-alive connection are never mixed in one row.
-        if row.httpMethod.isEmpty && !event.httpMethod.isEmpty {
+        if (row.httpMethod.isEmpty || fromResponder) && !event.httpMethod.isEmpty {
             row.httpMethod = event.httpMethod
             row.httpPath = event.httpPath
             row.httpVersion = event.httpVersion
@@ -261,6 +269,12 @@ public struct Deduplicator: Sendable {
             row.tlsCompleted = event.tlsCompleted
             row.tlsVersion = event.tlsVersion
             row.tlsCipher = event.tlsCipher
+        }
+        // Capture: every TCP flag the session's packets carried; the first ICMP type seen.
+        row.tcpFlags |= event.tcpFlags
+        if row.icmpType == 0 {
+            row.icmpType = event.icmpType
+            row.icmpCode = event.icmpCode
         }
     }
 

@@ -119,6 +119,13 @@ enum SQLiteSchema {
         ALTER TABLE checkins ADD COLUMN listener_port INTEGER NOT NULL DEFAULT 0;
         ALTER TABLE checkins ADD COLUMN redirected INTEGER NOT NULL DEFAULT 0;
         """),
+        // The capture engine: `tcp_flags` ORs the flags of every packet of the session (0x02
+        // alone: a SYN that never completed); `icmp_type`/`icmp_code` of an ICMP echo.
+        (6, """
+        ALTER TABLE checkins ADD COLUMN tcp_flags INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE checkins ADD COLUMN icmp_type INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE checkins ADD COLUMN icmp_code INTEGER NOT NULL DEFAULT 0;
+        """),
         // Hourly summaries for `sinkhole stats`, kept by the writer in each batch's
         // transaction and filled here from what an older database already holds, so that
         // stats never scan `checkins` (millions of rows) to answer. Hours are seconds since

@@ -42,8 +42,10 @@ public final class SQLiteStore: CheckInStore, @unchecked Sendable {
         try db.execute("PRAGMA cache_size = -65536")
         try SQLiteSchema.migrate(db)
         // The HTTP detail comes from one request (the first of the session that had one): the
-        // columns are filled together when the stored row has no method yet. The TLS detail
-        // likewise comes from one hello, filled together when the row has no offered version.
+        // columns are filled together when the stored row has no method yet, or when only the
+        // capture has filled them and a responder's detail arrives (SET reads the old values,
+        // so `service` here is the stored one). The TLS detail likewise comes from one hello,
+        // filled together when the row has no offered version.
         insertCheckIn = try db.prepare("""
             INSERT INTO checkins (node, event_id, first_seen, last_seen, count, transport, service, family,
                                   src_ip, src_port, dst_ip, dst_port, name, name_truncated, dns_type, dns_rcode,
@@ -52,10 +54,10 @@ public final class SQLiteStore: CheckInStore, @unchecked Sendable {
                                   http_header_count, http_status, first_bytes, truncated,
                                   listener_port, redirected,
                                   tls_sni, tls_offered_version, tls_offered_cipher, tls_offered_cipher_count,
-                                  tls_version, tls_cipher, tls_completed)
+                                  tls_version, tls_cipher, tls_completed, tcp_flags, icmp_type, icmp_code)
             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
                     ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29,
-                    ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38)
+                    ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38, ?39, ?40, ?41)
             ON CONFLICT (node, event_id) DO UPDATE SET
                 first_seen = min(first_seen, excluded.first_seen),
                 last_seen = max(last_seen, excluded.last_seen),
@@ -65,17 +67,17 @@ public final class SQLiteStore: CheckInStore, @unchecked Sendable {
                 name = CASE WHEN name = '' THEN excluded.name ELSE name END,
                 name_truncated = CASE WHEN name = '' THEN excluded.name_truncated ELSE name_truncated END,
                 dns_type = CASE WHEN dns_type = 0 THEN excluded.dns_type ELSE dns_type END,
-                http_method = CASE WHEN http_method = '' THEN excluded.http_method ELSE http_method END,
-                http_path = CASE WHEN http_method = '' THEN excluded.http_path ELSE http_path END,
-                http_version = CASE WHEN http_method = '' THEN excluded.http_version ELSE http_version END,
-                http_user_agent = CASE WHEN http_method = '' THEN excluded.http_user_agent ELSE http_user_agent END,
-                http_referer = CASE WHEN http_method = '' THEN excluded.http_referer ELSE http_referer END,
-                http_forwarded_for = CASE WHEN http_method = '' THEN excluded.http_forwarded_for ELSE http_forwarded_for END,
-                http_content_length = CASE WHEN http_method = '' THEN excluded.http_content_length ELSE http_content_length END,
-                http_body_bytes = CASE WHEN http_method = '' THEN excluded.http_body_bytes ELSE http_body_bytes END,
-                http_body_sha256 = CASE WHEN http_method = '' THEN excluded.http_body_sha256 ELSE http_body_sha256 END,
-                http_header_count = CASE WHEN http_method = '' THEN excluded.http_header_count ELSE http_header_count END,
-                http_status = CASE WHEN http_method = '' THEN excluded.http_status ELSE http_status END,
+                http_method = CASE WHEN http_method = '' OR (service = 'packet' AND excluded.service <> 'packet' AND excluded.http_method <> '') THEN excluded.http_method ELSE http_method END,
+                http_path = CASE WHEN http_method = '' OR (service = 'packet' AND excluded.service <> 'packet' AND excluded.http_method <> '') THEN excluded.http_path ELSE http_path END,
+                http_version = CASE WHEN http_method = '' OR (service = 'packet' AND excluded.service <> 'packet' AND excluded.http_method <> '') THEN excluded.http_version ELSE http_version END,
+                http_user_agent = CASE WHEN http_method = '' OR (service = 'packet' AND excluded.service <> 'packet' AND excluded.http_method <> '') THEN excluded.http_user_agent ELSE http_user_agent END,
+                http_referer = CASE WHEN http_method = '' OR (service = 'packet' AND excluded.service <> 'packet' AND excluded.http_method <> '') THEN excluded.http_referer ELSE http_referer END,
+                http_forwarded_for = CASE WHEN http_method = '' OR (service = 'packet' AND excluded.service <> 'packet' AND excluded.http_method <> '') THEN excluded.http_forwarded_for ELSE http_forwarded_for END,
+                http_content_length = CASE WHEN http_method = '' OR (service = 'packet' AND excluded.service <> 'packet' AND excluded.http_method <> '') THEN excluded.http_content_length ELSE http_content_length END,
+                http_body_bytes = CASE WHEN http_method = '' OR (service = 'packet' AND excluded.service <> 'packet' AND excluded.http_method <> '') THEN excluded.http_body_bytes ELSE http_body_bytes END,
+                http_body_sha256 = CASE WHEN http_method = '' OR (service = 'packet' AND excluded.service <> 'packet' AND excluded.http_method <> '') THEN excluded.http_body_sha256 ELSE http_body_sha256 END,
+                http_header_count = CASE WHEN http_method = '' OR (service = 'packet' AND excluded.service <> 'packet' AND excluded.http_method <> '') THEN excluded.http_header_count ELSE http_header_count END,
+                http_status = CASE WHEN http_method = '' OR (service = 'packet' AND excluded.service <> 'packet' AND excluded.http_method <> '') THEN excluded.http_status ELSE http_status END,
                 first_bytes = CASE WHEN first_bytes = '' THEN excluded.first_bytes ELSE first_bytes END,
                 truncated = CASE WHEN truncated = '' THEN excluded.truncated ELSE truncated END,
                 redirected = CASE WHEN listener_port = 0 THEN excluded.redirected ELSE redirected END,
@@ -86,7 +88,10 @@ public final class SQLiteStore: CheckInStore, @unchecked Sendable {
                 tls_version = CASE WHEN tls_offered_version = '' THEN excluded.tls_version ELSE tls_version END,
                 tls_cipher = CASE WHEN tls_offered_version = '' THEN excluded.tls_cipher ELSE tls_cipher END,
                 tls_completed = CASE WHEN tls_offered_version = '' THEN excluded.tls_completed ELSE tls_completed END,
-                tls_offered_version = CASE WHEN tls_offered_version = '' THEN excluded.tls_offered_version ELSE tls_offered_version END
+                tls_offered_version = CASE WHEN tls_offered_version = '' THEN excluded.tls_offered_version ELSE tls_offered_version END,
+                tcp_flags = tcp_flags | excluded.tcp_flags,
+                icmp_code = CASE WHEN icmp_type = 0 THEN excluded.icmp_code ELSE icmp_code END,
+                icmp_type = CASE WHEN icmp_type = 0 THEN excluded.icmp_type ELSE icmp_type END
             """)
         upsertInfection = try db.prepare("""
             INSERT INTO infections (day, src_ip, family, first_seen, last_seen, count, last_src_port)
@@ -216,6 +221,9 @@ public final class SQLiteStore: CheckInStore, @unchecked Sendable {
             insertCheckIn.bind(36, c.tlsVersion == 0 ? "" : TLSNames.version(c.tlsVersion))
             insertCheckIn.bind(37, c.tlsVersion == 0 ? "" : TLSNames.cipherSuite(c.tlsCipher))
             insertCheckIn.bind(38, c.tlsCompleted ? 1 : 0)
+            insertCheckIn.bind(39, Int(c.tcpFlags))
+            insertCheckIn.bind(40, Int(c.icmpType))
+            insertCheckIn.bind(41, Int(c.icmpCode))
             try insertCheckIn.run()
         }
         var newAddresses: [InfectionDayKey: Int] = [:]

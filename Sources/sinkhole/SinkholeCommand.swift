@@ -17,7 +17,7 @@ struct SinkholeCommand: AsyncParsableCommand {
         2 for a configuration error.
         """,
         version: SinkholeVersion.string,
-        subcommands: [Run.self, CheckConfig.self, Stats.self],
+        subcommands: [Run.self, CheckConfig.self, Stats.self, ReplayCommand.self],
         defaultSubcommand: nil
     )
 }

@@ -81,16 +81,19 @@ struct CatchAllNamespaceTests {
     struct Lab {
         let sinkhole: String
         let bot: String
+        /// The sinkhole namespace's end of the veth pair (what the capture test captures on).
+        let sinkholeInterface: String
 
         init() throws {
             // Unique per run, and short: interface names have at most 15 bytes.
             let tag = String(UInt32.random(in: 0...UInt32.max), radix: 16)
             sinkhole = "shk-sink-\(tag)"
             bot = "shk-bot-\(tag)"
+            sinkholeInterface = "shs\(tag)"
             try CatchAllNamespaceTests.run([CatchAllNamespaceTests.ip, "netns", "add", sinkhole])
             do {
                 try CatchAllNamespaceTests.run([CatchAllNamespaceTests.ip, "netns", "add", bot])
-                try setUp(vethSink: "shs\(tag)", vethBot: "shb\(tag)")
+                try setUp(vethSink: sinkholeInterface, vethBot: "shb\(tag)")
             } catch {
                 remove()
                 throw error

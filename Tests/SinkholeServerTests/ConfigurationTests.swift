@@ -101,6 +101,7 @@ struct ConfigurationTests {
         #expect(config.catchAll.tcp.isEmpty && config.catchAll.udp.isEmpty)
         #expect(config.catchAll.readBytes == 64 && config.catchAll.idleTimeoutS == 5 && config.catchAll.maxConnections == 1024)
         #expect(config.capture.interface == nil && config.capture.filter == nil)
+        #expect(config.capture.bufferMB == 64 && config.capture.snaplen == 2048)
         #expect(config.ring.memoryMB == 64)
         #expect([config.writer.batchSize, config.writer.flushIntervalMS, config.writer.sessionWindowS] == [4096, 1000, 120] as [Int])
         #expect(config.store.sqlite == "/var/lib/sinkhole/checkins.db" && config.store.postgres == nil)
@@ -110,6 +111,16 @@ struct ConfigurationTests {
         #expect(config.feeds.ignore.isEmpty && config.feeds.exportDir == "/var/lib/sinkhole/feeds")
         #expect(config.feeds.listen.description == "127.0.0.1:8443")
         #expect(config.metrics.listen.description == "127.0.0.1:9798")
+    }
+
+    @Test("capture settings: interface, a filter that compiles, buffer and snaplen")
+    func captureSettings() throws {
+        let yaml = """
+            capture: {interface: eth0, filter: "dst net 198.51.100.0/24 and (tcp or udp)", buffer_mb: 128, snaplen: 65535}
+            """
+        let config = try SinkholeConfiguration(yaml: yaml, file: "/etc/sinkhole/sinkhole.yaml")
+        #expect(config.capture.interface == "eth0" && config.capture.filter == "dst net 198.51.100.0/24 and (tcp or udp)")
+        #expect(config.capture.bufferMB == 128 && config.capture.snaplen == 65535)
     }
 
     @Test("keys left out keep their defaults while their siblings are overridden")

@@ -278,8 +278,7 @@ struct SinkholeBinaryTests {
         #expect(ok.stdout.contains("OK") && ok.stdout.contains("3 seized names"), "\(ok.stdout)")
         // Settings this version cannot honour are refused, not silently ignored.
         let original = try String(contentsOfFile: setup.config, encoding: .utf8)
-        for (extra, complaint) in [("store:\n  sqlite: data/checkins.db\n  postgres: postgres://sinkhole@db/sinkhole", "store.postgres"),
-                                   ("capture:\n  interface: eth0", "capture.interface")] {
+        for (extra, complaint) in [("store:\n  sqlite: data/checkins.db\n  postgres: postgres://sinkhole@db/sinkhole", "store.postgres")] {
             let text = original.replacingOccurrences(of: "store:\n  sqlite: data/checkins.db", with: extra)
             try text.write(toFile: setup.config, atomically: true, encoding: .utf8)
             let refused = try SinkholeProcess.runToExit(["check-config", "--config", setup.config])
@@ -288,6 +287,16 @@ struct SinkholeBinaryTests {
             #expect(notRun.status == 1 && notRun.stderr.contains(complaint), "\(notRun.stderr)")
             #expect(!notRun.stderr.contains("sinkhole ready"), "\(notRun.stderr)")
         }
+        // A capture interface that does not exist: the configuration is valid, but run stops
+        // before any listener binds, naming the libpcap call.
+        try original.replacingOccurrences(of: "store:\n  sqlite: data/checkins.db",
+                                          with: "capture:\n  interface: shk-nosuch0\nstore:\n  sqlite: data/checkins.db")
+            .write(toFile: setup.config, atomically: true, encoding: .utf8)
+        #expect(try SinkholeProcess.runToExit(["check-config", "--config", setup.config]).status == 0)
+        let noInterface = try SinkholeProcess.runToExit(["run", "--config", setup.config])
+        #expect(noInterface.status == 1 && noInterface.stderr.contains("cannot capture on shk-nosuch0")
+                    && noInterface.stderr.contains("pcap_"), "\(noInterface.stderr)")
+        #expect(!noInterface.stderr.contains("sinkhole ready"), "\(noInterface.stderr)")
         // A family with nothing to answer with is allowed, with a warning.
         try original.replacingOccurrences(of: "sinkhole_addresses: [198.51.100.10, \"2001:db8::10\"]\n", with: "")
             .write(toFile: setup.config, atomically: true, encoding: .utf8)

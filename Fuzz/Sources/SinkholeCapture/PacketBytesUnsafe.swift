@@ -1,0 +1,1 @@
+../../../Sources/SinkholeCapture/PacketBytesUnsafe.swift

@@ -1,0 +1,1 @@
+../../../Sources/SinkholeCapture/PacketDecoder.swift

@@ -1,0 +1,1 @@
+../../../Tests/SinkholeCaptureTests/PcapTestWriter.swift

@@ -1,0 +1,70 @@
+import SinkholeCore
+
+/// Reads one pcap or pcapng file into a ring, with the capture timestamps as event times
+/// (`sinkhole replay`).
+///
+/// Replay waits for the writer when the ring is full (`pushWaitingForConsumer`): a file can be
+/// read again, so there is no reason to drop what the writer would store a moment later.
+public enum CaptureFile {
+    /// What reading one file came to.
+    public struct Summary: Sendable {
+        public var path: String
+        /// libpcap's name for the file's link type; empty when the file could not be opened.
+        public var linkTypeName: String = ""
+        /// The file's link type is one the decoder reads.
+        public var linkTypeSupported = true
+        public var counts = CaptureCounts()
+        /// Why the file could not be read to its end (missing, unreadable, not a capture, a
+        /// truncated or damaged record); nil when every record was read.
+        public var failure: PcapError?
+        /// Bytes of the file read, and its size (0 when unknown).
+        public var bytesRead = 0
+        public var fileBytes = 0
+
+        public init(path: String) { self.path = path }
+    }
+
+    /// How often, in packets, `progress` is called.
+    public static let progressInterval = 4096
+
+    /// Reads `path` to its end (or to the first damaged record, which ends it cleanly: every
+    /// packet before it is kept), pushing each check-in into `ring`.
+    public static func read(path: String, fileBytes: Int, checkIns: PacketCheckIns, ring: EventRing<CheckIn>,
+                            progress: (Summary) -> Void = { _ in }) -> Summary {
+        var summary = Summary(path: path)
+        summary.fileBytes = fileBytes
+        let handle: PcapHandle
+        do {
+            handle = try PcapHandle.openOffline(path: path)
+        } catch {
+            summary.failure = error
+            return summary
+        }
+        summary.linkTypeName = handle.linkTypeName
+        var reader = CaptureReader(dlt: handle.linkType, checkIns: checkIns)
+        summary.linkTypeSupported = reader.link != nil
+        loop: while true {
+            let next = handle.next { time, bytes, _ in
+                if let checkIn = reader.read(bytes, time: time), !ring.pushWaitingForConsumer(checkIn) {
+                    reader.countDrop()
+                }
+            }
+            switch next {
+            case .packet, .timeout:
+                if reader.counts.packets % progressInterval == 0 {
+                    summary.counts = reader.counts
+                    summary.bytesRead = handle.filePosition ?? 0
+                    progress(summary)
+                }
+            case .end:
+                break loop
+            case .failed(let error):
+                summary.failure = error
+                break loop
+            }
+        }
+        summary.counts = reader.counts
+        summary.bytesRead = summary.failure == nil ? fileBytes : (handle.filePosition ?? 0)
+        return summary
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+import SinkholeCapture
+import SinkholeCore
+import SinkholeDNS
+import SinkholeHTTP
+import Testing
+
+enum CaptureFixtures {
+    static let sinkhole = IPAddress("198.51.100.10")!
+    static let sinkhole6 = IPAddress("2001:db8::10")!
+    static let seized = IPAddress("203.0.113.7")!
+    static let bot = "198.51.100.66"
+
+    static func checkIns() throws -> PacketCheckIns {
+        let zones = try SeizedZones(families: [SeizedFamily(name: "rustock", domains: ["cc.botnet.example"], answers: [sinkhole])])
+        return PacketCheckIns(sinkholeAddresses: [sinkhole, sinkhole6],
+                              targets: SeizedTargets(zones: zones, addresses: [seized: "conficker"]))
+    }
+
+    static func checkIn(_ frame: [UInt8], _ link: LinkType = .raw, time: UTCTime = UTCTime(seconds: 1_750_000_000)) throws -> CheckIn? {
+        let checkIns = try checkIns()
+        return frame.withUnsafeBytes { raw -> CheckIn? in
+            let bytes = PacketBytes(raw)
+            guard case .packet(let packet) = PacketDecoder.decode(bytes, link: link) else { return nil }
+            return checkIns.checkIn(packet, bytes: bytes, time: time)
+        }
+    }
+}
+
+@Suite("PacketCheckIns: which packets are check-ins, with the detail the responders log")
+struct PacketCheckInsTests {
+    typealias F = CaptureFixtures
+
+    @Test("a SYN to a sinkhole address is a packet check-in with its flags, ports, addresses and time")
+    func syn() throws {
+        let frame = TestFrame.ipv4(F.bot, "198.51.100.10", proto: 6, TestFrame.tcp(40000, 4444, flags: TestFrame.syn))
+        let c = try #require(try F.checkIn(frame, time: UTCTime(seconds: 1_750_000_000, microseconds: 123_456)))
+        #expect(c.service == .packet && c.transport == .tcp)
+        #expect(c.source == IPAddress(F.bot)! && c.sourcePort == 40000)
+        #expect(c.destination == F.sinkhole && c.destinationPort == 4444)
+        #expect(c.tcpFlags == TCPFlags.syn && c.family.isEmpty)
+        #expect(c.time == UTCTime(seconds: 1_750_000_000, microseconds: 123_456))
+    }
+
+    @Test("a SYN to a seized address is labelled with the address's family")
+    func seizedAddress() throws {
+        let frame = TestFrame.ipv4(F.bot, "203.0.113.7", proto: 6, TestFrame.tcp(40000, 25, flags: TestFrame.syn))
+        let c = try #require(try F.checkIn(frame))
+        #expect(String(decoding: c.family.withBytes { Array($0) }, as: UTF8.self) == "conficker")
+    }
+
+    @Test("SYN-ACK, bare ACK, RST, answers from the sinkhole and packets to other hosts are not check-ins")
+    func notCheckIns() throws {
+        for (flags, what) in [(TestFrame.syn | TestFrame.ack, "SYN-ACK"), (TestFrame.ack, "ACK"), (0x04 as UInt8, "RST")] {
+            let frame = TestFrame.ipv4(F.bot, "198.51.100.10", proto: 6, TestFrame.tcp(40000, 4444, flags: flags))
+            #expect(try F.checkIn(frame) == nil, "\(what)")
+        }
+        let answer = TestFrame.ipv4("198.51.100.10", F.bot, proto: 17, TestFrame.udp(53, 5353, payload: [0]))
+        #expect(try F.checkIn(answer) == nil)
+        let elsewhere = TestFrame.ipv4(F.bot, "198.51.100.99", proto: 6, TestFrame.tcp(1, 2, flags: TestFrame.syn))
+        #expect(try F.checkIn(elsewhere) == nil)
+        let echoReply = TestFrame.ipv4(F.bot, "198.51.100.10", proto: 1, TestFrame.icmp(type: 0))
+        #expect(try F.checkIn(echoReply) == nil)
+        // Data to a port other than 80 is not parsed as HTTP and is no check-in of its own.
+        let data = TestFrame.ipv4(F.bot, "198.51.100.10", proto: 6,
+                                  TestFrame.tcp(40000, 8080, flags: TestFrame.psh | TestFrame.ack, payload: TestFrame.httpRequest(host: "x")))
+        #expect(try F.checkIn(data) == nil)
+    }
+
+    @Test("a UDP datagram to port 53 carries qname, qtype and the family of the seized name")
+    func dnsQuery() throws {
+        let frame = TestFrame.ipv6("2001:db8::66", "2001:db8::10", proto: 17,
+                                   TestFrame.udp(5353, 53, payload: TestFrame.dnsQuery("Host.CC.botnet.example", type: 28)))
+        let c = try #require(try F.checkIn(frame))
+        #expect(c.transport == .udp && c.service == .packet && c.destinationPort == 53)
+        #expect(String(decoding: c.name.withBytes { Array($0) }, as: UTF8.self) == "Host.CC.botnet.example")
+        #expect(c.dnsType == 28 && c.dnsRcode == CheckIn.noResponse)
+        #expect(String(decoding: c.family.withBytes { Array($0) }, as: UTF8.self) == "rustock")
+        // Not a query: still a datagram check-in, without DNS detail.
+        let junk = TestFrame.ipv4(F.bot, "198.51.100.10", proto: 17, TestFrame.udp(5353, 53, payload: [1, 2, 3]))
+        let j = try #require(try F.checkIn(junk))
+        #expect(j.name.isEmpty && j.dnsType == 0)
+    }
+
+    @Test("one reader's reused DNS buffers give each datagram its own name, long after short and short after long")
+    func dnsBuffersReused() throws {
+        var reader = CaptureReader(dlt: 101, checkIns: try F.checkIns())
+        let names = ["a.cc.botnet.example", String(repeating: "x", count: 60) + ".long.example", "b.example", "cc.botnet.example"]
+        for (i, name) in names.enumerated() {
+            let frame = TestFrame.ipv4(F.bot, "198.51.100.10", proto: 17,
+                                       TestFrame.udp(5353, 53, payload: TestFrame.dnsQuery(name, type: UInt16(i + 1))))
+            let c = try #require(frame.withUnsafeBytes { reader.read(PacketBytes($0), time: UTCTime(seconds: 1)) })
+            #expect(String(decoding: c.name.withBytes { Array($0) }, as: UTF8.self) == name && c.dnsType == UInt16(i + 1))
+            #expect(c.family.isEmpty == !name.hasSuffix("cc.botnet.example"))
+        }
+        #expect(reader.counts.events == 4)
+    }
+
+    @Test("the first data segment to TCP/80 carries method, path, Host, User-Agent and the Host's family")
+    func httpRequest() throws {
+        let frame = TestFrame.ipv4(F.bot, "198.51.100.10", proto: 6,
+                                   TestFrame.tcp(40000, 80, flags: TestFrame.psh | TestFrame.ack,
+                                                 payload: TestFrame.httpRequest(host: "cc.botnet.example")))
+        let c = try #require(try F.checkIn(frame))
+        func text<let n: Int>(_ b: BoundedBytes<n>) -> String { String(decoding: b.withBytes { Array($0) }, as: UTF8.self) }
+        #expect(text(c.httpMethod) == "GET" && text(c.httpPath) == "/gate.php?id=42" && c.httpVersion == 11)
+        #expect(text(c.name) == "cc.botnet.example" && text(c.httpUserAgent) == "bot/1.0")
+        #expect(text(c.family) == "rustock" && c.tcpFlags == TCPFlags.psh | TCPFlags.ack)
+        // A head split over segments: the first segment's fields are kept.
+        let split = TestFrame.ipv4(F.bot, "198.51.100.10", proto: 6,
+                                   TestFrame.tcp(40000, 80, flags: TestFrame.ack, payload: Array("POST /p HTTP/1.0\r\nHost: a.example\r\nUser-Ag".utf8)))
+        let s = try #require(try F.checkIn(split))
+        #expect(text(s.httpMethod) == "POST" && text(s.name) == "a.example" && s.httpUserAgent.isEmpty)
+        // A later segment (a body, TLS) is not a request line.
+        let body = TestFrame.ipv4(F.bot, "198.51.100.10", proto: 6, TestFrame.tcp(40000, 80, flags: TestFrame.ack, payload: [0x16, 3, 1, 0, 5]))
+        #expect(try F.checkIn(body) == nil)
+    }
+
+    @Test("an ICMP or ICMPv6 echo request is a check-in with its type and code")
+    func echo() throws {
+        let c = try #require(try F.checkIn(TestFrame.ipv4(F.bot, "198.51.100.10", proto: 1, TestFrame.icmp(type: 8))))
+        #expect(c.transport == .icmp && c.icmpType == 8 && c.icmpCode == 0 && c.sourcePort == 0 && c.destinationPort == 0)
+        let six = try #require(try F.checkIn(TestFrame.ipv6("2001:db8::66", "2001:db8::10", proto: 58, TestFrame.icmp(type: 128))))
+        #expect(six.icmpType == 128)
+    }
+
+    @Test("the default filter names every address, with and without a VLAN tag")
+    func defaultFilter() {
+        #expect(CaptureFilter.default(addresses: [F.sinkhole6, F.sinkhole]) ==
+                "(dst host 198.51.100.10 or dst host 2001:db8::10) or (vlan and (dst host 198.51.100.10 or dst host 2001:db8::10))")
+        #expect(CaptureFilter.default(addresses: []) == nil)
+    }
+}

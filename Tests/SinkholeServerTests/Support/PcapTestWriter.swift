@@ -1,0 +1,1 @@
+../../SinkholeCaptureTests/PcapTestWriter.swift

@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
+        .package(url: "https://github.com/vapor/postgres-nio", exact: "1.33.2"),
     ],
     targets: [
         // The system SQLite through its C API: measured 473k rows/s against GRDB's 363k for
@@ -51,7 +52,15 @@ let package = Package(
         ),
         .target(
             name: "SinkholeStore",
-            dependencies: ["SinkholeCore", "CSQLite", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "SinkholeCore", "CSQLite",
+                .product(name: "Logging", package: "swift-log"),
+                // The several-node store: its own connection on its own event loop group,
+                // bridged to the writer thread's synchronous `CheckInStore` calls.
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
         ),
         .target(
             name: "SinkholeServer",

@@ -1,0 +1,434 @@
+import Dispatch
+import Logging
+import NIOCore
+import NIOPosix
+import PostgresNIO
+import SinkholeCore
+import Synchronization
+
+/// The several-node store: one PostgreSQL database that every sinkhole node writes into, one
+/// transaction per batch, rows merged by `INSERT … ON CONFLICT DO UPDATE` exactly as
+/// `SQLiteStore` merges them, so any number of nodes can write the same tables.
+///
+/// `CheckInStore` is synchronous and called from the writer thread; postgres-nio is not. The
+/// store owns one `PostgresConnection` on its own one-thread event loop group and the writer
+/// thread waits for each statement on a semaphore with a timeout: the writer thread is not an
+/// event loop, so waiting there blocks nothing else, and no event loop ever waits.
+///
+/// Any failure (a dropped connection, a timeout, a refused statement) closes the connection
+/// and throws, so the writer's retry with backoff takes over; the next attempt connects again.
+/// A batch is one transaction, so a retried batch is stored once.
+// @unchecked Sendable: the writer owns the store and calls it from one thread at a time (under
+// the writer's lock), as for SQLiteStore; the mutable state below is touched only by that caller.
+public final class PostgresStore: CheckInStore, @unchecked Sendable {
+    /// Tables' retention in days; nil keeps a table forever.
+    public struct Retention: Sendable, Equatable {
+        public var checkins: Int?
+        public var infections: Int?
+        public var dnsQueries: Int?
+
+        public init(checkins: Int? = nil, infections: Int? = nil, dnsQueries: Int? = nil) {
+            self.checkins = checkins
+            self.infections = infections
+            self.dnsQueries = dnsQueries
+        }
+    }
+
+    public let location: PostgresLocation
+    /// How long one statement (or connecting) may take before the attempt is abandoned.
+    public let timeout: Duration
+    let retention: Retention
+    let logger: Logger
+    let clock: @Sendable () -> UTCTime
+    private let group: MultiThreadedEventLoopGroup
+    private var connection: PostgresConnection?
+    private var nextConnectionID = 1
+    /// Days whose `checkins` partition is known to exist (created or seen by this store).
+    private var partitions: Set<Int64> = []
+    private var lastCounters: [Int64: RunCounters] = [:]
+    /// When retention last ran; it runs at most hourly, after a committed batch.
+    private var retentionCheckedAt: UTCTime?
+    private var retentionFailing = false
+
+    /// Connects, migrates the schema to the latest version and returns the open store. Throws
+    /// a `PostgresStoreError` naming the location (never the password) when the server cannot
+    /// be reached or refuses.
+    public init(location: PostgresLocation, retention: Retention = Retention(), timeout: Duration = .seconds(10),
+                logger: Logger, clock: @escaping @Sendable () -> UTCTime = UTCTime.now) throws {
+        self.location = location
+        self.retention = retention
+        self.timeout = timeout
+        self.logger = logger
+        self.clock = clock
+        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        do {
+            try migrate()
+        } catch {
+            close()
+            throw error
+        }
+    }
+
+    deinit {
+        try? group.syncShutdownGracefully()
+    }
+
+    // MARK: CheckInStore
+
+    public func beginRun(node: String, startedAt: UTCTime) throws -> Int64 {
+        try attempt("recording the run") {
+            var binds = PostgresBindings()
+            binds.append(node)
+            binds.append(startedAt.microseconds)
+            let result = try query("INSERT INTO runs (node, started_at) VALUES ($1, $2) RETURNING run_id", binds)
+            guard let row = result.rows.first else { throw PostgresStoreError(message: "INSERT into runs returned no id", location: location) }
+            let id = try row.decode(Int64.self)
+            lastCounters[id] = RunCounters()
+            return id
+        }
+    }
+
+    public func write(_ batch: StoreBatch, node: String, run: Int64) throws {
+        try attempt("writing a batch") {
+            try createPartitions(for: batch)
+            try simple("BEGIN")
+            try writeRows(batch, node: node)
+            let previous = lastCounters[run] ?? RunCounters()
+            let counters = batch.counters
+            var binds = PostgresBindings()
+            binds.append(run)
+            binds.append(Int64(counters.offered))
+            binds.append(Int64(counters.stored))
+            binds.append(Int64(counters.dropped))
+            binds.append(batch.finishedAt?.microseconds)
+            let updated = try query("""
+                UPDATE runs SET offered = $2, stored = $3, dropped = $4, stopped_at = coalesce($5, stopped_at)
+                WHERE run_id = $1
+                """, binds)
+            // A write for a run that was never begun would otherwise succeed and record nothing.
+            guard updated.metadata.rows == 1 else {
+                throw PostgresStoreError(message: "run \(run) was never begun", location: location)
+            }
+            var names: [String] = []
+            var deltas: [Int64] = []
+            for (name, delta) in [("offered", counters.offered - previous.offered),
+                                  ("stored", counters.stored - previous.stored),
+                                  ("dropped", counters.dropped - previous.dropped)] where delta != 0 {
+                names.append(name)
+                deltas.append(Int64(delta))
+            }
+            if !names.isEmpty {
+                var binds = PostgresBindings()
+                binds.append(node)
+                binds.append(names)
+                binds.append(deltas)
+                try query("""
+                    INSERT INTO counters AS c (node, name, value) SELECT $1, u.name, u.value FROM unnest($2::text[], $3::int8[]) AS u(name, value)
+                    ON CONFLICT (node, name) DO UPDATE SET value = c.value + excluded.value
+                    """, binds)
+            }
+            try simple("COMMIT")
+            lastCounters[run] = counters
+        }
+        enforceRetentionIfDue()
+    }
+
+    public func close() {
+        if let connection {
+            let closed: EventLoopFuture<Void> = connection.close()
+            _ = try? self.wait(closed)
+            self.connection = nil
+        }
+    }
+
+    // MARK: Rows
+
+    private func writeRows(_ batch: StoreBatch, node: String) throws {
+        if !batch.checkIns.isEmpty {
+            try query(Self.upsertCheckIns, PostgresRows.checkIns(batch.checkIns, node: node))
+        }
+        if !batch.infections.isEmpty {
+            try query(Self.upsertInfections, PostgresRows.infections(batch.infections))
+        }
+        if !batch.dnsQueries.isEmpty {
+            try query(Self.upsertDNSQueries, PostgresRows.dnsQueries(batch.dnsQueries))
+        }
+    }
+
+    /// Creates the partitions a batch needs in a short transaction of their own, before the
+    /// batch's. Under the schema's advisory lock: two nodes creating the same day's partition
+    /// at the same moment would otherwise race past `IF NOT EXISTS` and one would fail.
+    private func createPartitions(for batch: StoreBatch) throws {
+        var days: Set<Int64> = []
+        for row in batch.checkIns {
+            let start = UTCTime(microseconds: PostgresSchema.sessionStart(eventID: row.eventID) ?? row.checkIn.time.microseconds)
+            days.insert(start.dayStart.seconds)
+        }
+        let missing = days.subtracting(partitions).sorted()
+        guard !missing.isEmpty else { return }
+        try simple("BEGIN")
+        try simple("SELECT pg_advisory_xact_lock(\(PostgresSchema.migrationLock))")
+        for day in missing { try simple(PostgresSchema.createPartition(day: day)) }
+        try simple("COMMIT")
+        partitions.formUnion(missing)
+    }
+
+    // MARK: Schema
+
+    private func migrate() throws {
+        try attempt("migrating the schema") {
+            try simple("BEGIN")
+            try simple("SELECT pg_advisory_xact_lock(\(PostgresSchema.migrationLock))")
+            try simple("CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, applied_at bigint NOT NULL)")
+            let applied = Set(try query("SELECT version FROM schema_migrations", PostgresBindings()).rows.map { try $0.decode(Int32.self) })
+            if let newest = applied.max(), Int(newest) > PostgresSchema.latestVersion {
+                throw PostgresStoreError(message: "schema version \(newest) is newer than this sinkhole (\(PostgresSchema.latestVersion))",
+                                         location: location)
+            }
+            for migration in PostgresSchema.migrations.sorted(by: { $0.version < $1.version })
+            where !applied.contains(Int32(migration.version)) {
+                for statement in migration.statements { try simple(statement) }
+                try simple("INSERT INTO schema_migrations (version, applied_at) VALUES (\(migration.version), extract(epoch FROM now())::bigint)")
+            }
+            try simple("COMMIT")
+        }
+    }
+
+    // MARK: Retention
+
+    /// Drops `checkins` partitions and deletes summary rows older than the retention, at most
+    /// once an hour. It runs after a batch has committed, so a failure here never fails a
+    /// write: it is logged once and tried again an hour later.
+    private func enforceRetentionIfDue() {
+        guard retention.checkins != nil || retention.infections != nil || retention.dnsQueries != nil else { return }
+        let now = clock()
+        if let last = retentionCheckedAt, now.microseconds - last.microseconds < 3_600_000_000, now >= last { return }
+        retentionCheckedAt = now
+        do {
+            try enforceRetention(now: now)
+            if retentionFailing {
+                retentionFailing = false
+                logger.notice("store retention works again")
+            }
+        } catch {
+            if !retentionFailing {
+                retentionFailing = true
+                logger.warning("store retention failed; tried again in an hour", metadata: ["store.error": "\(error)"])
+            }
+            dropConnection()
+        }
+    }
+
+    /// Removes what is older than each table's retention, counted in whole UTC days before
+    /// today's midnight. Public for tests and a future `sinkhole prune`.
+    public func enforceRetention(now: UTCTime) throws {
+        let today = now.dayStart.seconds
+        try attempt("enforcing retention") {
+            if let days = retention.checkins {
+                let cutoff = today - Int64(days) * 86_400
+                let names = try query("""
+                    SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                    JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'checkins' ORDER BY 1
+                    """, PostgresBindings()).rows.map { try $0.decode(String.self) }
+                for name in names where PostgresSchema.partition(name, isBefore: cutoff) {
+                    try simple("DROP TABLE IF EXISTS \(name)")
+                    logger.info("store partition dropped by retention", metadata: ["store.partition": "\(name)"])
+                }
+                partitions = partitions.filter { $0 >= cutoff }
+            }
+            if let days = retention.infections {
+                var binds = PostgresBindings()
+                binds.append(UTCTime(seconds: today - Int64(days) * 86_400).dayString)
+                try query("DELETE FROM infections WHERE day < $1", binds)
+            }
+            if let days = retention.dnsQueries {
+                var binds = PostgresBindings()
+                binds.append(today - Int64(days) * 86_400)
+                try query("DELETE FROM dns_queries WHERE hour < $1", binds)
+            }
+        }
+    }
+
+    // MARK: Connection
+
+    /// Runs `body` on a live connection (connecting first when there is none). Any error drops
+    /// the connection, so a half-done transaction is abandoned (the server rolls it back) and
+    /// the next attempt starts clean; the error names what was being done and where.
+    private func attempt<T>(_ what: String, _ body: () throws -> T) throws -> T {
+        do {
+            // A connection the server closed (restarted, terminated it) is replaced up front:
+            // a statement sent on it would only fail after the timeout.
+            if let open = connection, open.isClosed { dropConnection() }
+            if connection == nil { try connect() }
+            return try body()
+        } catch {
+            dropConnection()
+            partitions = []
+            if let error = error as? PostgresStoreError { throw error }
+            throw PostgresStoreError(message: "\(what): \(Self.describe(error))", location: location)
+        }
+    }
+
+    private func connect() throws {
+        let configuration: PostgresConnection.Configuration
+        if let socket = location.socketPath {
+            configuration = .init(unixSocketPath: socket, username: location.user, password: location.password,
+                                  database: location.database)
+        } else {
+            configuration = .init(host: location.host ?? "localhost", port: location.port, username: location.user,
+                                  password: location.password, database: location.database, tls: .disable)
+        }
+        var quiet = logger
+        quiet.logLevel = .critical
+        let id = nextConnectionID
+        nextConnectionID += 1
+        connection = try wait(PostgresConnection.connect(on: group.next(), configuration: configuration, id: id, logger: quiet))
+    }
+
+    private func dropConnection() {
+        if let connection {
+            // Not waited for: the connection may be the thing that hangs.
+            let closed: EventLoopFuture<Void> = connection.close()
+            // Held until closed: postgres-nio asserts that a connection is closed before it is freed.
+            closed.whenComplete { _ in withExtendedLifetime(connection) {} }
+            self.connection = nil
+        }
+    }
+
+    @discardableResult
+    private func query(_ sql: String, _ binds: PostgresBindings) throws -> PostgresQueryResult {
+        guard let connection else { throw PostgresStoreError(message: "not connected", location: location) }
+        return try wait(connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger))
+    }
+
+    /// One statement through the simple query protocol (DDL, BEGIN/COMMIT, no parameters).
+    private func simple(_ sql: String) throws {
+        guard let connection else { throw PostgresStoreError(message: "not connected", location: location) }
+        _ = try wait(connection.simpleQuery(sql))
+    }
+
+    /// Blocks the calling thread (the writer's, never an event loop) until `future` completes
+    /// or `timeout` passes.
+    private func wait<T: Sendable>(_ future: EventLoopFuture<T>) throws -> T {
+        guard let result = FutureOutcome.wait(for: future, timeout: timeout) else {
+            throw PostgresStoreError(message: "no answer within \(timeout)", location: location)
+        }
+        return try result.get()
+    }
+
+    /// The server's own message for a refused statement (postgres-nio's description hides it).
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? PSQLError {
+            if let message = error.serverInfo?[.message] {
+                let code = error.serverInfo?[.sqlState].map { " (SQLSTATE \($0))" } ?? ""
+                return message + code
+            }
+            if let underlying = error.underlying { return "\(error.code): \(underlying)" }
+            return "\(error.code)"
+        }
+        return "\(error)"
+    }
+
+    // MARK: SQL
+
+    /// Same merge as SQLiteStore's check-in upsert: counts add, first/last seen widen, and a
+    /// stored row's empty detail is filled from the new one (the richer detail is kept).
+    static let upsertCheckIns = """
+        INSERT INTO checkins AS c (node, event_id, session_start, first_seen, last_seen, count, transport, service, family,
+                                   src_ip, src_port, dst_ip, dst_port, name, name_truncated, dns_type, dns_rcode,
+                                   http_method, http_path, http_version, http_user_agent, http_referer,
+                                   http_forwarded_for, http_content_length, http_body_bytes, http_body_sha256,
+                                   http_header_count, http_status, first_bytes, truncated, listener_port, redirected)
+        SELECT $1, u.event_id, u.session_start, u.first_seen, u.last_seen, u.count, u.transport, u.service, u.family,
+               u.src_ip, u.src_port, u.dst_ip, u.dst_port, u.name, u.name_truncated, u.dns_type, u.dns_rcode,
+               u.http_method, u.http_path, u.http_version, u.http_user_agent, u.http_referer,
+               u.http_forwarded_for, nullif(u.http_content_length, -1), u.http_body_bytes, u.http_body_sha256,
+               u.http_header_count, u.http_status, u.first_bytes, u.truncated, u.listener_port, u.redirected
+        FROM unnest($2::text[], $3::int8[], $4::int8[], $5::int8[], $6::int8[], $7::text[], $8::text[], $9::text[],
+                    $10::text[], $11::int8[], $12::text[], $13::int8[], $14::bytea[], $15::int8[], $16::int8[], $17::int8[],
+                    $18::bytea[], $19::bytea[], $20::text[], $21::bytea[], $22::bytea[],
+                    $23::bytea[], $24::int8[], $25::int8[], $26::text[],
+                    $27::int8[], $28::int8[], $29::bytea[], $30::text[], $31::int8[], $32::int8[])
+             AS u(event_id, session_start, first_seen, last_seen, count, transport, service, family,
+                  src_ip, src_port, dst_ip, dst_port, name, name_truncated, dns_type, dns_rcode,
+                  http_method, http_path, http_version, http_user_agent, http_referer,
+                  http_forwarded_for, http_content_length, http_body_bytes, http_body_sha256,
+                  http_header_count, http_status, first_bytes, truncated, listener_port, redirected)
+        ON CONFLICT (node, event_id, session_start) DO UPDATE SET
+            first_seen = least(c.first_seen, excluded.first_seen),
+            last_seen = greatest(c.last_seen, excluded.last_seen),
+            count = c.count + excluded.count,
+            service = CASE WHEN c.service = 'packet' THEN excluded.service ELSE c.service END,
+            family = CASE WHEN c.family = '' THEN excluded.family ELSE c.family END,
+            name = CASE WHEN c.name = '' THEN excluded.name ELSE c.name END,
+            name_truncated = CASE WHEN c.name = '' THEN excluded.name_truncated ELSE c.name_truncated END,
+            dns_type = CASE WHEN c.dns_type = 0 THEN excluded.dns_type ELSE c.dns_type END,
+            http_method = CASE WHEN c.http_method = '' THEN excluded.http_method ELSE c.http_method END,
+            http_path = CASE WHEN c.http_method = '' THEN excluded.http_path ELSE c.http_path END,
+            http_version = CASE WHEN c.http_method = '' THEN excluded.http_version ELSE c.http_version END,
+            http_user_agent = CASE WHEN c.http_method = '' THEN excluded.http_user_agent ELSE c.http_user_agent END,
+            http_referer = CASE WHEN c.http_method = '' THEN excluded.http_referer ELSE c.http_referer END,
+            http_forwarded_for = CASE WHEN c.http_method = '' THEN excluded.http_forwarded_for ELSE c.http_forwarded_for END,
+            http_content_length = CASE WHEN c.http_method = '' THEN excluded.http_content_length ELSE c.http_content_length END,
+            http_body_bytes = CASE WHEN c.http_method = '' THEN excluded.http_body_bytes ELSE c.http_body_bytes END,
+            http_body_sha256 = CASE WHEN c.http_method = '' THEN excluded.http_body_sha256 ELSE c.http_body_sha256 END,
+            http_header_count = CASE WHEN c.http_method = '' THEN excluded.http_header_count ELSE c.http_header_count END,
+            http_status = CASE WHEN c.http_method = '' THEN excluded.http_status ELSE c.http_status END,
+            first_bytes = CASE WHEN c.first_bytes = '' THEN excluded.first_bytes ELSE c.first_bytes END,
+            truncated = CASE WHEN c.truncated = '' THEN excluded.truncated ELSE c.truncated END,
+            redirected = CASE WHEN c.listener_port = 0 THEN excluded.redirected ELSE c.redirected END,
+            listener_port = CASE WHEN c.listener_port = 0 THEN excluded.listener_port ELSE c.listener_port END
+        """
+
+    static let upsertInfections = """
+        INSERT INTO infections AS i (day, src_ip, family, first_seen, last_seen, count, last_src_port)
+        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::int8[], $7::int8[])
+        ON CONFLICT (day, src_ip, family) DO UPDATE SET
+            first_seen = least(i.first_seen, excluded.first_seen),
+            last_src_port = CASE WHEN excluded.last_seen >= i.last_seen THEN excluded.last_src_port ELSE i.last_src_port END,
+            last_seen = greatest(i.last_seen, excluded.last_seen),
+            count = i.count + excluded.count
+        """
+
+    static let upsertDNSQueries = """
+        INSERT INTO dns_queries AS q (hour, src_ip, qname, qtype, count, first_seen, last_seen, last_rcode, family,
+                                      qname_truncated, rate_limited)
+        SELECT * FROM unnest($1::int8[], $2::text[], $3::bytea[], $4::int8[], $5::int8[], $6::int8[], $7::int8[],
+                             $8::int8[], $9::text[], $10::int8[], $11::int8[])
+        ON CONFLICT (hour, src_ip, qname, qname_truncated, qtype) DO UPDATE SET
+            count = q.count + excluded.count,
+            rate_limited = q.rate_limited + excluded.rate_limited,
+            first_seen = least(q.first_seen, excluded.first_seen),
+            last_rcode = CASE WHEN excluded.last_seen >= q.last_seen THEN excluded.last_rcode ELSE q.last_rcode END,
+            last_seen = greatest(q.last_seen, excluded.last_seen)
+        """
+}
+
+/// A future's result handed from its event loop to a waiting thread.
+final class FutureOutcome<T: Sendable>: Sendable {
+    private let result = Mutex<Result<T, any Error>?>(nil)
+    private let done = DispatchSemaphore(value: 0)
+
+    /// Blocks the calling thread — never an event loop — until `future` completes or
+    /// `timeout` passes (nil).
+    static func wait(for future: EventLoopFuture<T>, timeout: Duration) -> Result<T, any Error>? {
+        let outcome = FutureOutcome()
+        future.whenComplete { result in
+            outcome.result.withLock { $0 = result }
+            outcome.done.signal()
+        }
+        let (seconds, attoseconds) = timeout.components
+        let nanoseconds = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
+        guard outcome.done.wait(timeout: .now() + .nanoseconds(nanoseconds)) == .success else { return nil }
+        return outcome.result.withLock { $0 }
+    }
+}
+
+/// A PostgreSQL store failure: what failed, where (the location without its password) and
+/// the server's or the connection's reason.
+public struct PostgresStoreError: Error, CustomStringConvertible {
+    public let message: String
+    public let location: PostgresLocation
+
+    public var description: String { "\(location): \(message)" }
+}

@@ -94,11 +94,20 @@ let package = Package(
             dependencies: ["SinkholeHTTP", "SinkholeDNS", .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOEmbedded", package: "swift-nio")]
         ),
-        .testTarget(name: "SinkholeStoreTests", dependencies: ["SinkholeStore", "CSQLite"]),
+        // The throwaway PostgreSQL cluster both store and binary tests run against.
+        .target(name: "PostgresTestSupport", path: "Tests/PostgresTestSupport"),
+        .testTarget(
+            name: "SinkholeStoreTests",
+            dependencies: ["SinkholeStore", "CSQLite", "PostgresTestSupport",
+                           .product(name: "PostgresNIO", package: "postgres-nio"),
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(
             name: "SinkholeServerTests",
             dependencies: [
-                "SinkholeServer", "sinkhole", "CSQLite",
+                "SinkholeServer", "sinkhole", "CSQLite", "PostgresTestSupport",
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),

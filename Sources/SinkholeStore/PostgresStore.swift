@@ -45,7 +45,6 @@ public final class PostgresStore: CheckInStore, @unchecked Sendable {
     private var nextConnectionID = 1
     /// Days whose `checkins` partition is known to exist (created or seen by this store).
     private var partitions: Set<Int64> = []
-    private var lastCounters: [Int64: RunCounters] = [:]
     /// When retention last ran; it runs at most hourly, after a committed batch.
     private var retentionCheckedAt: UTCTime?
     private var retentionFailing = false
@@ -82,33 +81,46 @@ public final class PostgresStore: CheckInStore, @unchecked Sendable {
             binds.append(startedAt.microseconds)
             let result = try query("INSERT INTO runs (node, started_at) VALUES ($1, $2) RETURNING run_id", binds)
             guard let row = result.rows.first else { throw PostgresStoreError(message: "INSERT into runs returned no id", location: location) }
-            let id = try row.decode(Int64.self)
-            lastCounters[id] = RunCounters()
-            return id
+            return try row.decode(Int64.self)
         }
     }
 
+    /// Commits one batch in one transaction. Idempotent: a COMMIT whose answer was lost (the
+    /// connection dropped as it committed) looks like a failure to the writer, which retries
+    /// the same batch. The run's stored counters, read under `FOR UPDATE`, tell whether the
+    /// batch is already in: a batch with events raises `runs.stored` to its own `stored`, and
+    /// nothing else writes that run. The node's counters add the difference from the runs row,
+    /// so they too are exact whatever was retried.
     public func write(_ batch: StoreBatch, node: String, run: Int64) throws {
         try attempt("writing a batch") {
             try createPartitions(for: batch)
             try simple("BEGIN")
-            try writeRows(batch, node: node)
-            let previous = lastCounters[run] ?? RunCounters()
-            let counters = batch.counters
             var binds = PostgresBindings()
+            binds.append(run)
+            let current = try query("SELECT offered, stored, dropped FROM runs WHERE run_id = $1 FOR UPDATE", binds)
+            // A write for a run that was never begun would otherwise succeed and record nothing.
+            guard let row = current.rows.first else {
+                throw PostgresStoreError(message: "run \(run) was never begun", location: location)
+            }
+            let (offered, stored, dropped) = try row.decode((Int64, Int64, Int64).self)
+            let previous = RunCounters(offered: Int(offered), stored: Int(stored), dropped: Int(dropped))
+            let counters = batch.counters
+            // A writer's batch with rows always raises `stored` above 0; a caller that sends
+            // rows without counters (tests) is never taken for a retry.
+            let alreadyStored = !batch.isEmpty && counters.stored > 0 && previous == counters
+            if !alreadyStored {
+                try writeRows(batch, node: node)
+            }
+            binds = PostgresBindings()
             binds.append(run)
             binds.append(Int64(counters.offered))
             binds.append(Int64(counters.stored))
             binds.append(Int64(counters.dropped))
             binds.append(batch.finishedAt?.microseconds)
-            let updated = try query("""
+            try query("""
                 UPDATE runs SET offered = $2, stored = $3, dropped = $4, stopped_at = coalesce($5, stopped_at)
                 WHERE run_id = $1
                 """, binds)
-            // A write for a run that was never begun would otherwise succeed and record nothing.
-            guard updated.metadata.rows == 1 else {
-                throw PostgresStoreError(message: "run \(run) was never begun", location: location)
-            }
             var names: [String] = []
             var deltas: [Int64] = []
             for (name, delta) in [("offered", counters.offered - previous.offered),
@@ -128,7 +140,6 @@ public final class PostgresStore: CheckInStore, @unchecked Sendable {
                     """, binds)
             }
             try simple("COMMIT")
-            lastCounters[run] = counters
         }
         enforceRetentionIfDue()
     }

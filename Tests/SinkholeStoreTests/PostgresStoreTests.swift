@@ -131,6 +131,32 @@ struct PostgresStoreTests {
         #expect(afterRetry == [[.integer(2), .integer(2), .integer(2), .integer(6), .text("dropped=1,offered=6,stored=5")]])
     }
 
+    @Test("a batch retried after its COMMIT's answer was lost is stored once, counters included")
+    func retriedAfterLostCommit() throws {
+        let fixture = try StoreUnderTest(.postgres)
+        let store = try fixture.open()
+        defer { store.close() }
+        let run = try store.beginRun(node: "n1", startedAt: Events.at(0))
+        var batch = fold([Events.session(at: Events.at(5)), Events.dns(at: Events.at(5))])
+        batch.counters = RunCounters(offered: 3, stored: 2, dropped: 1)
+        // The writer retries a batch it believes failed: the same batch, committed twice.
+        try store.write(batch, node: "n1", run: run)
+        try store.write(batch, node: "n1", run: run)
+        var last = StoreBatch()
+        last.counters = RunCounters(offered: 3, stored: 2, dropped: 1)
+        last.finishedAt = Events.at(9)
+        try store.write(last, node: "n1", run: run)
+        try store.write(last, node: "n1", run: run)
+        let probe = try fixture.probe()
+        let sums = try probe.rows("""
+            SELECT (SELECT sum(count) FROM checkins), (SELECT sum(count) FROM infections), (SELECT sum(count) FROM dns_queries),
+                   (SELECT string_agg(name || '=' || value, ',' ORDER BY name) FROM counters),
+                   (SELECT stored FROM runs), (SELECT stopped_at FROM runs)
+            """)
+        #expect(sums == [[.integer(1), .integer(1), .integer(1), .text("dropped=1,offered=3,stored=2"), .integer(2),
+                          .integer(Events.at(9).microseconds)]])
+    }
+
     @Test("a connection the server drops fails at most one write; the next attempt reconnects and stores the batch once")
     func reconnects() throws {
         let fixture = try StoreUnderTest(.postgres)

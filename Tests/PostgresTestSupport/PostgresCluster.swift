@@ -63,29 +63,43 @@ public final class PostgresCluster: Sendable {
         let template = "/tmp/sinkhole-pg-XXXXXX"
         var bytes = Array(template.utf8CString)
         guard mkdtemp(&bytes) != nil else { throw Failure(description: "mkdtemp failed: \(errno)") }
-        directory = String(cString: bytes)
+        directory = String(decoding: bytes.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         port = 5432
         if let runAs {
-            try Self.run("/bin/chown", [runAs, directory])
+            _ = try Self.run("/bin/chown", [runAs, directory])
         }
-        try run("initdb", ["-D", "\(directory)/data", "-U", user, "--auth=trust", "-E", "UTF8", "--no-sync", "--no-instructions"])
-        // fsync off: a throwaway cluster, and a killed server loses nothing committed without
-        // it (only an OS crash would). synchronous_commit stays on: with it off, a commit the
-        // store saw succeed could vanish in an immediate stop, which is not what is tested.
-        let options = "-k \(directory) -p \(port) -c listen_addresses='' -c fsync=off -c max_connections=100"
-        try run("pg_ctl", ["-D", "\(directory)/data", "-l", "\(directory)/log", "-w", "-t", "60", "-o", options, "start"])
+        _ = try run("initdb", ["-D", "\(directory)/data", "-U", user, "--auth=trust", "-E", "UTF8", "--no-sync", "--no-instructions"])
+        // One role that must give its password (SCRAM), ahead of the trust rule for the rest:
+        // the tests of store.postgres_password_file and of a wrong password log in with it.
+        let hba = "\(directory)/data/pg_hba.conf"
+        let rules = try String(contentsOfFile: hba, encoding: .utf8)
+        // Not atomically: the file keeps its owner (the postgres user).
+        try ("local all \(passwordUser) scram-sha-256\n" + rules).write(toFile: hba, atomically: false, encoding: .utf8)
+        try start()
+        try psql(database: "postgres", "CREATE ROLE \(passwordUser) LOGIN PASSWORD '\(password)'")
     }
+
+    /// A role that logs in with `password` only (every other role is trusted on the socket).
+    public let passwordUser = "sinkhole_pw"
+    public let password = "pw-\(UInt32.random(in: 1...UInt32.max))"
 
     /// `postgresql://sinkhole@/DATABASE?host=DIR&port=PORT`.
     public func url(database: String) -> String {
         "postgresql://\(user)@/\(database)?host=\(directory)&port=\(port)"
     }
 
-    /// Creates an empty database with a unique name and returns the name.
-    public func makeDatabase() throws -> String {
+    /// Creates an empty database with a unique name and returns the name; `owner` may create
+    /// tables in it (PostgreSQL 15 grants no one else CREATE on its public schema).
+    public func makeDatabase(owner: String? = nil) throws -> String {
         let name = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
-        try psql(database: "postgres", "CREATE DATABASE \(name)")
+        try psql(database: "postgres", "CREATE DATABASE \(name)" + (owner.map { " OWNER \($0)" } ?? ""))
         return name
+    }
+
+    /// The URL for `passwordUser`, with `password` in it when given.
+    public func passwordURL(database: String, password: String?) -> String {
+        let userInfo = password.map { "\(passwordUser):\($0)" } ?? passwordUser
+        return "postgresql://\(userInfo)@/\(database)?host=\(directory)&port=\(port)"
     }
 
     /// Runs `sql` with psql and returns its unaligned, tuples-only output (fields split by `|`).
@@ -103,8 +117,12 @@ public final class PostgresCluster: Sendable {
     }
 
     public func start() throws {
+        // Only the socket: no TCP port is opened at all. fsync off: a throwaway cluster, and a
+        // killed server loses nothing committed without it (only an OS crash would).
+        // synchronous_commit stays on: with it off, a commit the store saw succeed could
+        // vanish in an immediate stop, which is not what is tested.
         let options = "-k \(directory) -p \(port) -c listen_addresses='' -c fsync=off -c max_connections=100"
-        try run("pg_ctl", ["-D", "\(directory)/data", "-l", "\(directory)/log", "-w", "-t", "60", "-o", options, "start"])
+        _ = try run("pg_ctl", ["-D", "\(directory)/data", "-l", "\(directory)/log", "-w", "-t", "60", "-o", options, "start"])
     }
 
     private func run(_ tool: String, _ arguments: [String]) throws -> String {

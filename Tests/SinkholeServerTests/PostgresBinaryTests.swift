@@ -116,27 +116,34 @@ struct PostgresBinaryTests {
         #expect(!result.stderr.contains("hunter2"), "\(result.stderr)")
     }
 
-    @Test("the password file is read, and a config naming both stores is refused naming the key")
+    @Test("the password comes from store.postgres_password_file and is never logged; a wrong or missing file stops the start")
     func passwordFileAndExactlyOneStore() throws {
         let cluster = try PostgresCluster.shared()
-        let database = try cluster.makeDatabase()
-        // Trust authentication ignores the password: this checks that the file is read and
-        // that its content never reaches the log.
-        let good = try Self.makeNode("n1", url: cluster.url(database: database), extraStore: "  postgres_password_file: pw.txt")
+        let database = try cluster.makeDatabase(owner: cluster.passwordUser)
+        // The role must give its password (SCRAM): the URL has none, the file has it.
+        let url = cluster.passwordURL(database: database, password: nil)
+        let good = try Self.makeNode("n1", url: url, extraStore: "  postgres_password_file: pw.txt")
         defer { try? FileManager.default.removeItem(at: good.directory) }
-        try "s3cret-in-file\n".write(to: good.directory.appendingPathComponent("pw.txt"), atomically: true, encoding: .utf8)
+        try "\(cluster.password)\n".write(to: good.directory.appendingPathComponent("pw.txt"), atomically: true, encoding: .utf8)
         let process = try SinkholeProcess(arguments: ["run", "--config", good.config], directory: good.directory)
         defer { process.terminate() }
         try process.waitUntilReady()
+        try Self.checkIn(good)
         #expect(process.terminate() == 0)
-        #expect(process.stderr.contains("store opened") && !process.stderr.contains("s3cret-in-file"), "\(process.stderr)")
+        #expect(process.stderr.contains("store opened") && !process.stderr.contains(cluster.password), "\(process.stderr)")
+        #expect(try Self.rows(cluster, database, "SELECT count FROM infections") == [["1"]])
 
-        let missing = try Self.makeNode("n1", url: cluster.url(database: database), extraStore: "  postgres_password_file: nope.txt")
+        try "not-the-password\n".write(to: good.directory.appendingPathComponent("pw.txt"), atomically: true, encoding: .utf8)
+        let wrong = try SinkholeProcess.runToExit(["run", "--config", good.config])
+        #expect(wrong.status == 1 && wrong.stderr.contains("PostgreSQL store") && wrong.stderr.contains(database), "\(wrong.stderr)")
+        #expect(!wrong.stderr.contains("not-the-password"), "\(wrong.stderr)")
+
+        let missing = try Self.makeNode("n1", url: url, extraStore: "  postgres_password_file: nope.txt")
         defer { try? FileManager.default.removeItem(at: missing.directory) }
         let refused = try SinkholeProcess.runToExit(["run", "--config", missing.config])
         #expect(refused.status == 1 && refused.stderr.contains("postgres_password_file"), "\(refused.stderr)")
 
-        let both = try Self.makeNode("n1", url: cluster.url(database: database), extraStore: "  sqlite: checkins.db")
+        let both = try Self.makeNode("n1", url: url, extraStore: "  sqlite: checkins.db")
         defer { try? FileManager.default.removeItem(at: both.directory) }
         let check = try SinkholeProcess.runToExit(["check-config", "--config", both.config])
         #expect(check.status == 2 && check.stderr.contains("store.sqlite") && check.stderr.contains("exactly one"), "\(check.stderr)")

@@ -204,6 +204,26 @@ struct PostgresStoreTests {
         #expect(refused?.description.contains("hunter2") == false)
     }
 
+    @Test("a role that needs a password logs in with the one in the URL; a wrong one is refused without being shown")
+    func passwordAuthentication() throws {
+        let cluster = try PostgresCluster.shared()
+        let database = try cluster.makeDatabase(owner: cluster.passwordUser)
+        let good = try PostgresLocation(url: cluster.passwordURL(database: database, password: cluster.password))
+        let store = try PostgresStore(location: good, timeout: .seconds(10), logger: Logger(label: "test"))
+        let run = try store.beginRun(node: "n1", startedAt: Events.at(0))
+        try store.write(fold([Events.session(at: Events.at(1))]), node: "n1", run: run)
+        store.close()
+        for password in ["wrong-password", nil] {
+            let bad = try PostgresLocation(url: cluster.passwordURL(database: database, password: password))
+            let error = #expect(throws: PostgresStoreError.self) {
+                try PostgresStore(location: bad, timeout: .seconds(10), logger: Logger(label: "test"))
+            }
+            let text = error?.description ?? ""
+            #expect(text.contains(database) && text.contains(cluster.passwordUser), "\(text)")
+            #expect(!text.contains("wrong-password") && !text.contains(cluster.password), "\(text)")
+        }
+    }
+
     @Test("retention drops whole checkins partitions older than the limit and deletes old summary rows")
     func retention() throws {
         let fixture = try StoreUnderTest(.postgres)

@@ -1,5 +1,6 @@
 import Dispatch
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import PostgresNIO
@@ -47,7 +48,16 @@ public final class PostgresStore: CheckInStore, @unchecked Sendable {
     private var partitions: Set<Int64> = []
     /// When retention last ran; it runs at most hourly, after a committed batch.
     private var retentionCheckedAt: UTCTime?
-    private var retentionFailing = false
+    /// Shared with the background retention: whether it runs, whether it last failed, and
+    /// the days whose partitions it dropped (the writer forgets them, to create them again if
+    /// a late check-in needs one).
+    private let retentionState = NIOLockedValueBox(RetentionState())
+
+    struct RetentionState: Sendable {
+        var running = false
+        var failing = false
+        var dropped: Set<Int64> = []
+    }
 
     /// Connects, migrates the schema to the latest version and returns the open store. Throws
     /// a `PostgresStoreError` naming the location (never the password) when the server cannot
@@ -175,6 +185,11 @@ public final class PostgresStore: CheckInStore, @unchecked Sendable {
             let start = UTCTime(microseconds: PostgresSchema.sessionStart(eventID: row.eventID) ?? row.checkIn.time.microseconds)
             days.insert(start.dayStart.seconds)
         }
+        let dropped = retentionState.withLockedValue { state in
+            defer { state.dropped = [] }
+            return state.dropped
+        }
+        partitions.subtract(dropped)
         let missing = days.subtracting(partitions).sorted()
         guard !missing.isEmpty else { return }
         try simple("BEGIN")
@@ -207,57 +222,111 @@ public final class PostgresStore: CheckInStore, @unchecked Sendable {
 
     // MARK: Retention
 
-    /// Drops `checkins` partitions and deletes summary rows older than the retention, at most
-    /// once an hour. It runs after a batch has committed, so a failure here never fails a
-    /// write: it is logged once and tried again an hour later.
+    /// Starts retention on a connection of its own when an hour has passed since the last
+    /// run: the writer thread only checks the time and goes on, so a long DELETE never holds
+    /// back a batch (dropping a partition takes its table's lock for an instant). A failure is
+    /// logged once per state change and tried again an hour later.
     private func enforceRetentionIfDue() {
         guard retention.checkins != nil || retention.infections != nil || retention.dnsQueries != nil else { return }
         let now = clock()
         if let last = retentionCheckedAt, now.microseconds - last.microseconds < 3_600_000_000, now >= last { return }
+        guard retentionState.withLockedValue({ state in
+            guard !state.running else { return false }
+            state.running = true
+            return true
+        }) else { return }
         retentionCheckedAt = now
-        do {
-            try enforceRetention(now: now)
-            if retentionFailing {
-                retentionFailing = false
+        let future = runRetention(now: now)
+        let logger = logger
+        let state = retentionState
+        future.whenComplete { result in
+            let (wasFailing, failing) = state.withLockedValue { state in
+                let wasFailing = state.failing
+                state.running = false
+                if case .success(let days) = result { state.dropped.formUnion(days); state.failing = false } else { state.failing = true }
+                return (wasFailing, state.failing)
+            }
+            if case .failure(let error) = result, !wasFailing {
+                logger.warning("store retention failed; tried again in an hour", metadata: ["store.error": "\(Self.describe(error))"])
+            } else if wasFailing && !failing {
                 logger.notice("store retention works again")
             }
-        } catch {
-            if !retentionFailing {
-                retentionFailing = true
-                logger.warning("store retention failed; tried again in an hour", metadata: ["store.error": "\(error)"])
-            }
-            dropConnection()
         }
     }
 
     /// Removes what is older than each table's retention, counted in whole UTC days before
-    /// today's midnight. Public for tests and a future `sinkhole prune`.
+    /// today's midnight, and waits for it (tests; a future `sinkhole prune`).
     public func enforceRetention(now: UTCTime) throws {
-        let today = now.dayStart.seconds
-        try attempt("enforcing retention") {
-            if let days = retention.checkins {
-                let cutoff = today - Int64(days) * 86_400
-                let names = try query("""
-                    SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-                    JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'checkins' ORDER BY 1
-                    """, PostgresBindings()).rows.map { try $0.decode(String.self) }
-                for name in names where PostgresSchema.partition(name, isBefore: cutoff) {
-                    try simple("DROP TABLE IF EXISTS \(name)")
-                    logger.info("store partition dropped by retention", metadata: ["store.partition": "\(name)"])
-                }
-                partitions = partitions.filter { $0 >= cutoff }
-            }
-            if let days = retention.infections {
-                var binds = PostgresBindings()
-                binds.append(UTCTime(seconds: today - Int64(days) * 86_400).dayString)
-                try query("DELETE FROM infections WHERE day < $1", binds)
-            }
-            if let days = retention.dnsQueries {
-                var binds = PostgresBindings()
-                binds.append(today - Int64(days) * 86_400)
-                try query("DELETE FROM dns_queries WHERE hour < $1", binds)
+        guard let result = FutureOutcome.wait(for: runRetention(now: now), timeout: timeout * 6) else {
+            throw PostgresStoreError(message: "enforcing retention: no answer within \(timeout * 6)", location: location)
+        }
+        do {
+            let days = try result.get()
+            retentionState.withLockedValue { $0.dropped.formUnion(days) }
+        } catch {
+            throw PostgresStoreError(message: "enforcing retention: \(Self.describe(error))", location: location)
+        }
+    }
+
+    /// Waits (bounded) until no background retention is running (tests).
+    func waitUntilRetentionIdle(timeout: Duration = .seconds(30)) -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while retentionState.withLockedValue({ $0.running }) {
+            if ContinuousClock.now > deadline { return false }
+            usleep(5_000)
+        }
+        return true
+    }
+
+    /// Retention's statements on a new connection, closed after; the days whose partitions
+    /// were dropped.
+    private func runRetention(now: UTCTime) -> EventLoopFuture<Set<Int64>> {
+        let eventLoop = group.next()
+        let promise = eventLoop.makePromise(of: Set<Int64>.self)
+        let (retention, logger, configuration) = (retention, logger, connectionConfiguration)
+        promise.completeWithTask {
+            var quiet = logger
+            quiet.logLevel = .critical
+            let connection = try await PostgresConnection.connect(on: eventLoop, configuration: configuration, id: 0, logger: quiet)
+            do {
+                let dropped = try await Self.applyRetention(retention, now: now, on: connection, logger: logger)
+                try await connection.close()
+                return dropped
+            } catch {
+                try? await connection.close()
+                throw error
             }
         }
+        return promise.futureResult
+    }
+
+    private static func applyRetention(_ retention: Retention, now: UTCTime, on connection: PostgresConnection,
+                                       logger: Logger) async throws -> Set<Int64> {
+        let today = now.dayStart.seconds
+        var dropped: Set<Int64> = []
+        if let days = retention.checkins {
+            let cutoff = today - Int64(days) * 86_400
+            let rows = try await connection.query("""
+                SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'checkins' ORDER BY 1
+                """, logger: logger)
+            var names: [String] = []
+            for try await name in rows.decode(String.self) { names.append(name) }
+            for name in names where PostgresSchema.partition(name, isBefore: cutoff) {
+                try await connection.query(PostgresQuery(unsafeSQL: "DROP TABLE IF EXISTS \(name)"), logger: logger)
+                logger.info("store partition dropped by retention", metadata: ["store.partition": "\(name)"])
+                if let day = PostgresSchema.partitionDay(name) { dropped.insert(day) }
+            }
+        }
+        if let days = retention.infections {
+            let cutoff = UTCTime(seconds: today - Int64(days) * 86_400).dayString
+            try await connection.query("DELETE FROM infections WHERE day < \(cutoff)", logger: logger)
+        }
+        if let days = retention.dnsQueries {
+            let cutoff = today - Int64(days) * 86_400
+            try await connection.query("DELETE FROM dns_queries WHERE hour < \(cutoff)", logger: logger)
+        }
+        return dropped
     }
 
     // MARK: Connection
@@ -280,20 +349,20 @@ public final class PostgresStore: CheckInStore, @unchecked Sendable {
         }
     }
 
-    private func connect() throws {
-        let configuration: PostgresConnection.Configuration
+    private var connectionConfiguration: PostgresConnection.Configuration {
         if let socket = location.socketPath {
-            configuration = .init(unixSocketPath: socket, username: location.user, password: location.password,
-                                  database: location.database)
-        } else {
-            configuration = .init(host: location.host ?? "localhost", port: location.port, username: location.user,
-                                  password: location.password, database: location.database, tls: .disable)
+            return .init(unixSocketPath: socket, username: location.user, password: location.password, database: location.database)
         }
+        return .init(host: location.host ?? "localhost", port: location.port, username: location.user,
+                     password: location.password, database: location.database, tls: .disable)
+    }
+
+    private func connect() throws {
         var quiet = logger
         quiet.logLevel = .critical
         let id = nextConnectionID
         nextConnectionID += 1
-        connection = try wait(PostgresConnection.connect(on: group.next(), configuration: configuration, id: id, logger: quiet))
+        connection = try wait(PostgresConnection.connect(on: group.next(), configuration: connectionConfiguration, id: id, logger: quiet))
     }
 
     private func dropConnection() {

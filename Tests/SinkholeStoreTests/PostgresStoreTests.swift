@@ -238,6 +238,8 @@ struct PostgresStoreTests {
                             node: "n1", run: run)
         }
         let pgStore = try #require(store as? PostgresStore)
+        // The first batch started retention in the background; the writer did not wait for it.
+        #expect(pgStore.waitUntilRetentionIdle())
         try pgStore.enforceRetention(now: now)
         let probe = try fixture.probe()
         #expect(try probe.rows("""
@@ -258,5 +260,12 @@ struct PostgresStoreTests {
     ])
     func sessionStart(id: String, start: Int64) {
         #expect(PostgresSchema.sessionStart(eventID: id) == start)
+    }
+
+    @Test("partition names and days convert both ways", arguments: [Int64(0), 1_710_028_800, 951_782_400, 4_102_444_800])
+    func partitionNames(day: Int64) {
+        let name = PostgresSchema.partitionName(day: day)
+        #expect(PostgresSchema.partitionDay(name) == day, "\(name)")
+        #expect(PostgresSchema.partition(name, isBefore: day + 86_400) && !PostgresSchema.partition(name, isBefore: day))
     }
 }

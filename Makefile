@@ -7,8 +7,11 @@ CONFIG ?= Deploy/sinkhole.dev.yaml
 # Debian packages the build, the tests and `make run` need.
 # nftables, iproute2 and netcat-openbsd: the catch-all test loads Deploy/nftables.conf in network
 # namespaces it creates and dials through it with nc (`make run`'s hints use nc too); openssl:
-# the TLS tests' s_client; libpcap-dev: the capture engine and `sinkhole replay` (CPcap).
-PACKAGES := pkg-config libsqlite3-dev sqlite3 dnsutils knot-dnsutils curl openssl nftables iproute2 netcat-openbsd libpcap-dev
+# the TLS tests' s_client; libpcap-dev: the capture engine and `sinkhole replay` (CPcap);
+# postgresql: the PostgreSQL store's tests start a throwaway cluster of their own (initdb into a
+# temporary directory, a unix socket only, stopped when the test process exits; as the
+# `postgres` user when run as root) — the package's own cluster service is not used.
+PACKAGES := pkg-config libsqlite3-dev sqlite3 dnsutils knot-dnsutils curl openssl nftables iproute2 netcat-openbsd libpcap-dev postgresql
 APT_GET := $(if $(filter 0,$(shell id -u)),apt-get,sudo apt-get)
 
 .PHONY: run test build deps bench clean help

@@ -26,6 +26,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates", exact: "1.21.1"),
         .package(url: "https://github.com/apple/swift-crypto", exact: "4.5.2"),
         .package(url: "https://github.com/apple/swift-asn1", exact: "1.7.4"),
+        // The PostgreSQL store (several sinkhole nodes, one store).
+        .package(url: "https://github.com/vapor/postgres-nio", exact: "1.33.2"),
     ],
     targets: [
         // The system SQLite through its C API: measured 473k rows/s against GRDB's 363k for
@@ -78,7 +80,16 @@ let package = Package(
         ),
         .target(
             name: "SinkholeStore",
-            dependencies: ["SinkholeCore", "CSQLite", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "SinkholeCore", "CSQLite",
+                .product(name: "Logging", package: "swift-log"),
+                // The several-node store: its own connection on its own event loop group,
+                // bridged to the writer thread's synchronous `CheckInStore` calls.
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
         ),
         .target(
             name: "SinkholeServer",
@@ -119,11 +130,20 @@ let package = Package(
             name: "SinkholeCaptureTests",
             dependencies: ["SinkholeCapture", "SinkholeDNS", "SinkholeHTTP", .product(name: "NIOCore", package: "swift-nio")]
         ),
-        .testTarget(name: "SinkholeStoreTests", dependencies: ["SinkholeStore", "CSQLite"]),
+        // The throwaway PostgreSQL cluster both store and binary tests run against.
+        .target(name: "PostgresTestSupport", path: "Tests/PostgresTestSupport"),
+        .testTarget(
+            name: "SinkholeStoreTests",
+            dependencies: ["SinkholeStore", "CSQLite", "PostgresTestSupport",
+                           .product(name: "PostgresNIO", package: "postgres-nio"),
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(
             name: "SinkholeServerTests",
             dependencies: [
-                "SinkholeServer", "sinkhole", "CSQLite",
+                "SinkholeServer", "sinkhole", "CSQLite", "PostgresTestSupport",
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -2,6 +2,7 @@ import Foundation
 import SinkholeCapture
 import SinkholeCore
 import SinkholeHTTP
+import SinkholeStore
 import Yams
 
 /// Readers for the service sections: each starts from the section's defaults and overrides
@@ -279,22 +280,32 @@ extension ConfigurationReader {
 
     mutating func store(_ value: Node, _ path: String) -> Config.Store {
         var store = Config.Store()
-        for (key, value, path) in fields(value, path, allowed: ["sqlite", "postgres", "retention_days"]) {
+        var sqliteNode: Node?
+        var postgresNode: Node?
+        for (key, value, path) in fields(value, path, allowed: ["sqlite", "postgres", "postgres_password_file", "retention_days"]) {
             switch key {
-            case "sqlite": if let v = self.path(value, path) { store.sqlite = v }
+            case "sqlite":
+                if let v = self.path(value, path) { store.sqlite = v; sqliteNode = value }
             case "postgres":
                 if Self.isNull(value) {
                     store.postgres = nil
                 } else if let url = string(value, path, what: "a postgres:// URL") {
-                    guard url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") else {
-                        fail(value, path, "\"\(url)\" is not a postgres:// or postgresql:// URL")
+                    // The URL is never echoed: it may hold a password.
+                    do {
+                        _ = try PostgresLocation(url: url)
+                    } catch {
+                        fail(value, path, "is not a postgres:// URL sinkhole can use: \(error) (postgresql://user@host:port/database or postgresql://user@/database?host=/socket/dir)")
                         continue
                     }
                     store.postgres = url
+                    postgresNode = value
                 }
+            case "postgres_password_file":
+                if Self.isNull(value) { store.postgresPasswordFile = nil } else if let v = self.path(value, path) { store.postgresPasswordFile = v }
             default:
                 for (key, value, path) in fields(value, path, allowed: ["checkins", "infections", "dns_queries"]) {
-                    guard let days = int(value, path, 1...36_500) else { continue }
+                    // 0 keeps the table forever.
+                    guard let days = int(value, path, 0...36_500) else { continue }
                     switch key {
                     case "checkins": store.retentionDays.checkins = days
                     case "infections": store.retentionDays.infections = days
@@ -302,6 +313,14 @@ extension ConfigurationReader {
                     }
                 }
             }
+        }
+        // Exactly one store: a node writing to SQLite while its operator thinks it feeds the
+        // shared PostgreSQL would silently split the evidence.
+        if let sqliteNode, postgresNode != nil {
+            fail(sqliteNode, path + ".sqlite", "store.sqlite and store.postgres are both set; set exactly one")
+        }
+        if let url = store.postgres, store.postgresPasswordFile != nil, (try? PostgresLocation(url: url))?.password != nil {
+            fail(value, path + ".postgres_password_file", "the password is given twice (in store.postgres and store.postgres_password_file); keep one")
         }
         return store
     }

@@ -206,12 +206,17 @@ public struct SinkholeConfiguration: Sendable, Equatable {
     public struct Store: Sendable, Equatable {
         /// The embedded SQLite database file (used unless `postgres` is set).
         public var sqlite: String = "/var/lib/sinkhole/checkins.db"
-        /// A `postgres://` URL shared by several nodes; nil uses SQLite.
+        /// A `postgres://` URL shared by several nodes; nil uses SQLite. It may hold the
+        /// password; it is never logged (`PostgresLocation.description` leaves it out).
         public var postgres: String? = nil
+        /// A file holding the PostgreSQL password (one line; a final newline is ignored),
+        /// instead of a password in the URL.
+        public var postgresPasswordFile: String? = nil
         public var retentionDays: RetentionDays = RetentionDays()
         public init() {}
 
-        /// Days each table is kept.
+        /// Days each table is kept; 0 keeps it forever. Enforced by the PostgreSQL store
+        /// (checkins by dropping daily partitions, hourly).
         public struct RetentionDays: Sendable, Equatable {
             public var checkins: Int = 30
             public var infections: Int = 400

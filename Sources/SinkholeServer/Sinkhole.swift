@@ -20,7 +20,7 @@ public final class Sinkhole: Sendable {
     let zones: SeizedZones
     /// When the domain lists were loaded: the SOA serial of every seized zone.
     let zonesLoaded: UTCTime
-    let store: SQLiteStore
+    let store: any CheckInStore
     /// The HTTP answers, rendered once (the body file is read at start).
     let httpResponses: HTTPResponses
     /// The TLS listeners' certificates (read or signed at start); nil without TLS listeners.
@@ -45,7 +45,11 @@ public final class Sinkhole: Sendable {
         if let tlsCertificates {
             logger.info("tls certificates ready", metadata: ["tls.certificate": "\(tlsCertificates.summary)"])
         }
-        store = try Self.openStore(path: configuration.store.sqlite, logger: logger)
+        if let url = configuration.store.postgres {
+            store = try Self.openPostgresStore(url: url, configuration.store, logger: logger)
+        } else {
+            store = try Self.openStore(path: configuration.store.sqlite, logger: logger)
+        }
     }
 
     /// How many skipped list lines are logged one by one before only the count is.
@@ -96,12 +100,9 @@ public final class Sinkhole: Sendable {
     }
 
     /// Settings this version cannot honour. One that asks for something the operator relies on
-    /// (a PostgreSQL store, packet capture) is an error: silently writing elsewhere or capturing
-    /// nothing would lose evidence. The rest come back as warnings to log.
+    /// (packet capture) is an error: capturing nothing would lose evidence. The rest come back
+    /// as warnings to log.
     public static func checkSupported(_ configuration: SinkholeConfiguration) throws -> [String] {
-        if configuration.store.postgres != nil {
-            throw StartupError(description: "store.postgres is set, but this version stores only to SQLite (store.sqlite); remove store.postgres to run")
-        }
         if let interface = configuration.capture.interface, configuration.capture.filter == nil,
            captureAddresses(configuration).isEmpty {
             throw StartupError(description: "capture.interface is \(interface), but there are no sinkhole_addresses or seized addresses to capture traffic to; add them or set capture.filter")
@@ -163,6 +164,38 @@ public final class Sinkhole: Sendable {
         let (zones, skipped) = try loadZonesReportingSkipped(configuration, logger: quiet)
         // Every listing counts, as in the lists: a name in two lists is two.
         return (zones.count + zones.duplicateCount, skipped)
+    }
+
+    /// Connects to the shared PostgreSQL store and migrates it. A server that cannot be reached
+    /// stops the start (exit status 1, as an SQLite file that cannot be opened does): starting
+    /// anyway would answer bots while recording nothing beyond what the rings hold. The error
+    /// names the user, host or socket, port and database, never the password.
+    static func openPostgresStore(url: String, _ store: SinkholeConfiguration.Store, logger: Logger) throws -> PostgresStore {
+        var location: PostgresLocation
+        do {
+            location = try PostgresLocation(url: url)
+        } catch {
+            throw StartupError(description: "store.postgres: \(error)")
+        }
+        if let file = store.postgresPasswordFile {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw StartupError(description: "cannot read store.postgres_password_file \(file)")
+            }
+            var password = String(decoding: data, as: UTF8.self)
+            while password.hasSuffix("\n") || password.hasSuffix("\r") { password.removeLast() }
+            location.password = password
+        }
+        let days = store.retentionDays
+        let retention = PostgresStore.Retention(checkins: days.checkins > 0 ? days.checkins : nil,
+                                                infections: days.infections > 0 ? days.infections : nil,
+                                                dnsQueries: days.dnsQueries > 0 ? days.dnsQueries : nil)
+        do {
+            let opened = try PostgresStore(location: location, retention: retention, logger: logger)
+            logger.info("store opened", metadata: ["store.postgres": "\(location)"])
+            return opened
+        } catch {
+            throw StartupError(description: "cannot open the PostgreSQL store: \(error)")
+        }
     }
 
     static func openStore(path: String, logger: Logger) throws -> SQLiteStore {

@@ -11,13 +11,15 @@ public protocol CheckInStore: AnyObject, Sendable {
     func write(_ batch: StoreBatch, node: String, run: Int64) throws
     /// Deletes up to `limit` rows older than `retention` allows at `now`, in one short
     /// transaction, and returns how many it deleted: the writer calls it between batches until
-    /// it returns 0, so a sweep of millions of rows never holds up a commit for long.
+    /// it returns 0, so a sweep of millions of rows never holds up a commit for long. A store
+    /// that sweeps on a connection of its own (PostgreSQL drops whole day partitions) starts
+    /// that sweep when due and returns 0: the writer's thread has nothing to delete.
     func enforceRetention(_ retention: Retention, now: UTCTime, limit: Int) throws -> Int
     /// Releases the store; called once, after the last write.
     func close()
 }
 
-/// How long each table keeps rows, in days (`store.retention_days`).
+/// How long each table keeps rows, in days (`store.retention_days`); 0 keeps a table forever.
 ///
 /// The hourly summaries follow the table they summarise, by what they hold: `resolver_hours`
 /// holds resolvers' addresses, so it goes with `dns_queries`; `service_hours` and `name_hours`
@@ -34,9 +36,12 @@ public struct Retention: Sendable, Equatable {
         self.dnsQueriesDays = dnsQueriesDays
     }
 
-    /// The first instant each table keeps at `now`: rows before it are deleted.
+    /// The first instant each table keeps at `now`: rows before it are deleted. A table kept
+    /// forever (0 days) gets the earliest instant there is.
     public func cutoffs(now: UTCTime) -> (checkins: UTCTime, infections: UTCTime, dnsQueries: UTCTime) {
-        func before(_ days: Int) -> UTCTime { UTCTime(microseconds: now.microseconds - Int64(days) * 86_400_000_000) }
+        func before(_ days: Int) -> UTCTime {
+            days <= 0 ? UTCTime(microseconds: .min / 2) : UTCTime(microseconds: now.microseconds - Int64(days) * 86_400_000_000)
+        }
         return (before(checkinsDays), before(infectionsDays).dayStart, before(dnsQueriesDays).hourStart)
     }
 }

@@ -11,7 +11,8 @@ struct SinkholeCommand: AsyncParsableCommand {
         discussion: """
         sinkhole answers DNS for seized C&C domains with the sinkhole's own addresses, records \
         every query and connection as a check-in (UTC time, source address and port), and stores \
-        them in SQLite for per-ISP infected-address lists.
+        them in SQLite (one node) or PostgreSQL (several nodes, store.postgres) for per-ISP \
+        infected-address lists.
 
         Exit status: 0 on a clean stop, 1 when the server could not start or lost events, \
         2 for a configuration error.
@@ -42,7 +43,8 @@ struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the sinkhole until SIGTERM or SIGINT.",
         discussion: """
-        Loads the seized domain lists, opens the store, binds every listener, then serves. On \
+        Loads the seized domain lists, opens the store (a PostgreSQL server that cannot be \
+        reached stops the start, exit status 1), binds every listener, then serves. On \
         SIGTERM or SIGINT it stops accepting, drains every event ring into the store and exits 0; \
         the run's counters (offered, stored, dropped) are kept in the store's `runs` table.
         """)

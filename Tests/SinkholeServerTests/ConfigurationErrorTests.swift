@@ -100,8 +100,9 @@ let badConfigurations: [BadConfiguration] = [
     .init("HTTP body timeout over an hour", "http:\n  body_timeout_s: 3601\n", 2, 19, "http.body_timeout_s", "from 1 to 3600"),
     .init("HTTP body file missing", "http: {response: {body_file: /nonexistent/sinkhole/page.html}}", 1, 30,
           "http.response.body_file", "/nonexistent/sinkhole/page.html: no such file"),
-    .init("zero retention", "store: {retention_days: {infections: 0}}", 1, 38, "store.retention_days.infections",
-          "0 is out of range"),
+    // 0 keeps a table forever; below that is an error.
+    .init("negative retention", "store: {retention_days: {infections: -1}}", 1, 38, "store.retention_days.infections",
+          "-1 is out of range: must be from 0 to 36500"),
     // Families.
     .init("duplicate family", "families:\n  - {name: rustock, domains: [a]}\n  - {name: rustock, domains: [b]}\n", 3, 12,
           "families[1].name", "duplicate family \"rustock\" (first at line 2)"),
@@ -127,6 +128,12 @@ let badConfigurations: [BadConfiguration] = [
     // Other values.
     .init("node name with a slash", "node: ../evil\n", 1, 7, "node", "it is used in file names"),
     .init("postgres URL", "store: {postgres: \"mysql://db\"}", 1, 19, "store.postgres", "is not a postgres://"),
+    .init("postgres URL without a database, password not echoed", "store: {postgres: \"postgresql://u:hunter2@db\"}", 1, 19,
+          "store.postgres", "no database name"),
+    .init("both stores", "store:\n  sqlite: a.db\n  postgres: postgresql://u@db/d\n", 2, 11, "store.sqlite",
+          "store.sqlite and store.postgres are both set; set exactly one"),
+    .init("password twice", "store:\n  postgres: postgresql://u:pw@db/d\n  postgres_password_file: pw.txt\n", 2, 3,
+          "store.postgres_password_file", "the password is given twice"),
     .init("bad name server", "dns: {nameservers: [\"ns1..example\"]}", 1, 21, "dns.nameservers[0]", "is not a host name"),
     // Duplicate keys and syntax.
     .init("duplicate nested key", "dns:\n  ttl: 1\n  listen: [\"127.0.0.1:53\"]\n  ttl: 2\n", 4, 3, "dns.ttl",

@@ -27,10 +27,10 @@ struct CatchAllStoreTests {
         }
     }
 
-    @Test("listener_port and redirected are stored, kept by a later delta row, and 0 for other services")
-    func stored() throws {
-        let dir = try TemporaryDirectory()
-        let store = try SQLiteStore(path: dir.path())
+    @Test("listener_port and redirected are stored, kept by a later delta row, and 0 for other services", arguments: StoreKind.allCases)
+    func stored(kind: StoreKind) throws {
+        let fixture = try StoreUnderTest(kind)
+        let store = try fixture.open()
         defer { store.close() }
         let run = try store.beginRun(node: "n1", startedAt: Events.at(0))
         var dedup = Deduplicator(sessionWindowSeconds: 120)
@@ -40,7 +40,7 @@ struct CatchAllStoreTests {
                                              destinationPort: 4444, family: "")], into: &dedup), node: "n1", run: run)
         try store.write(fold([Self.redirected(at: Events.at(2))], into: &dedup), node: "n1", run: run)
         try store.write(fold([Events.session(at: Events.at(3), source: "203.0.113.99")], into: &dedup), node: "n1", run: run)
-        let probe = try DatabaseProbe(dir)
+        let probe = try fixture.probe()
         #expect(try probe.rows("SELECT service, dst_port, listener_port, redirected, first_bytes, count FROM checkins ORDER BY first_seen") == [
             [.text("tcp"), .integer(4444), .integer(10_000), .integer(1), .text("SSH-2.0-bot"), .integer(2)],
             [.text("http"), .integer(80), .integer(0), .integer(0), .text(""), .integer(1)],

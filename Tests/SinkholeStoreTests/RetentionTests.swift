@@ -99,6 +99,26 @@ struct RetentionTests {
                 == [[.integer(Int64(beacons.count)), .integer(Events.at(40 * 86_400 + 3_600).microseconds)]])
     }
 
+    @Test("0 days keeps a table (and what goes with it) forever")
+    func zeroKeepsForever() throws {
+        let dir = try TemporaryDirectory()
+        let store = try SQLiteStore(path: dir.path())
+        defer { store.close() }
+        try Self.fill(store)
+        let forever = Retention(checkinsDays: 0, infectionsDays: 0, dnsQueriesDays: 0)
+        #expect(try store.enforceRetention(forever, now: Self.now, limit: 100) == 0)
+        let probe = try DatabaseProbe(dir)
+        #expect(try probe.integer("SELECT count(*) FROM checkins") == 5)
+        #expect(try probe.integer("SELECT count(*) FROM dns_queries") == 5)
+        #expect(try probe.integer("SELECT count(*) FROM infections") == 5)
+        // One table kept, the others swept.
+        let some = Retention(checkinsDays: 0, infectionsDays: 25, dnsQueriesDays: 5)
+        for _ in 0..<100 where try store.enforceRetention(some, now: Self.now, limit: 100) > 0 {}
+        #expect(try probe.integer("SELECT count(*) FROM checkins") == 5)
+        #expect(try probe.integer("SELECT count(*) FROM dns_queries") == 1)
+        #expect(try probe.integer("SELECT count(*) FROM infections") == 3)
+    }
+
     @Test("the writer sweeps between batches, in steps, and again an hour later, not before")
     func writerSweepsHourly() throws {
         let clock = FakeClock(Self.now)

@@ -44,10 +44,10 @@ struct SQLiteStoreHTTPTests {
         ]])
     }
 
-    @Test("a later request under the same key is its own row (a reused 5-tuple); no Content-Length is NULL")
-    func firstRequestKept() throws {
-        let dir = try TemporaryDirectory()
-        let store = try SQLiteStore(path: dir.path())
+    @Test("a later request under the same key is its own row (a reused 5-tuple); no Content-Length is NULL", arguments: StoreKind.allCases)
+    func firstRequestKept(kind: StoreKind) throws {
+        let fixture = try StoreUnderTest(kind)
+        let store = try fixture.open()
         defer { store.close() }
         let run = try store.beginRun(node: "n1", startedAt: Events.at(0))
         var dedup = Deduplicator(sessionWindowSeconds: 120)
@@ -58,13 +58,14 @@ struct SQLiteStoreHTTPTests {
         second.httpMethod = BoundedBytes("GET")
         second.httpPath = BoundedBytes("/second")
         try store.write(fold([second], into: &dedup), node: "n1", run: run)
-        let probe = try DatabaseProbe(dir)
+        let probe = try fixture.probe()
         #expect(try probe.rows("SELECT http_method, count FROM checkins ORDER BY first_seen")
                 == [[.text("POST"), .integer(1)], [.text("GET"), .integer(1)]])
         var tcp = Events.session(at: Events.at(5), service: .tcp, sourcePort: 41_000, family: "")
         tcp.firstBytes = BoundedBytes([0x16, 0x03, 0x01])
         try store.write(fold([tcp], into: &dedup), node: "n1", run: run)
-        #expect(try probe.rows("SELECT hex(first_bytes), http_content_length IS NULL, http_method FROM checkins WHERE src_port = 41000")
+        let hex = kind == .sqlite ? "hex(first_bytes)" : "upper(encode(first_bytes, 'hex'))"
+        #expect(try probe.rows("SELECT \(hex), http_content_length IS NULL, http_method FROM checkins WHERE src_port = 41000")
                 == [[.text("160301"), .integer(1), .text("")]])
     }
 

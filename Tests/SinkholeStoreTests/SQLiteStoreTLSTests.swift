@@ -82,3 +82,25 @@ struct SQLiteStoreTLSTests {
                 == [[.text("cc.evil.example"), .text("TLS_AES_128_GCM_SHA256"), .integer(2)]])
     }
 }
+
+@Suite("Both stores keep the TLS and capture detail (schema 4 and 6)")
+struct TLSAndCaptureInBothStores {
+    @Test("a SYN, then the TLS request of its connection: one row with the hello's detail and the SYN's flag", arguments: StoreKind.allCases)
+    func oneRow(kind: StoreKind) throws {
+        let fixture = try StoreUnderTest(kind)
+        let store = try fixture.open()
+        defer { store.close() }
+        let run = try store.beginRun(node: "n1", startedAt: Events.at(0))
+        var syn = Events.session(at: Events.at(1), service: .packet, destinationPort: 443, family: "")
+        syn.tcpFlags = 0x02
+        var dedup = Deduplicator(sessionWindowSeconds: 120)
+        try store.write(fold([syn], into: &dedup), node: "n1", run: run)
+        try store.write(fold([SQLiteStoreTLSTests.request(at: Events.at(2))], into: &dedup), node: "n1", run: run)
+        let probe = try fixture.probe()
+        #expect(try probe.rows("""
+            SELECT service, tls_offered_version, tls_offered_cipher, tls_offered_cipher_count, tls_version, tls_cipher,
+                   tls_completed, tcp_flags, icmp_type, count FROM checkins
+            """) == [[.text("tls"), .text("TLSv1.3"), .text("TLS_AES_256_GCM_SHA384"), .integer(30), .text("TLSv1.3"),
+                      .text("TLS_AES_128_GCM_SHA256"), .integer(1), .integer(2), .integer(0), .integer(2)]])
+    }
+}

@@ -141,12 +141,12 @@ struct SQLiteStoreSchemaTests {
     }
 }
 
-@Suite("SQLiteStore: upserts")
+@Suite("Stores (SQLite and PostgreSQL): upserts")
 struct SQLiteStoreUpsertTests {
-    @Test("dns_queries rows merge across writes: count adds, first seen min, last seen max, last rcode follows the latest")
-    func dnsMerges() throws {
-        let dir = try TemporaryDirectory()
-        let store = try SQLiteStore(path: dir.path())
+    @Test("dns_queries rows merge across writes: count adds, first seen min, last seen max, last rcode follows the latest", arguments: StoreKind.allCases)
+    func dnsMerges(kind: StoreKind) throws {
+        let fixture = try StoreUnderTest(kind)
+        let store = try fixture.open()
         defer { store.close() }
         let run = try store.beginRun(node: "n1", startedAt: Events.at(0))
         try store.write(fold([Events.dns(at: Events.at(100), qname: "C2.example", rcode: 3),
@@ -154,7 +154,7 @@ struct SQLiteStoreUpsertTests {
         // Earlier events arriving later (another ring, a replay): the rcode stays the latest one's.
         try store.write(fold([Events.dns(at: Events.at(50), qname: "c2.EXAMPLE", rcode: 0)]), node: "n1", run: run)
 
-        let probe = try DatabaseProbe(dir)
+        let probe = try fixture.probe()
         let query = "SELECT hour, src_ip, qname, qtype, count, first_seen, last_seen, last_rcode FROM dns_queries"
         #expect(try probe.rows(query) == [[
             .integer(Events.base.seconds), .text("192.0.2.53"), .text("c2.example"), .integer(1),
@@ -164,19 +164,19 @@ struct SQLiteStoreUpsertTests {
         try store.write(fold([Events.dns(at: Events.at(200), qname: "c2.example", rcode: 5)]), node: "n1", run: run)
         #expect(try probe.rows("SELECT count, last_seen, last_rcode FROM dns_queries")
                 == [[.integer(4), .integer(Events.at(200).microseconds), .integer(5)]])
-        #expect(try probe.text("PRAGMA integrity_check") == "ok")
+        #expect(try probe.integrity() == "ok")
     }
 
-    @Test("infections rows merge across writes: count adds, first/last seen widen, last source port follows the latest")
-    func infectionsMerge() throws {
-        let dir = try TemporaryDirectory()
-        let store = try SQLiteStore(path: dir.path())
+    @Test("infections rows merge across writes: count adds, first/last seen widen, last source port follows the latest", arguments: StoreKind.allCases)
+    func infectionsMerge(kind: StoreKind) throws {
+        let fixture = try StoreUnderTest(kind)
+        let store = try fixture.open()
         defer { store.close() }
         let run = try store.beginRun(node: "n1", startedAt: Events.at(0))
         try store.write(fold([Events.session(at: Events.at(100), sourcePort: 1000)]), node: "n1", run: run)
         try store.write(fold([Events.session(at: Events.at(50), sourcePort: 2000)]), node: "n1", run: run)
 
-        let probe = try DatabaseProbe(dir)
+        let probe = try fixture.probe()
         let query = "SELECT day, src_ip, family, first_seen, last_seen, count, last_src_port FROM infections"
         #expect(try probe.rows(query) == [[
             .text("2024-03-10"), .text("203.0.113.7"), .text("rustock"),
@@ -189,18 +189,18 @@ struct SQLiteStoreUpsertTests {
         #expect(try probe.integer("SELECT count(*) FROM checkins") == 3)
     }
 
-    @Test("a continued-session delta row adds its count and upgrades 'packet' to the responder's service and detail")
-    func deltaUpgradesPacket() throws {
-        let dir = try TemporaryDirectory()
-        let store = try SQLiteStore(path: dir.path())
+    @Test("a continued-session delta row adds its count and upgrades 'packet' to the responder's service and detail", arguments: StoreKind.allCases)
+    func deltaUpgradesPacket(kind: StoreKind) throws {
+        let fixture = try StoreUnderTest(kind)
+        let store = try fixture.open()
         defer { store.close() }
         let run = try store.beginRun(node: "n1", startedAt: Events.at(0))
         var dedup = Deduplicator(sessionWindowSeconds: 120)
         try store.write(fold([Events.session(at: Events.at(10), service: .packet, family: ""),
                               Events.session(at: Events.at(11), service: .packet, family: "")], into: &dedup),
                         node: "n1", run: run)
-        let probe = try DatabaseProbe(dir)
-        let query = "SELECT count(*), sum(count), min(service), min(family), min(name), min(first_seen), max(last_seen) FROM checkins"
+        let probe = try fixture.probe()
+        let query = "SELECT count(*), sum(count), min(service), min(family), (SELECT name FROM checkins LIMIT 1), min(first_seen), max(last_seen) FROM checkins"
         #expect(try probe.rows(query) == [[
             .integer(1), .integer(2), .text("packet"), .text(""), .text(""),
             .integer(Events.at(10).microseconds), .integer(Events.at(11).microseconds),
@@ -222,10 +222,10 @@ struct SQLiteStoreUpsertTests {
         ]])
     }
 
-    @Test("a checkins row stores the whole 5-tuple, transport, service and DNS fields")
-    func checkinColumns() throws {
-        let dir = try TemporaryDirectory()
-        let store = try SQLiteStore(path: dir.path())
+    @Test("a checkins row stores the whole 5-tuple, transport, service and DNS fields", arguments: StoreKind.allCases)
+    func checkinColumns(kind: StoreKind) throws {
+        let fixture = try StoreUnderTest(kind)
+        let store = try fixture.open()
         defer { store.close() }
         let run = try store.beginRun(node: "edge-1", startedAt: Events.at(0))
         var event = Events.session(at: Events.at(10, micros: 42), service: .udp, transport: .udp,
@@ -237,7 +237,7 @@ struct SQLiteStoreUpsertTests {
         let batch = fold([event])
         try store.write(batch, node: "edge-1", run: run)
 
-        let probe = try DatabaseProbe(dir)
+        let probe = try fixture.probe()
         let rows = try probe.rows("""
             SELECT node, event_id, first_seen, last_seen, count, transport, service, family, src_ip, src_port,
                    dst_ip, dst_port, length(name), name_truncated, dns_type, dns_rcode FROM checkins
@@ -280,11 +280,11 @@ struct SQLiteStoreUpsertTests {
         }
     }
 
-    @Test("two store instances on one file (two nodes) merge summaries and keep each node's checkins")
-    func twoNodesOneFile() throws {
-        let dir = try TemporaryDirectory()
-        let a = try SQLiteStore(path: dir.path())
-        let b = try SQLiteStore(path: dir.path())
+    @Test("two store instances on one file (two nodes) merge summaries and keep each node's checkins", arguments: StoreKind.allCases)
+    func twoNodesOneFile(kind: StoreKind) throws {
+        let fixture = try StoreUnderTest(kind)
+        let a = try fixture.open()
+        let b = try fixture.open()
         let runA = try a.beginRun(node: "node-a", startedAt: Events.at(0))
         let runB = try b.beginRun(node: "node-b", startedAt: Events.at(0))
         #expect(runA != runB)
@@ -300,7 +300,7 @@ struct SQLiteStoreUpsertTests {
         a.close()
         b.close()
 
-        let probe = try DatabaseProbe(dir)
+        let probe = try fixture.probe()
         #expect(try probe.rows("SELECT node, event_id, count FROM checkins ORDER BY node") == [
             [.text("node-a"), .text(batchA.checkIns[0].eventID), .integer(1)],
             [.text("node-b"), .text(batchA.checkIns[0].eventID), .integer(1)],
@@ -316,20 +316,20 @@ struct SQLiteStoreUpsertTests {
             [.text("node-b"), .text("offered"), .integer(4)],
             [.text("node-b"), .text("stored"), .integer(3)],
         ])
-        #expect(try probe.text("PRAGMA integrity_check") == "ok")
+        #expect(try probe.integrity() == "ok")
     }
 
-    @Test("a second run on the same file merges with the first run's rows")
-    func secondRunMerges() throws {
-        let dir = try TemporaryDirectory()
+    @Test("a second run on the same file merges with the first run's rows", arguments: StoreKind.allCases)
+    func secondRunMerges(kind: StoreKind) throws {
+        let fixture = try StoreUnderTest(kind)
         for (run, port) in [(Int64(1), UInt16(1000)), (2, 2000)] {
-            let store = try SQLiteStore(path: dir.path())
+            let store = try fixture.open()
             #expect(try store.beginRun(node: "n1", startedAt: Events.at(run * 1000)) == run)
             try store.write(fold([Events.session(at: Events.at(run * 1000), sourcePort: port),
                                   Events.dns(at: Events.at(run * 1000))]), node: "n1", run: run)
             store.close()
         }
-        let probe = try DatabaseProbe(dir)
+        let probe = try fixture.probe()
         #expect(try probe.integer("SELECT count(*) FROM checkins WHERE node = 'n1'") == 2)
         #expect(try probe.rows("SELECT count, last_src_port, first_seen FROM infections")
                 == [[.integer(2), .integer(2000), .integer(Events.at(1000).microseconds)]])
@@ -383,15 +383,15 @@ struct SQLiteStoreAtomicityTests {
     }
 }
 
-@Suite("SQLiteStore: runs and counters")
+@Suite("Stores (SQLite and PostgreSQL): runs and counters")
 struct SQLiteStoreRunTests {
-    @Test("the runs row takes each batch's counters and the finish time of the last")
-    func runsRow() throws {
-        let dir = try TemporaryDirectory()
-        let store = try SQLiteStore(path: dir.path())
+    @Test("the runs row takes each batch's counters and the finish time of the last", arguments: StoreKind.allCases)
+    func runsRow(kind: StoreKind) throws {
+        let fixture = try StoreUnderTest(kind)
+        let store = try fixture.open()
         defer { store.close() }
         let run = try store.beginRun(node: "n1", startedAt: Events.at(5))
-        let probe = try DatabaseProbe(dir)
+        let probe = try fixture.probe()
         let query = "SELECT node, started_at, stopped_at, offered, stored, dropped FROM runs WHERE run_id = \(run)"
         #expect(try probe.rows(query) == [[.text("n1"), .integer(Events.at(5).microseconds), .null,
                                            .integer(0), .integer(0), .integer(0)]])
@@ -410,11 +410,11 @@ struct SQLiteStoreRunTests {
                                            .integer(Events.at(60).microseconds), .integer(9), .integer(6), .integer(3)]])
     }
 
-    @Test("the counters table accumulates each batch's delta per node, across runs")
-    func countersAccumulate() throws {
-        let dir = try TemporaryDirectory()
-        let store = try SQLiteStore(path: dir.path())
-        let probe = try DatabaseProbe(dir)
+    @Test("the counters table accumulates each batch's delta per node, across runs", arguments: StoreKind.allCases)
+    func countersAccumulate(kind: StoreKind) throws {
+        let fixture = try StoreUnderTest(kind)
+        let store = try fixture.open()
+        let probe = try fixture.probe()
         func counters() throws -> [String: Int64] {
             var out: [String: Int64] = [:]
             for row in try probe.rows("SELECT node, name, value FROM counters") {
@@ -450,7 +450,7 @@ struct SQLiteStoreRunTests {
             [.integer(run2), .integer(5), .integer(5), .integer(0)],
             [.integer(runB), .integer(7), .integer(4), .integer(3)],
         ])
-        #expect(try probe.text("PRAGMA integrity_check") == "ok")
+        #expect(try probe.integrity() == "ok")
     }
 }
 

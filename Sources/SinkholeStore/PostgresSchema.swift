@@ -1,0 +1,188 @@
+import SinkholeCore
+
+/// The PostgreSQL schema: the same logical tables and columns as `SQLiteSchema`, as numbered
+/// migrations recorded in `schema_migrations`.
+///
+/// Migration 1 is SQLite's migrations 1, 2, 3 and 5 together (the schema when this store was
+/// written). A column added to SQLite later gets a PostgreSQL migration with the same number
+/// and the same column; every listed version not yet recorded is applied in order, so numbers
+/// taken out of order by parallel work still apply. Migrations run in one transaction under an
+/// advisory lock: two nodes starting at once against a new database do not race.
+///
+/// Differences from SQLite, each forced by PostgreSQL:
+/// - Network bytes (`name`, `qname`, the HTTP fields, `first_bytes`) are `bytea`: a `text`
+///   column refuses NUL and invalid UTF-8, and evidence is stored as received. Plain ASCII
+///   literals compare as before (`WHERE qname = 'cc.evil.example'`); `convert_from(qname,
+///   'UTF8')` renders text.
+/// - `checkins` is partitioned by range on `session_start` (one partition per UTC day, named
+///   `checkins_YYYYMMDD`), the session's start time in µs as its event id begins with. Not on
+///   `first_seen`: that moves earlier when an earlier-stamped event joins the session, and a
+///   row's partition key must never change. A unique key of a partitioned table must include
+///   the partition key, so the key is `(node, event_id, session_start)`; `session_start` is a
+///   function of `event_id`, so this is still one row per `(node, event_id)`. Retention drops
+///   whole partitions.
+/// - Times stay integers (µs since the epoch, UTC) and addresses text, as in SQLite, so the same
+///   queries read both stores.
+enum PostgresSchema {
+    static let migrations: [(version: Int, statements: [String])] = [
+        (1, [
+            """
+            CREATE TABLE checkins (
+                node text NOT NULL,
+                event_id text NOT NULL,
+                session_start bigint NOT NULL,
+                first_seen bigint NOT NULL,
+                last_seen bigint NOT NULL,
+                count bigint NOT NULL,
+                transport text NOT NULL,
+                service text NOT NULL,
+                family text NOT NULL,
+                src_ip text NOT NULL,
+                src_port integer NOT NULL,
+                dst_ip text NOT NULL,
+                dst_port integer NOT NULL,
+                name bytea NOT NULL,
+                name_truncated integer NOT NULL,
+                dns_type integer NOT NULL,
+                dns_rcode integer NOT NULL,
+                http_method bytea NOT NULL DEFAULT '',
+                http_path bytea NOT NULL DEFAULT '',
+                http_version text NOT NULL DEFAULT '',
+                http_user_agent bytea NOT NULL DEFAULT '',
+                http_referer bytea NOT NULL DEFAULT '',
+                http_forwarded_for bytea NOT NULL DEFAULT '',
+                http_content_length bigint,
+                http_body_bytes bigint NOT NULL DEFAULT 0,
+                http_body_sha256 text NOT NULL DEFAULT '',
+                http_header_count integer NOT NULL DEFAULT 0,
+                http_status integer NOT NULL DEFAULT 0,
+                first_bytes bytea NOT NULL DEFAULT '',
+                truncated text NOT NULL DEFAULT '',
+                listener_port integer NOT NULL DEFAULT 0,
+                redirected integer NOT NULL DEFAULT 0,
+                PRIMARY KEY (node, event_id, session_start)
+            ) PARTITION BY RANGE (session_start)
+            """,
+            "CREATE INDEX checkins_first_seen ON checkins (first_seen)",
+            """
+            CREATE TABLE infections (
+                day text NOT NULL,
+                src_ip text NOT NULL,
+                family text NOT NULL,
+                first_seen bigint NOT NULL,
+                last_seen bigint NOT NULL,
+                count bigint NOT NULL,
+                last_src_port integer NOT NULL,
+                PRIMARY KEY (day, src_ip, family)
+            )
+            """,
+            """
+            CREATE TABLE dns_queries (
+                hour bigint NOT NULL,
+                src_ip text NOT NULL,
+                qname bytea NOT NULL,
+                qname_truncated integer NOT NULL,
+                qtype integer NOT NULL,
+                count bigint NOT NULL,
+                first_seen bigint NOT NULL,
+                last_seen bigint NOT NULL,
+                last_rcode integer NOT NULL,
+                family text NOT NULL,
+                rate_limited bigint NOT NULL DEFAULT 0,
+                PRIMARY KEY (hour, src_ip, qname, qname_truncated, qtype)
+            )
+            """,
+            """
+            CREATE TABLE counters (
+                node text NOT NULL,
+                name text NOT NULL,
+                value bigint NOT NULL,
+                PRIMARY KEY (node, name)
+            )
+            """,
+            """
+            CREATE TABLE runs (
+                run_id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+                node text NOT NULL,
+                started_at bigint NOT NULL,
+                stopped_at bigint,
+                offered bigint NOT NULL DEFAULT 0,
+                stored bigint NOT NULL DEFAULT 0,
+                dropped bigint NOT NULL DEFAULT 0
+            )
+            """,
+        ]),
+        // SQLite's 4: the TLS responder's detail (names as text, the SNI as received bytes).
+        (4, [
+            "ALTER TABLE checkins ADD COLUMN tls_sni bytea NOT NULL DEFAULT ''",
+            "ALTER TABLE checkins ADD COLUMN tls_offered_version text NOT NULL DEFAULT ''",
+            "ALTER TABLE checkins ADD COLUMN tls_offered_cipher text NOT NULL DEFAULT ''",
+            "ALTER TABLE checkins ADD COLUMN tls_offered_cipher_count integer NOT NULL DEFAULT 0",
+            "ALTER TABLE checkins ADD COLUMN tls_version text NOT NULL DEFAULT ''",
+            "ALTER TABLE checkins ADD COLUMN tls_cipher text NOT NULL DEFAULT ''",
+            "ALTER TABLE checkins ADD COLUMN tls_completed integer NOT NULL DEFAULT 0",
+        ]),
+        // SQLite's 6: what the capture engine read off the wire.
+        (6, [
+            "ALTER TABLE checkins ADD COLUMN tcp_flags integer NOT NULL DEFAULT 0",
+            "ALTER TABLE checkins ADD COLUMN icmp_type integer NOT NULL DEFAULT 0",
+            "ALTER TABLE checkins ADD COLUMN icmp_code integer NOT NULL DEFAULT 0",
+        ]),
+    ]
+
+    static var latestVersion: Int { migrations.map(\.version).max() ?? 0 }
+
+    /// Any constant shared by every sinkhole: the advisory lock that serialises migrations.
+    static let migrationLock: Int64 = 0x5349_4E4B_484F_4C45  // "SINKHOLE"
+
+    /// The partition holding sessions that started on `day` (seconds of its UTC midnight).
+    static func partitionName(day: Int64) -> String {
+        "checkins_" + String(UTCTime(seconds: day).dayString.filter { $0 != "-" })
+    }
+
+    /// `CREATE TABLE IF NOT EXISTS` for one day's partition.
+    static func createPartition(day: Int64) -> String {
+        let from = day * 1_000_000
+        let to = (day + 86_400) * 1_000_000
+        return "CREATE TABLE IF NOT EXISTS \(partitionName(day: day)) PARTITION OF checkins FOR VALUES FROM (\(from)) TO (\(to))"
+    }
+
+    /// Whether a partition holds only sessions that started before `day`: names sort by date
+    /// (`checkins_YYYYMMDD`, four-digit years), so the partitions to drop compare lower.
+    static func partition(_ name: String, isBefore day: Int64) -> Bool {
+        guard name.hasPrefix("checkins_"), name.count == "checkins_".count + 8,
+              name.dropFirst("checkins_".count).allSatisfy(\.isNumber) else { return false }
+        return name < partitionName(day: day)
+    }
+
+    /// The day (seconds of its UTC midnight) a `checkins_YYYYMMDD` partition holds.
+    static func partitionDay(_ name: String) -> Int64? {
+        guard name.hasPrefix("checkins_"), name.count == "checkins_".count + 8 else { return nil }
+        let digits = Array(name.utf8.suffix(8)).map { Int($0) - 48 }
+        guard digits.allSatisfy({ (0...9).contains($0) }) else { return nil }
+        let y = digits[0...3].reduce(0) { $0 * 10 + $1 }, m = digits[4] * 10 + digits[5], d = digits[6] * 10 + digits[7]
+        // Days from civil (H. Hinnant's algorithm, the inverse of UTCTime.civil).
+        let yy = m <= 2 ? y - 1 : y
+        let era = (yy >= 0 ? yy : yy - 399) / 400
+        let yoe = yy - era * 400
+        let doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return Int64(era * 146_097 + doe - 719_468) * 86_400
+    }
+
+    /// The session start (µs) an event id begins with (`Deduplicator.eventID`).
+    static func sessionStart(eventID: String) -> Int64? {
+        var utf8 = Substring(eventID).utf8[...]
+        var negative = false
+        if utf8.first == UInt8(ascii: "-") { negative = true; utf8 = utf8.dropFirst() }
+        var value: Int64 = 0
+        var digits = 0
+        for byte in utf8 {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { break }
+            value = value * 10 + Int64(byte - UInt8(ascii: "0"))
+            digits += 1
+        }
+        guard digits > 0 else { return nil }
+        return negative ? -value : value
+    }
+}

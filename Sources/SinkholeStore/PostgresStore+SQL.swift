@@ -1,0 +1,94 @@
+/// The batch statements: one `INSERT … SELECT FROM unnest(…) ON CONFLICT DO UPDATE` per table,
+/// merging exactly as SQLiteStore's statements do.
+extension PostgresStore {
+    /// Same merge as SQLiteStore's check-in upsert: counts add, first/last seen widen, and a
+    /// stored row's empty detail is filled from the new one (the richer detail is kept); a
+    /// responder's HTTP detail replaces what the capture parsed from a first segment.
+    static let upsertCheckIns = """
+        INSERT INTO checkins AS c (node, event_id, session_start, first_seen, last_seen, count, transport, service, family,
+                                   src_ip, src_port, dst_ip, dst_port, name, name_truncated, dns_type, dns_rcode,
+                                   http_method, http_path, http_version, http_user_agent, http_referer,
+                                   http_forwarded_for, http_content_length, http_body_bytes, http_body_sha256,
+                                   http_header_count, http_status, first_bytes, truncated, listener_port, redirected,
+                                   tls_sni, tls_offered_version, tls_offered_cipher, tls_offered_cipher_count,
+                                   tls_version, tls_cipher, tls_completed, tcp_flags, icmp_type, icmp_code)
+        SELECT $1, u.event_id, u.session_start, u.first_seen, u.last_seen, u.count, u.transport, u.service, u.family,
+               u.src_ip, u.src_port, u.dst_ip, u.dst_port, u.name, u.name_truncated, u.dns_type, u.dns_rcode,
+               u.http_method, u.http_path, u.http_version, u.http_user_agent, u.http_referer,
+               u.http_forwarded_for, nullif(u.http_content_length, -1), u.http_body_bytes, u.http_body_sha256,
+               u.http_header_count, u.http_status, u.first_bytes, u.truncated, u.listener_port, u.redirected,
+               u.tls_sni, u.tls_offered_version, u.tls_offered_cipher, u.tls_offered_cipher_count,
+               u.tls_version, u.tls_cipher, u.tls_completed, u.tcp_flags, u.icmp_type, u.icmp_code
+        FROM unnest($2::text[], $3::int8[], $4::int8[], $5::int8[], $6::int8[], $7::text[], $8::text[], $9::text[],
+                    $10::text[], $11::int8[], $12::text[], $13::int8[], $14::bytea[], $15::int8[], $16::int8[], $17::int8[],
+                    $18::bytea[], $19::bytea[], $20::text[], $21::bytea[], $22::bytea[],
+                    $23::bytea[], $24::int8[], $25::int8[], $26::text[],
+                    $27::int8[], $28::int8[], $29::bytea[], $30::text[], $31::int8[], $32::int8[],
+                    $33::bytea[], $34::text[], $35::text[], $36::int8[], $37::text[], $38::text[], $39::int8[],
+                    $40::int8[], $41::int8[], $42::int8[])
+             AS u(event_id, session_start, first_seen, last_seen, count, transport, service, family,
+                  src_ip, src_port, dst_ip, dst_port, name, name_truncated, dns_type, dns_rcode,
+                  http_method, http_path, http_version, http_user_agent, http_referer,
+                  http_forwarded_for, http_content_length, http_body_bytes, http_body_sha256,
+                  http_header_count, http_status, first_bytes, truncated, listener_port, redirected,
+                  tls_sni, tls_offered_version, tls_offered_cipher, tls_offered_cipher_count,
+                  tls_version, tls_cipher, tls_completed, tcp_flags, icmp_type, icmp_code)
+        ON CONFLICT (node, event_id, session_start) DO UPDATE SET
+            first_seen = least(c.first_seen, excluded.first_seen),
+            last_seen = greatest(c.last_seen, excluded.last_seen),
+            count = c.count + excluded.count,
+            service = CASE WHEN c.service = 'packet' THEN excluded.service ELSE c.service END,
+            family = CASE WHEN c.family = '' THEN excluded.family ELSE c.family END,
+            name = CASE WHEN c.name = '' THEN excluded.name ELSE c.name END,
+            name_truncated = CASE WHEN c.name = '' THEN excluded.name_truncated ELSE c.name_truncated END,
+            dns_type = CASE WHEN c.dns_type = 0 THEN excluded.dns_type ELSE c.dns_type END,
+            http_method = CASE WHEN c.http_method = '' OR (c.service = 'packet' AND excluded.service <> 'packet' AND excluded.http_method <> '') THEN excluded.http_method ELSE c.http_method END,
+            http_path = CASE WHEN c.http_method = '' OR (c.service = 'packet' AND excluded.service <> 'packet' AND excluded.http_method <> '') THEN excluded.http_path ELSE c.http_path END,
+            http_version = CASE WHEN c.http_method = '' OR (c.service = 'packet' AND excluded.service <> 'packet' AND excluded.http_method <> '') THEN excluded.http_version ELSE c.http_version END,
+            http_user_agent = CASE WHEN c.http_method = '' OR (c.service = 'packet' AND excluded.service <> 'packet' AND excluded.http_method <> '') THEN excluded.http_user_agent ELSE c.http_user_agent END,
+            http_referer = CASE WHEN c.http_method = '' OR (c.service = 'packet' AND excluded.service <> 'packet' AND excluded.http_method <> '') THEN excluded.http_referer ELSE c.http_referer END,
+            http_forwarded_for = CASE WHEN c.http_method = '' OR (c.service = 'packet' AND excluded.service <> 'packet' AND excluded.http_method <> '') THEN excluded.http_forwarded_for ELSE c.http_forwarded_for END,
+            http_content_length = CASE WHEN c.http_method = '' OR (c.service = 'packet' AND excluded.service <> 'packet' AND excluded.http_method <> '') THEN excluded.http_content_length ELSE c.http_content_length END,
+            http_body_bytes = CASE WHEN c.http_method = '' OR (c.service = 'packet' AND excluded.service <> 'packet' AND excluded.http_method <> '') THEN excluded.http_body_bytes ELSE c.http_body_bytes END,
+            http_body_sha256 = CASE WHEN c.http_method = '' OR (c.service = 'packet' AND excluded.service <> 'packet' AND excluded.http_method <> '') THEN excluded.http_body_sha256 ELSE c.http_body_sha256 END,
+            http_header_count = CASE WHEN c.http_method = '' OR (c.service = 'packet' AND excluded.service <> 'packet' AND excluded.http_method <> '') THEN excluded.http_header_count ELSE c.http_header_count END,
+            http_status = CASE WHEN c.http_method = '' OR (c.service = 'packet' AND excluded.service <> 'packet' AND excluded.http_method <> '') THEN excluded.http_status ELSE c.http_status END,
+            first_bytes = CASE WHEN c.first_bytes = '' THEN excluded.first_bytes ELSE c.first_bytes END,
+            truncated = CASE WHEN c.truncated = '' THEN excluded.truncated ELSE c.truncated END,
+            redirected = CASE WHEN c.listener_port = 0 THEN excluded.redirected ELSE c.redirected END,
+            listener_port = CASE WHEN c.listener_port = 0 THEN excluded.listener_port ELSE c.listener_port END,
+            tls_sni = CASE WHEN c.tls_offered_version = '' THEN excluded.tls_sni ELSE c.tls_sni END,
+            tls_offered_cipher = CASE WHEN c.tls_offered_version = '' THEN excluded.tls_offered_cipher ELSE c.tls_offered_cipher END,
+            tls_offered_cipher_count = CASE WHEN c.tls_offered_version = '' THEN excluded.tls_offered_cipher_count ELSE c.tls_offered_cipher_count END,
+            tls_version = CASE WHEN c.tls_offered_version = '' THEN excluded.tls_version ELSE c.tls_version END,
+            tls_cipher = CASE WHEN c.tls_offered_version = '' THEN excluded.tls_cipher ELSE c.tls_cipher END,
+            tls_completed = CASE WHEN c.tls_offered_version = '' THEN excluded.tls_completed ELSE c.tls_completed END,
+            tls_offered_version = CASE WHEN c.tls_offered_version = '' THEN excluded.tls_offered_version ELSE c.tls_offered_version END,
+            tcp_flags = c.tcp_flags | excluded.tcp_flags,
+            icmp_code = CASE WHEN c.icmp_type = 0 THEN excluded.icmp_code ELSE c.icmp_code END,
+            icmp_type = CASE WHEN c.icmp_type = 0 THEN excluded.icmp_type ELSE c.icmp_type END
+        """
+
+    static let upsertInfections = """
+        INSERT INTO infections AS i (day, src_ip, family, first_seen, last_seen, count, last_src_port)
+        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::int8[], $7::int8[])
+        ON CONFLICT (day, src_ip, family) DO UPDATE SET
+            first_seen = least(i.first_seen, excluded.first_seen),
+            last_src_port = CASE WHEN excluded.last_seen >= i.last_seen THEN excluded.last_src_port ELSE i.last_src_port END,
+            last_seen = greatest(i.last_seen, excluded.last_seen),
+            count = i.count + excluded.count
+        """
+
+    static let upsertDNSQueries = """
+        INSERT INTO dns_queries AS q (hour, src_ip, qname, qtype, count, first_seen, last_seen, last_rcode, family,
+                                      qname_truncated, rate_limited)
+        SELECT * FROM unnest($1::int8[], $2::text[], $3::bytea[], $4::int8[], $5::int8[], $6::int8[], $7::int8[],
+                             $8::int8[], $9::text[], $10::int8[], $11::int8[])
+        ON CONFLICT (hour, src_ip, qname, qname_truncated, qtype) DO UPDATE SET
+            count = q.count + excluded.count,
+            rate_limited = q.rate_limited + excluded.rate_limited,
+            first_seen = least(q.first_seen, excluded.first_seen),
+            last_rcode = CASE WHEN excluded.last_seen >= q.last_seen THEN excluded.last_rcode ELSE q.last_rcode END,
+            last_seen = greatest(q.last_seen, excluded.last_seen)
+        """
+}

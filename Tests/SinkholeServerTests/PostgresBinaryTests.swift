@@ -1,0 +1,204 @@
+import Foundation
+import PostgresTestSupport
+import Testing
+
+/// The built binary against a real PostgreSQL (the tests' throwaway cluster): several nodes
+/// writing one store, a server unreachable at start, and a server that goes away mid-run.
+@Suite("sinkhole run: PostgreSQL store", .serialized)
+struct PostgresBinaryTests {
+    struct Node {
+        let name: String
+        let directory: URL
+        let dnsPort: UInt16
+        let httpPort: UInt16
+        let config: String
+    }
+
+    /// One node's config: DNS and HTTP on loopback, the family `example` for cc.botnet.example,
+    /// check-ins into the PostgreSQL store at `url`.
+    static func makeNode(_ name: String, url: String, extraStore: String = "") throws -> Node {
+        let directory = try makeTemporaryDirectory()
+        let dnsPort = try freeLoopbackPort()
+        let httpPort = try freeLoopbackPort()
+        try "cc.botnet.example\n".write(to: directory.appendingPathComponent("example.txt"), atomically: true, encoding: .utf8)
+        let config = directory.appendingPathComponent("sinkhole.yaml").path
+        try """
+        node: \(name)
+        sinkhole_addresses: [198.51.100.10]
+        families:
+          - name: example
+            domains: [example.txt]
+        dns:
+          listen: ["127.0.0.1:\(dnsPort)"]
+        http:
+          listen: ["127.0.0.1:\(httpPort)"]
+          tls_listen: []
+        writer: {batch_size: 64, flush_interval_ms: 100}
+        store:
+          postgres: "\(url)"
+        \(extraStore)
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        return Node(name: name, directory: directory, dnsPort: dnsPort, httpPort: httpPort, config: config)
+    }
+
+    /// One bot check-in over HTTP (a new connection, so a new session and source port).
+    static func checkIn(_ node: Node) throws {
+        let output = try runTool("/usr/bin/curl", ["-sS", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code}",
+                                                   "-H", "Host: cc.botnet.example", "http://127.0.0.1:\(node.httpPort)/gate.php"])
+        #expect(output == "200", "curl: \(output)")
+    }
+
+    static func microsNow() -> Int64 { Int64(Date().timeIntervalSince1970 * 1_000_000) }
+
+    static func rows(_ cluster: PostgresCluster, _ database: String, _ sql: String) throws -> [[String]] {
+        try cluster.psql(database: database, sql).split(separator: "\n").map { $0.split(separator: "|", omittingEmptySubsequences: false).map(String.init) }
+    }
+
+    @Test("two nodes write one database: infections counts are the sums, first/last seen span both, rows carry their node")
+    func twoNodes() throws {
+        let cluster = try PostgresCluster.shared()
+        let database = try cluster.makeDatabase()
+        let url = cluster.url(database: database)
+        let a = try Self.makeNode("node-a", url: url)
+        let b = try Self.makeNode("node-b", url: url)
+        defer { for node in [a, b] { try? FileManager.default.removeItem(at: node.directory) } }
+        // Started together: both migrate a new database at once (the advisory lock orders them).
+        let processA = try SinkholeProcess(arguments: ["run", "--config", a.config], directory: a.directory)
+        defer { processA.terminate() }
+        let processB = try SinkholeProcess(arguments: ["run", "--config", b.config], directory: b.directory)
+        defer { processB.terminate() }
+        try processA.waitUntilReady()
+        try processB.waitUntilReady()
+
+        let before = Self.microsNow()
+        for _ in 0..<3 { try Self.checkIn(a) }
+        for _ in 0..<2 { try Self.checkIn(b) }
+        for node in [a, a, b] {
+            let answer = try dig(server: "127.0.0.1", port: node.dnsPort, name: "x.cc.botnet.example")
+            #expect(answer.status == "NOERROR")
+        }
+        let after = Self.microsNow()
+        #expect(processA.terminate() == 0, "\(processA.stderr)")
+        #expect(processB.terminate() == 0, "\(processB.stderr)")
+        #expect(!processA.stderr.contains("store write failed") && !processB.stderr.contains("store write failed"))
+
+        #expect(try Self.rows(cluster, database, "SELECT node, count(*), sum(count) FROM checkins WHERE service = 'http' GROUP BY node ORDER BY node")
+                == [["node-a", "3", "3"], ["node-b", "2", "2"]])
+        let infections = try Self.rows(cluster, database, "SELECT src_ip, family, count, first_seen, last_seen FROM infections")
+        try #require(infections.count == 1, "\(infections)")
+        #expect(infections[0][0] == "127.0.0.1" && infections[0][1] == "example" && infections[0][2] == "5")
+        // First and last seen are the earliest and latest check-in of either node.
+        #expect(try Self.rows(cluster, database, "SELECT min(first_seen), max(last_seen) FROM checkins WHERE service = 'http'")
+                == [[infections[0][3], infections[0][4]]])
+        let first = Int64(infections[0][3]) ?? 0, last = Int64(infections[0][4]) ?? 0
+        #expect(before <= first && first < last && last <= after)
+        // DNS makes no infection, but its summary sums both nodes' queries too.
+        #expect(try Self.rows(cluster, database, "SELECT convert_from(qname, 'UTF8'), count FROM dns_queries")
+                == [["x.cc.botnet.example", "3"]])
+        // Each run's counters add up exactly and name their node.
+        let runs = try Self.rows(cluster, database, "SELECT node, offered, stored, dropped, stopped_at IS NOT NULL FROM runs ORDER BY node")
+        #expect(runs.map { $0[0] } == ["node-a", "node-b"])
+        for run in runs {
+            #expect(Int(run[1]) == (Int(run[2]) ?? -1) + (Int(run[3]) ?? -1) && run[4] == "t", "\(run)")
+        }
+        #expect(try Self.rows(cluster, database, "SELECT node, value FROM counters WHERE name = 'stored' ORDER BY node")
+                == [["node-a", "5"], ["node-b", "3"]])
+    }
+
+    @Test("an unreachable PostgreSQL at start is a clear error naming the server and database, never the password; exit status 1")
+    func unreachableAtStart() throws {
+        let node = try Self.makeNode("n1", url: "postgresql://sinkhole:hunter2@/evidence?host=/nonexistent-sinkhole-pg")
+        defer { try? FileManager.default.removeItem(at: node.directory) }
+        let result = try SinkholeProcess.runToExit(["run", "--config", node.config])
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stderr.contains("PostgreSQL store") && result.stderr.contains("/nonexistent-sinkhole-pg")
+                && result.stderr.contains("evidence"), "\(result.stderr)")
+        #expect(!result.stderr.contains("hunter2"), "\(result.stderr)")
+    }
+
+    @Test("the password comes from store.postgres_password_file and is never logged; a wrong or missing file stops the start")
+    func passwordFileAndExactlyOneStore() throws {
+        let cluster = try PostgresCluster.shared()
+        let database = try cluster.makeDatabase(owner: cluster.passwordUser)
+        // The role must give its password (SCRAM): the URL has none, the file has it.
+        let url = cluster.passwordURL(database: database, password: nil)
+        let good = try Self.makeNode("n1", url: url, extraStore: "  postgres_password_file: pw.txt")
+        defer { try? FileManager.default.removeItem(at: good.directory) }
+        try "\(cluster.password)\n".write(to: good.directory.appendingPathComponent("pw.txt"), atomically: true, encoding: .utf8)
+        let process = try SinkholeProcess(arguments: ["run", "--config", good.config], directory: good.directory)
+        defer { process.terminate() }
+        try process.waitUntilReady()
+        try Self.checkIn(good)
+        #expect(process.terminate() == 0)
+        #expect(process.stderr.contains("store opened") && !process.stderr.contains(cluster.password), "\(process.stderr)")
+        #expect(try Self.rows(cluster, database, "SELECT count FROM infections") == [["1"]])
+
+        try "not-the-password\n".write(to: good.directory.appendingPathComponent("pw.txt"), atomically: true, encoding: .utf8)
+        let wrong = try SinkholeProcess.runToExit(["run", "--config", good.config])
+        #expect(wrong.status == 1 && wrong.stderr.contains("PostgreSQL store") && wrong.stderr.contains(database), "\(wrong.stderr)")
+        #expect(!wrong.stderr.contains("not-the-password"), "\(wrong.stderr)")
+
+        let missing = try Self.makeNode("n1", url: url, extraStore: "  postgres_password_file: nope.txt")
+        defer { try? FileManager.default.removeItem(at: missing.directory) }
+        let refused = try SinkholeProcess.runToExit(["run", "--config", missing.config])
+        #expect(refused.status == 1 && refused.stderr.contains("postgres_password_file"), "\(refused.stderr)")
+
+        let both = try Self.makeNode("n1", url: url, extraStore: "  sqlite: checkins.db")
+        defer { try? FileManager.default.removeItem(at: both.directory) }
+        let check = try SinkholeProcess.runToExit(["check-config", "--config", both.config])
+        #expect(check.status == 2 && check.stderr.contains("store.sqlite") && check.stderr.contains("exactly one"), "\(check.stderr)")
+    }
+
+    @Test("PostgreSQL stopped mid-run: answers go on, one log line per state change, catch-up after restart, offered == stored + dropped")
+    func serverStoppedMidRun() throws {
+        let cluster = try PostgresCluster.makePrivate()
+        defer { cluster.destroy() }
+        let database = try cluster.makeDatabase()
+        let node = try Self.makeNode("n1", url: cluster.url(database: database))
+        defer { try? FileManager.default.removeItem(at: node.directory) }
+        let process = try SinkholeProcess(arguments: ["run", "--config", node.config], directory: node.directory)
+        defer { process.terminate() }
+        try process.waitUntilReady()
+        for _ in 0..<2 { try Self.checkIn(node) }
+
+        cluster.stop()
+        // Check-ins while the store is down are still answered (the responders never wait for
+        // the store) and kept in the rings and the writer's pending batch.
+        for _ in 0..<5 {
+            try Self.checkIn(node)
+            #expect(try dig(server: "127.0.0.1", port: node.dnsPort, name: "cc.botnet.example").status == "NOERROR")
+            Thread.sleep(forTimeInterval: 0.3)
+        }
+        try Self.waitFor(process, "store write failed")
+        try cluster.start()
+        try Self.waitFor(process, "store writable again")
+        try Self.checkIn(node)
+        #expect(process.terminate() == 0, "\(process.stderr)")
+
+        let log = process.stderr
+        #expect(log.components(separatedBy: "store write failed").count - 1 == 1, "\(log)")
+        #expect(log.components(separatedBy: "store writable again").count - 1 == 1, "\(log)")
+        let run = try Self.rows(cluster, database, "SELECT offered, stored, dropped FROM runs")
+        try #require(run.count == 1)
+        let offered = Int(run[0][0]) ?? -1, stored = Int(run[0][1]) ?? -1, dropped = Int(run[0][2]) ?? -1
+        #expect(offered == stored + dropped && dropped == 0 && stored > 0, "\(run)")
+        // Every stored event is in a row: HTTP check-ins in checkins (and infections), DNS
+        // queries in dns_queries (DNS makes no checkins row).
+        let http = try Self.rows(cluster, database, "SELECT service, sum(count) FROM checkins GROUP BY service")
+        let infections = try Self.rows(cluster, database, "SELECT sum(count) FROM infections")
+        let dns = try Self.rows(cluster, database, "SELECT sum(count) FROM dns_queries")
+        #expect(http == [["http", "8"]] && infections == [["8"]] && dns == [["5"]], "\(http) \(infections) \(dns)\n\(log)")
+        #expect(stored == 8 + 5, "\(run)")
+    }
+
+    /// Waits (bounded, 30 s) for a line in the sinkhole's log.
+    static func waitFor(_ process: SinkholeProcess, _ text: String) throws {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            if process.stderr.contains(text) { return }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        Issue.record("no \"\(text)\" in the log within 30 s:\n\(process.stderr)")
+        throw CancellationError()
+    }
+}

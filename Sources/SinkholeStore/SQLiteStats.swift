@@ -18,6 +18,8 @@ public enum SQLiteStats {
     public static func read(path: String, since: UTCTime, family: String?, limit: Int = 10,
                             now: UTCTime = .now()) throws -> StoreStats {
         let db = try SQLiteConnection(path: path, readOnly: true)
+        // Beside a running writer: wait out its checkpoint or close instead of failing "locked".
+        try db.execute("PRAGMA busy_timeout = 5000")
         let version: Int64
         do {
             version = try db.integers("SELECT coalesce(max(version), 0) FROM schema_migrations").first ?? 0

@@ -17,6 +17,19 @@ public struct UTCTime: Hashable, Comparable, Sendable, BitwiseCopyable, CustomSt
         self.microseconds = seconds * 1_000_000 + microseconds
     }
 
+    /// Midnight UTC starting a proleptic Gregorian date (H. Hinnant's public-domain
+    /// days_from_civil, the inverse of `civil`). The date is not checked: 2026-02-30 is
+    /// 2026-03-02.
+    public init(year: Int64, month: Int64, day: Int64) {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let mp = month > 2 ? month - 3 : month + 9
+        let doy = (153 * mp + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        self.init(seconds: (era * 146_097 + doe - 719_468) * 86_400)
+    }
+
     /// The current wall-clock time, read without allocating.
     public static func now() -> UTCTime {
         var ts = timespec()

@@ -158,16 +158,10 @@ enum PostgresSchema {
     /// The day (seconds of its UTC midnight) a `checkins_YYYYMMDD` partition holds.
     static func partitionDay(_ name: String) -> Int64? {
         guard name.hasPrefix("checkins_"), name.count == "checkins_".count + 8 else { return nil }
-        let digits = Array(name.utf8.suffix(8)).map { Int($0) - 48 }
+        let digits = Array(name.utf8.suffix(8)).map { Int64($0) - 48 }
         guard digits.allSatisfy({ (0...9).contains($0) }) else { return nil }
         let y = digits[0...3].reduce(0) { $0 * 10 + $1 }, m = digits[4] * 10 + digits[5], d = digits[6] * 10 + digits[7]
-        // Days from civil (H. Hinnant's algorithm, the inverse of UTCTime.civil).
-        let yy = m <= 2 ? y - 1 : y
-        let era = (yy >= 0 ? yy : yy - 399) / 400
-        let yoe = yy - era * 400
-        let doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return Int64(era * 146_097 + doe - 719_468) * 86_400
+        return UTCTime(year: y, month: m, day: d).seconds
     }
 
     /// The session start (µs) an event id begins with (`Deduplicator.eventID`).

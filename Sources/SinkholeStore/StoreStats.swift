@@ -184,7 +184,7 @@ extension StoreStats {
         guard bytes.count >= 10, bytes[4] == 0x2D, bytes[7] == 0x2D,
               let year = number(0..<4), let month = number(5..<7), let day = number(8..<10),
               (1...12).contains(month), (1...Self.daysIn(month: month, year: year)).contains(day) else { return nil }
-        var seconds = Self.daysFromCivil(year: year, month: month, day: day) * 86_400
+        var seconds = UTCTime(year: year, month: month, day: day).seconds
         if bytes.count > 10 {
             // THH:MMZ or THH:MM:SSZ
             guard bytes[10] == 0x54 || bytes[10] == 0x20, bytes.last == 0x5A,
@@ -206,17 +206,5 @@ extension StoreStats {
         case 4, 6, 9, 11: 30
         default: 31
         }
-    }
-
-    /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil, the
-    /// inverse of `UTCTime.civil`).
-    static func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let mp = month > 2 ? month - 3 : month + 9
-        let doy = (153 * mp + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
     }
 }

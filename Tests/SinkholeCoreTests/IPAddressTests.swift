@@ -94,6 +94,21 @@ struct BoundedBytesAndTimeTests {
         #expect(t.dayString == day)
         #expect(t.hourStart.seconds % 3600 == 0 && t.hourStart <= t)
         #expect(t.dayStart.dayString == day)
+        // A civil date round-trips to its midnight.
+        let (y, m, d, _, _, _) = t.civil
+        #expect(UTCTime(year: Int64(y), month: Int64(m), day: Int64(d)) == t.dayStart)
+    }
+
+    @Test("every day from 1600 to 2400 round-trips through its civil date")
+    func civilRoundTrip() {
+        for day in stride(from: Int64(-135_140), through: Int64(157_067), by: 1) {
+            let midnight = UTCTime(seconds: day * 86_400)
+            let (y, m, d, _, _, _) = midnight.civil
+            if UTCTime(year: Int64(y), month: Int64(m), day: Int64(d)) != midnight {
+                Issue.record("day \(day): \(midnight) -> \(y)-\(m)-\(d)")
+                return
+            }
+        }
     }
 
     // Its size is pinned with the HTTP detail's bounds in CheckInSlotTests.

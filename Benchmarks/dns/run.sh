@@ -41,36 +41,10 @@ cg_n2=${CG_N2:-42000}
 callgrind=${CALLGRIND:-1}
 [ "$cg_n2" -gt "$cg_n1" ] && [ "$queries" -ge "$cg_n2" ] || { echo "need CG_N1 < CG_N2 <= QUERIES" >&2; exit 2; }
 
-# Debian packages, installed only when missing. A package whose install starts a system
-# service (nsd and knot do on a machine with systemd) has that unit stopped and disabled
-# again: the benchmark runs its own instances and must leave no DNS server on port 53.
-packages="nsd knot dnsperf valgrind dnsutils sqlite3 python3 util-linux procps binutils coreutils"
-missing=""
-for p in $packages; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
-done
-if [ -n "$missing" ]; then
-    was_active=""
-    systemd=0
-    [ -d /run/systemd/system ] && command -v systemctl >/dev/null && systemd=1
-    if [ "$systemd" = 1 ]; then
-        for unit in nsd knot; do systemctl is-active --quiet "$unit" && was_active="$was_active $unit"; done
-    fi
-    echo "Installing missing packages:$missing"
-    apt_get=apt-get; [ "$(id -u)" = 0 ] || apt_get="sudo apt-get"
-    # Other sessions may hold the dpkg lock: wait for it (bounded) rather than fail.
-    $apt_get -o DPkg::Lock::Timeout=600 update -qq
-    DEBIAN_FRONTEND=noninteractive $apt_get -o DPkg::Lock::Timeout=600 install -y -qq $missing >/dev/null
-    if [ "$systemd" = 1 ]; then
-        for unit in nsd knot; do
-            case " $was_active " in *" $unit "*) continue ;; esac
-            if systemctl is-active --quiet "$unit"; then
-                echo "stopping and disabling the $unit service the install started"
-                systemctl stop "$unit"; systemctl disable --quiet "$unit"
-            fi
-        done
-    fi
-fi
+# Debian packages, installed only when missing; the nsd and knot units their install starts are
+# stopped again: the benchmark runs its own instances and leaves no DNS server on port 53.
+. Benchmarks/lib/setup.sh
+install_missing "nsd knot dnsperf valgrind dnsutils sqlite3 python3 util-linux procps binutils coreutils" "nsd knot"
 
 swift build -c release --product sinkhole >/dev/null
 bin=$(swift build -c release --show-bin-path)/sinkhole
@@ -89,26 +63,7 @@ trap 'exit 130' INT TERM
 
 python3 "$here/generate.py" "$work" "$names" "$queries"
 # Three free loopback ports, each free for both UDP and TCP.
-read -r port_nsd port_knot port_sinkhole < <(python3 - <<'PY'
-import socket
-ports = []
-for _ in range(100):  # bounded
-    if len(ports) == 3:
-        break
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    t.bind(("127.0.0.1", 0))
-    port = t.getsockname()[1]
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        u.bind(("127.0.0.1", port))
-        if port not in ports:
-            ports.append(port)
-    except OSError:
-        pass
-    u.close(); t.close()
-print(*ports)
-PY
-)
+read -r port_nsd port_knot port_sinkhole < <(free_ports 3)
 mkdir -p "$work/nsd" "$work/knot"
 sed -e "s|@WORK@|$work|g" -e "s|@PORT@|$port_nsd|g" "$here/nsd.conf.in" > "$work/nsd.conf"
 cat "$work/nsd.zones" >> "$work/nsd.conf"

@@ -9,15 +9,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 rows1=${ROWS1:-10000}
 rows2=${ROWS2:-50000}
-missing=""
-for p in gcc libsqlite3-dev valgrind; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
-done
-if [ -n "$missing" ]; then
-    apt_get=apt-get; [ "$(id -u)" = 0 ] || apt_get="sudo apt-get"
-    $apt_get -o DPkg::Lock::Timeout=600 update -qq
-    DEBIAN_FRONTEND=noninteractive $apt_get -o DPkg::Lock::Timeout=600 install -y -qq $missing >/dev/null
-fi
+. "$here/../lib/setup.sh"
+install_missing "gcc libsqlite3-dev valgrind sqlite3"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 gcc -O2 -o "$work/sqlite-floor" "$here/sqlite-floor.c" -lsqlite3

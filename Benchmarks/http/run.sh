@@ -38,28 +38,10 @@ cg_n2=${CG_N2:-11000}
 callgrind=${CALLGRIND:-1}
 [ "$cg_n2" -gt "$cg_n1" ] || { echo "need CG_N1 < CG_N2" >&2; exit 2; }
 
-# Debian packages, installed only when missing. nginx's install starts its system service on a
-# machine with systemd: that unit is stopped and disabled again, the benchmark runs its own.
-packages="wrk nginx valgrind curl sqlite3 python3 util-linux procps binutils coreutils"
-missing=""
-for p in $packages; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
-done
-if [ -n "$missing" ]; then
-    was_active=0
-    systemd=0
-    [ -d /run/systemd/system ] && command -v systemctl >/dev/null && systemd=1
-    if [ "$systemd" = 1 ] && systemctl is-active --quiet nginx; then was_active=1; fi
-    echo "Installing missing packages:$missing"
-    apt_get=apt-get; [ "$(id -u)" = 0 ] || apt_get="sudo apt-get"
-    # Other sessions may hold the dpkg lock: wait for it (bounded) rather than fail.
-    $apt_get -o DPkg::Lock::Timeout=600 update -qq
-    DEBIAN_FRONTEND=noninteractive $apt_get -o DPkg::Lock::Timeout=600 install -y -qq $missing >/dev/null
-    if [ "$systemd" = 1 ] && [ "$was_active" = 0 ] && systemctl is-active --quiet nginx; then
-        echo "stopping and disabling the nginx service the install started"
-        systemctl stop nginx; systemctl disable --quiet nginx
-    fi
-fi
+# Debian packages, installed only when missing; the nginx unit its install starts is stopped
+# again: the benchmark runs its own nginx.
+. Benchmarks/lib/setup.sh
+install_missing "wrk nginx valgrind curl sqlite3 python3 util-linux procps binutils coreutils" "nginx"
 
 swift build -c release --product sinkhole >/dev/null
 bin=$(swift build -c release --show-bin-path)/sinkhole
@@ -77,26 +59,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # Three free loopback ports: nginx, the sinkhole's HTTP, and its DNS (free for UDP and TCP).
-read -r port_nginx port_sinkhole port_dns < <(python3 - <<'PY'
-import socket
-ports = []
-for _ in range(100):  # bounded
-    if len(ports) == 3:
-        break
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    t.bind(("127.0.0.1", 0))
-    port = t.getsockname()[1]
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        u.bind(("127.0.0.1", port))
-        if port not in ports:
-            ports.append(port)
-    except OSError:
-        pass
-    u.close(); t.close()
-print(*ports)
-PY
-)
+read -r port_nginx port_sinkhole port_dns < <(free_ports 3)
 mkdir -p "$work/nginx-tmp"
 # `user` takes effect only for root (whose worker would otherwise run as nobody).
 nginx_user=""; [ "$(id -u)" = 0 ] && nginx_user="user $(id -un);"

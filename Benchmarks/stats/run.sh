@@ -16,15 +16,8 @@ checkins=${CHECKINS:-10000000}
 bots=${BOTS:-200000}
 dns_rows=${DNS_ROWS:-1000000}
 rounds=${ROUNDS:-3}
-missing=""
-for p in sqlite3 python3; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
-done
-if [ -n "$missing" ]; then
-    apt_get=apt-get; [ "$(id -u)" = 0 ] || apt_get="sudo apt-get"
-    $apt_get -o DPkg::Lock::Timeout=600 update -qq
-    DEBIAN_FRONTEND=noninteractive $apt_get -o DPkg::Lock::Timeout=600 install -y -qq $missing >/dev/null
-fi
+. Benchmarks/lib/setup.sh
+install_missing "sqlite3 python3"
 swift build -c release --product sinkhole >/dev/null
 bin=$(swift build -c release --show-bin-path)/sinkhole
 work=$(mktemp -d)
@@ -32,7 +25,7 @@ pid=""
 cleanup() { if [ -n "$pid" ]; then kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi; rm -rf "$work"; }
 trap cleanup EXIT
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_ports 1)
 echo "bench.example" > "$work/names.txt"
 cat > "$work/sinkhole.yaml" <<YAML
 node: bench-node

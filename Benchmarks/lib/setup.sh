@@ -1,0 +1,53 @@
+# Setting up a benchmark run, shared by the benchmark scripts (sourced, not run).
+
+# install_missing "PACKAGES" ["SERVICE UNITS"]: installs the Debian packages not installed yet
+# (apt-get, waiting a bounded time for another session's dpkg lock). A unit the install starts
+# (nsd, knot and nginx do on a machine with systemd) is stopped and disabled again: benchmarks
+# run their own instances on loopback ports and leave no server behind.
+install_missing() {
+    local packages=$1 units=${2:-} missing="" p unit was_active="" systemd=0 apt_get
+    for p in $packages; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+    done
+    [ -n "$missing" ] || return 0
+    [ -d /run/systemd/system ] && command -v systemctl >/dev/null && systemd=1
+    if [ "$systemd" = 1 ]; then
+        for unit in $units; do systemctl is-active --quiet "$unit" && was_active="$was_active $unit"; done
+    fi
+    echo "Installing missing packages:$missing"
+    apt_get=apt-get; [ "$(id -u)" = 0 ] || apt_get="sudo apt-get"
+    $apt_get -o DPkg::Lock::Timeout=600 update -qq
+    DEBIAN_FRONTEND=noninteractive $apt_get -o DPkg::Lock::Timeout=600 install -y -qq $missing >/dev/null
+    if [ "$systemd" = 1 ]; then
+        for unit in $units; do
+            case " $was_active " in *" $unit "*) continue ;; esac
+            if systemctl is-active --quiet "$unit"; then
+                echo "stopping and disabling the $unit service the install started"
+                systemctl stop "$unit"; systemctl disable --quiet "$unit"
+            fi
+        done
+    fi
+}
+
+# free_ports N: N distinct loopback ports, each free for both UDP and TCP when asked.
+free_ports() {
+    python3 - "$1" <<'PY'
+import socket, sys
+wanted, ports = int(sys.argv[1]), []
+for _ in range(100 * wanted):  # bounded
+    if len(ports) == wanted:
+        break
+    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    t.bind(("127.0.0.1", 0))
+    port = t.getsockname()[1]
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        u.bind(("127.0.0.1", port))
+        if port not in ports:
+            ports.append(port)
+    except OSError:
+        pass
+    u.close(); t.close()
+print(*ports)
+PY
+}

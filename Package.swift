@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "SinkholeStore", targets: ["SinkholeStore"]),
         .library(name: "SinkholeCapture", targets: ["SinkholeCapture"]),
         .library(name: "SinkholeServer", targets: ["SinkholeServer"]),
+        .library(name: "SinkholeFeeds", targets: ["SinkholeFeeds"]),
     ],
     // Exact versions: Package.resolved is not committed (the local mirror's commit ids are not
     // upstream's), so the manifest is what makes two builds of this evidence tool the same.
@@ -91,10 +92,21 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
+        // What ISPs and CERTs receive: address → ASN → ISP, daily Shadowserver-compatible
+        // exports, the per-ISP feed API.
+        .target(
+            name: "SinkholeFeeds",
+            dependencies: [
+                "SinkholeCore", "SinkholeStore",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "SinkholeServer",
             dependencies: [
-                "SinkholeCore", "SinkholeDNS", "SinkholeHTTP", "SinkholeStore", "SinkholeCapture", "CSinkholeSocket",
+                "SinkholeCore", "SinkholeDNS", "SinkholeHTTP", "SinkholeStore", "SinkholeCapture", "SinkholeFeeds", "CSinkholeSocket",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -106,7 +118,7 @@ let package = Package(
         .executableTarget(
             name: "sinkhole",
             dependencies: [
-                "SinkholeServer", "SinkholeStore", "SinkholeCapture",
+                "SinkholeServer", "SinkholeStore", "SinkholeCapture", "SinkholeFeeds",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -130,6 +142,7 @@ let package = Package(
             name: "SinkholeCaptureTests",
             dependencies: ["SinkholeCapture", "SinkholeDNS", "SinkholeHTTP", .product(name: "NIOCore", package: "swift-nio")]
         ),
+        .testTarget(name: "SinkholeFeedsTests", dependencies: ["SinkholeFeeds", "SinkholeCore", "SinkholeStore"]),
         // The throwaway PostgreSQL cluster both store and binary tests run against.
         .target(name: "PostgresTestSupport", path: "Tests/PostgresTestSupport"),
         .testTarget(

@@ -56,6 +56,13 @@ public struct UTCTime: Hashable, Comparable, Sendable, BitwiseCopyable, CustomSt
         return "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))T\(pad(hh, 2)):\(pad(mm, 2)):\(pad(ss, 2)).\(pad(micros, 6))Z"
     }
 
+    /// `YYYY-MM-DD HH:MM:SS`, UTC, whole seconds: the timestamp Shadowserver reports carry
+    /// and IntelMQ reads as UTC.
+    public var secondsString: String {
+        let (y, m, d, hh, mm, ss) = civil
+        return "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2)) \(pad(hh, 2)):\(pad(mm, 2)):\(pad(ss, 2))"
+    }
+
     /// `YYYY-MM-DD` of the UTC day.
     public var dayString: String {
         let (y, m, d, _, _, _) = civil

@@ -373,6 +373,7 @@ extension DNSQueryRow {
         if event.time >= lastSeen {
             lastSeen = event.time
             lastRcode = event.dnsRcode
+            lastSourcePort = event.sourcePort
         }
     }
 }

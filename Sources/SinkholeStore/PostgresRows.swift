@@ -106,7 +106,7 @@ enum PostgresRows {
     static func dnsQueries(_ rows: [DNSQueryKey: DNSQueryRow]) -> PostgresBindings {
         var hour: [Int64] = [], srcIP: [String] = [], qname: [ByteBuffer] = [], qtype: [Int64] = []
         var count: [Int64] = [], firstSeen: [Int64] = [], lastSeen: [Int64] = [], rcode: [Int64] = []
-        var family: [String] = [], qnameTruncated: [Int64] = [], rateLimited: [Int64] = []
+        var family: [String] = [], qnameTruncated: [Int64] = [], rateLimited: [Int64] = [], port: [Int64] = []
         for (key, row) in rows {
             hour.append(key.hour)
             srcIP.append(key.source.description)
@@ -120,11 +120,12 @@ enum PostgresRows {
             // A qname cut at its bound is kept apart from the complete name it starts like.
             qnameTruncated.append(key.qname.truncated ? 1 : 0)
             rateLimited.append(Int64(row.rateLimited))
+            port.append(Int64(row.lastSourcePort))
         }
-        var binds = PostgresBindings(capacity: 11)
+        var binds = PostgresBindings(capacity: 12)
         binds.append(hour); binds.append(srcIP); binds.append(qname); binds.append(qtype)
         binds.append(count); binds.append(firstSeen); binds.append(lastSeen); binds.append(rcode)
-        binds.append(family); binds.append(qnameTruncated); binds.append(rateLimited)
+        binds.append(family); binds.append(qnameTruncated); binds.append(rateLimited); binds.append(port)
         return binds
     }
 

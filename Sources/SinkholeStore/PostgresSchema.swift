@@ -128,6 +128,10 @@ enum PostgresSchema {
             "ALTER TABLE checkins ADD COLUMN icmp_type integer NOT NULL DEFAULT 0",
             "ALTER TABLE checkins ADD COLUMN icmp_code integer NOT NULL DEFAULT 0",
         ]),
+        // SQLite's 9: the source port of each DNS row's last query, for the feeds.
+        (9, [
+            "ALTER TABLE dns_queries ADD COLUMN last_src_port integer NOT NULL DEFAULT 0",
+        ]),
     ]
 
     static var latestVersion: Int { migrations.map(\.version).max() ?? 0 }

@@ -81,14 +81,15 @@ extension PostgresStore {
 
     static let upsertDNSQueries = """
         INSERT INTO dns_queries AS q (hour, src_ip, qname, qtype, count, first_seen, last_seen, last_rcode, family,
-                                      qname_truncated, rate_limited)
+                                      qname_truncated, rate_limited, last_src_port)
         SELECT * FROM unnest($1::int8[], $2::text[], $3::bytea[], $4::int8[], $5::int8[], $6::int8[], $7::int8[],
-                             $8::int8[], $9::text[], $10::int8[], $11::int8[])
+                             $8::int8[], $9::text[], $10::int8[], $11::int8[], $12::int8[])
         ON CONFLICT (hour, src_ip, qname, qname_truncated, qtype) DO UPDATE SET
             count = q.count + excluded.count,
             rate_limited = q.rate_limited + excluded.rate_limited,
             first_seen = least(q.first_seen, excluded.first_seen),
             last_rcode = CASE WHEN excluded.last_seen >= q.last_seen THEN excluded.last_rcode ELSE q.last_rcode END,
+            last_src_port = CASE WHEN excluded.last_seen >= q.last_seen THEN excluded.last_src_port ELSE q.last_src_port END,
             last_seen = greatest(q.last_seen, excluded.last_seen)
         """
 }

@@ -163,6 +163,13 @@ final class SQLiteStatement {
         sqlite3_reset(statement)
     }
 
+    /// A column's bytes exactly as stored (TEXT or BLOB): for evidence and the exports.
+    func bytes(_ column: Int32) -> [UInt8] {
+        guard let bytes = sqlite3_column_blob(statement, column) else { return [] }
+        let count = Int(sqlite3_column_bytes(statement, column))
+        return Array(UnsafeRawBufferPointer(start: bytes, count: count))
+    }
+
     /// A column as text (a BLOB's bytes decoded as UTF-8, invalid sequences replaced: for
     /// display only, never for evidence).
     func text(_ column: Int32) -> String {

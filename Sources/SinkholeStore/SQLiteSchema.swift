@@ -169,6 +169,10 @@ enum SQLiteSchema {
         INSERT INTO infection_days
             SELECT day, family, count(*) FROM infections GROUP BY 1, 2;
         """),
+        // The source port of each DNS row's last query, for the feeds (`src_port`).
+        (9, """
+        ALTER TABLE dns_queries ADD COLUMN last_src_port INTEGER NOT NULL DEFAULT 0;
+        """),
     ]
 
     static var latestVersion: Int { migrations.last?.version ?? 0 }

@@ -109,13 +109,14 @@ public final class SQLiteStore: CheckInStore, @unchecked Sendable {
             """)
         upsertDNSQuery = try db.prepare("""
             INSERT INTO dns_queries (hour, src_ip, qname, qtype, count, first_seen, last_seen, last_rcode, family,
-                                     qname_truncated, rate_limited)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                                     qname_truncated, rate_limited, last_src_port)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
             ON CONFLICT (hour, src_ip, qname, qname_truncated, qtype) DO UPDATE SET
                 count = count + excluded.count,
                 rate_limited = rate_limited + excluded.rate_limited,
                 first_seen = min(first_seen, excluded.first_seen),
                 last_rcode = CASE WHEN excluded.last_seen >= last_seen THEN excluded.last_rcode ELSE last_rcode END,
+                last_src_port = CASE WHEN excluded.last_seen >= last_seen THEN excluded.last_src_port ELSE last_src_port END,
                 last_seen = max(last_seen, excluded.last_seen)
             """)
         addServiceHour = try db.prepare("""
@@ -264,6 +265,7 @@ public final class SQLiteStore: CheckInStore, @unchecked Sendable {
             // A qname cut at its bound is kept apart from the complete name it starts like.
             upsertDNSQuery.bind(10, key.qname.truncated ? 1 : 0)
             upsertDNSQuery.bind(11, row.rateLimited)
+            upsertDNSQuery.bind(12, Int(row.lastSourcePort))
             try upsertDNSQuery.run()
         }
         for (key, row) in batch.summary.services {

@@ -84,6 +84,9 @@ public struct DNSQueryRow: Sendable, Equatable {
     public var family: BoundedBytes<32>
     /// How many of `count` were rate limited (reply truncated or dropped).
     public var rateLimited: Int = 0
+    /// The source port of the row's last query: the feeds' `src_port` (RFC 6302 asks for the
+    /// port of every logged address, and a resolver's address alone names no customer).
+    public var lastSourcePort: UInt16 = 0
 }
 
 /// The hourly summaries a batch adds to (deltas, as every row of a batch).

@@ -143,27 +143,27 @@ struct SQLiteStoreSchemaTests {
 
 @Suite("Stores (SQLite and PostgreSQL): upserts")
 struct SQLiteStoreUpsertTests {
-    @Test("dns_queries rows merge across writes: count adds, first seen min, last seen max, last rcode follows the latest", arguments: StoreKind.allCases)
+    @Test("dns_queries rows merge across writes: count adds, first seen min, last seen max, last rcode and source port follow the latest", arguments: StoreKind.allCases)
     func dnsMerges(kind: StoreKind) throws {
         let fixture = try StoreUnderTest(kind)
         let store = try fixture.open()
         defer { store.close() }
         let run = try store.beginRun(node: "n1", startedAt: Events.at(0))
-        try store.write(fold([Events.dns(at: Events.at(100), qname: "C2.example", rcode: 3),
-                              Events.dns(at: Events.at(120), qname: "c2.example", rcode: 3)]), node: "n1", run: run)
-        // Earlier events arriving later (another ring, a replay): the rcode stays the latest one's.
-        try store.write(fold([Events.dns(at: Events.at(50), qname: "c2.EXAMPLE", rcode: 0)]), node: "n1", run: run)
+        try store.write(fold([Events.dns(at: Events.at(120), sourcePort: 2001, qname: "c2.example", rcode: 3),
+                              Events.dns(at: Events.at(100), sourcePort: 2000, qname: "C2.example", rcode: 3)]), node: "n1", run: run)
+        // Earlier events arriving later (another ring, a replay): the rcode and port stay the latest one's.
+        try store.write(fold([Events.dns(at: Events.at(50), sourcePort: 1999, qname: "c2.EXAMPLE", rcode: 0)]), node: "n1", run: run)
 
         let probe = try fixture.probe()
-        let query = "SELECT hour, src_ip, qname, qtype, count, first_seen, last_seen, last_rcode FROM dns_queries"
+        let query = "SELECT hour, src_ip, qname, qtype, count, first_seen, last_seen, last_rcode, last_src_port FROM dns_queries"
         #expect(try probe.rows(query) == [[
             .integer(Events.base.seconds), .text("192.0.2.53"), .text("c2.example"), .integer(1),
-            .integer(3), .integer(Events.at(50).microseconds), .integer(Events.at(120).microseconds), .integer(3),
+            .integer(3), .integer(Events.at(50).microseconds), .integer(Events.at(120).microseconds), .integer(3), .integer(2001),
         ]])
 
-        try store.write(fold([Events.dns(at: Events.at(200), qname: "c2.example", rcode: 5)]), node: "n1", run: run)
-        #expect(try probe.rows("SELECT count, last_seen, last_rcode FROM dns_queries")
-                == [[.integer(4), .integer(Events.at(200).microseconds), .integer(5)]])
+        try store.write(fold([Events.dns(at: Events.at(200), sourcePort: 2002, qname: "c2.example", rcode: 5)]), node: "n1", run: run)
+        #expect(try probe.rows("SELECT count, last_seen, last_rcode, last_src_port FROM dns_queries")
+                == [[.integer(4), .integer(Events.at(200).microseconds), .integer(5), .integer(2002)]])
         #expect(try probe.integrity() == "ok")
     }
 

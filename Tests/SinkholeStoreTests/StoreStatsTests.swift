@@ -151,7 +151,7 @@ struct StoreStatsTests {
         try Self.store(dir, batches: [Self.events])
         // Back to the state of an older sinkhole: no summaries, schema version below 8.
         let probe = try DatabaseProbe(dir)
-        try probe.execute("DROP TABLE service_hours; DROP TABLE name_hours; DROP TABLE resolver_hours; DROP TABLE infection_days; DELETE FROM schema_migrations WHERE version >= 8")
+        try probe.execute("DROP TABLE service_hours; DROP TABLE name_hours; DROP TABLE resolver_hours; DROP TABLE infection_days; DELETE FROM schema_migrations WHERE version = 8")
         #expect(throws: SQLiteError.self) { try SQLiteStats.read(path: dir.path(), since: Events.at(0), family: nil, now: Self.now) }
         try SQLiteStore(path: dir.path()).close()
         Self.expectTheEvents(try SQLiteStats.read(path: dir.path(), since: Events.at(0), family: nil, now: Self.now))

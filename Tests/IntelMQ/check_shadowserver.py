@@ -59,6 +59,7 @@ except ImportError as exc:
 
 EXPECTED_KEYS = {'file', 'src_ip', 'src_port', 'time', 'malware'}
 OPTIONAL_KEYS = {'severity'}
+MAX_ERRORS_SHOWN = 30  # per file: a systematic fault in a large export would otherwise flood the log
 
 
 def schema_path():
@@ -102,6 +103,9 @@ def load_expected(path):
                 raise Failure(f"{path}:{number}: missing keys {sorted(missing)}, unknown keys {sorted(unknown)}")
             if not isinstance(row['src_port'], int) or isinstance(row['src_port'], bool):
                 raise Failure(f"{path}:{number}: src_port must be an integer")
+            for key in row.keys() - {'src_port'}:
+                if not isinstance(row[key], str):
+                    raise Failure(f"{path}:{number}: {key} must be a string")
             try:
                 row['_key'] = expected_key(row)
             except ValueError as exc:
@@ -285,6 +289,8 @@ def check_file(harness, directory, name, expected_rows, expected_path):
             errors.append(f"line {number}: event not in {os.path.basename(expected_path)}: {show_key(key, source_row)}")
 
     if errors:
+        if len(errors) > MAX_ERRORS_SHOWN:
+            errors = errors[:MAX_ERRORS_SHOWN] + [f"... and {len(errors) - MAX_ERRORS_SHOWN} more"]
         raise Failure(f"{name}: " + "\n  ".join(errors))
     notes = moved_to_extra(events, feed[1]) if feed else {}
     return len(rows), len(events), feed[0] if feed else '?', notes

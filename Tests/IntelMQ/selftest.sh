@@ -172,6 +172,11 @@ fresh uppercase-infection
 add "$TCP" "$(tcp_row '"203.0.113.45"' 45 '"NeCurs"' '"critical"')" "$(tcp_expect "$TCP" 203.0.113.45 45 | sed 's/necurs/NECURS/')"
 check "malware names compare case-insensitively (IntelMQ lowercases malware.name)" 0 "^ok   $TCP: 5 rows"
 
+fresh asn-text
+add "$TCP" "$(tcp_row '"203.0.113.49"' 49 '"necurs"' '"critical"' | sed 's/,64503,/,"AS64503",/')" "$(tcp_expect "$TCP" 203.0.113.49 49)"
+check "a non-integer in an integer column (src_asn, dst_port, count...) makes IntelMQ reject the row" fail \
+    "Could not convert shadowkey: 'src_asn'" "IntelMQ rejected 1 line" "line 6: no event"
+
 fresh bad-severity
 add "$TCP" "$(tcp_row '"203.0.113.46"' 46 '"necurs"' '"crit"')" "$(tcp_expect "$TCP" 203.0.113.46 46)"
 check "a severity outside critical|high|medium|low|info|undefined goes to extra.severity: fails" fail "severity=<absent> \(CSV severity: 'crit'\)"

@@ -18,7 +18,7 @@ struct SinkholeCommand: AsyncParsableCommand {
         2 for a configuration error.
         """,
         version: SinkholeVersion.string,
-        subcommands: [Run.self, CheckConfig.self, Stats.self, ReplayCommand.self],
+        subcommands: [Run.self, CheckConfig.self, Stats.self, ReplayCommand.self, ExportCommand.self],
         defaultSubcommand: nil
     )
 }

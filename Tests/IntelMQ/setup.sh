@@ -8,7 +8,7 @@
 #
 # Idempotent: a venv that is complete (marker file written last) for this IntelMQ version and
 # this Python is reused after a quick import check; anything else under VENV_DIR that is a venv
-# is rebuilt. The Shadowserver schema (../shared/formats/shadowserver-intelmq-schema.json, or
+# is rebuilt. The Shadowserver schema (Tests/Fixtures/shadowserver/shadowserver-intelmq-schema.json, or
 # $INTELMQ_SHADOWSERVER_SCHEMA) is copied on every run to where the parser loads it:
 # VAR_STATE_PATH/shadowserver-schema.json, with IntelMQ's root inside the venv (see
 # check_shadowserver.py --schema-path), never /opt or /var of the machine.
@@ -18,7 +18,7 @@ INTELMQ_VERSION=3.5.0
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 venv=${1:-$repo/.build/intelmq-venv}
-schema=${INTELMQ_SHADOWSERVER_SCHEMA:-$repo/../shared/formats/shadowserver-intelmq-schema.json}
+schema=${INTELMQ_SHADOWSERVER_SCHEMA:-$repo/Tests/Fixtures/shadowserver/shadowserver-intelmq-schema.json}
 # Debian's interpreter, not whatever python3 is first on PATH: python3-venv is what makes its
 # `-m venv` work, and the same interpreter is on every machine of this kind and CI's.
 python=/usr/bin/python3

@@ -327,9 +327,19 @@ extension ConfigurationReader {
 
     mutating func feeds(_ value: Node, _ path: String) -> Config.Feeds {
         var feeds = Config.Feeds()
+        feeds.isConfigured = !Self.isNull(value)
         for (key, value, path) in fields(value, path, allowed: ["asn_map", "isps", "ignore", "export_dir", "listen"]) {
             switch key {
-            case "asn_map": if let v = self.path(value, path) { feeds.asnMap = v }
+            // One path or a list (CAIDA's IPv4 and IPv6 files); null or [] for none.
+            case "asn_map":
+                if Self.isNull(value) {
+                    feeds.asnMap = []
+                } else if case .sequence = value {
+                    guard let items = items(value, path, of: "prefix2as file paths") else { continue }
+                    feeds.asnMap = items.compactMap { self.path($0.value, $0.path) }
+                } else if let v = self.path(value, path) {
+                    feeds.asnMap = [v]
+                }
             case "isps": if let v = self.path(value, path) { feeds.isps = v }
             case "ignore":
                 guard let items = items(value, path, of: "CIDR prefixes") else { continue }

@@ -227,8 +227,12 @@ public struct SinkholeConfiguration: Sendable, Equatable {
 
     /// The per-ISP feeds and their API.
     public struct Feeds: Sendable, Equatable {
-        /// A CAIDA RouteViews prefix2as file.
-        public var asnMap: String = "/etc/sinkhole/pfx2as.txt"
+        /// True when the file has a `feeds` section: only then does `check-config` read the
+        /// files below (a server that does not make feeds should not fail for lack of them).
+        public var isConfigured = false
+        /// CAIDA RouteViews prefix2as files (IPv4 and IPv6 are published apart; `.gz` is
+        /// read as is); empty for no ASN map (ISPs are then matched by their CIDRs only).
+        public var asnMap: [String] = ["/etc/sinkhole/pfx2as.txt"]
         /// The ISP directory (`isps.yaml`).
         public var isps: String = "/etc/sinkhole/isps.yaml"
         /// Researchers' and crawlers' networks, left out of every feed.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import SinkholeFeeds
 import SinkholeServer
 import SinkholeStore
 
@@ -86,7 +87,8 @@ struct CheckConfig: AsyncParsableCommand {
         discussion: """
         Prints each configuration problem as file:line:column: key: message and exits 2 if there \
         is any. A configured TLS certificate and key are read and checked to match. Domain list lines that are not usable names are listed as warnings (the server \
-        skips them); a missing or unreadable list is an error.
+        skips them); a missing or unreadable list is an error. With a feeds section, the prefix2as \
+        files and the ISP directory are loaded too, and a bad line in either is an error naming file and line.
         """)
 
     @OptionGroup var options: ConfigOptions
@@ -98,7 +100,10 @@ struct CheckConfig: AsyncParsableCommand {
             // Reads and checks a configured certificate and key (or signs the default one).
             _ = try Sinkhole.makeTLSCertificates(configuration)
             let lists = try Sinkhole.checkDomainLists(configuration)
+            // The feed files only when a feeds section asks for feeds.
+            let feeds = configuration.feeds.isConfigured ? try configuration.feeds.load() : nil
             print("\(options.config): OK (node \(configuration.node), \(configuration.families.count) families, \(lists.names) seized names, \(lists.skipped.count) list lines skipped)")
+            if let feeds { print("feeds: \(feeds.summary)") }
             for warning in warnings { print("warning: \(warning)") }
             for line in lists.skipped { print("warning: skipped \(line)") }
         } catch {

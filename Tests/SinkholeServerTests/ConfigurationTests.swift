@@ -68,6 +68,7 @@ struct ConfigurationTests {
         ]
         expected.dns.nameservers = ["ns1.sinkhole.example", "ns2.sinkhole.example"]
         expected.catchAll.tcp = [listen("0.0.0.0:8080")]
+        expected.feeds.isConfigured = true
         #expect(config == expected)
         #expect(config.dns.listen.map(\.description) == ["0.0.0.0:53", "[::]:53"])
         #expect(config.dns.rateLimit.ipv6Prefix == 56)
@@ -107,7 +108,7 @@ struct ConfigurationTests {
         #expect(config.store.sqlite == "/var/lib/sinkhole/checkins.db" && config.store.postgres == nil)
         let days = config.store.retentionDays
         #expect([days.checkins, days.infections, days.dnsQueries] == [30, 400, 30] as [Int])
-        #expect(config.feeds.asnMap == "/etc/sinkhole/pfx2as.txt" && config.feeds.isps == "/etc/sinkhole/isps.yaml")
+        #expect(config.feeds.asnMap == ["/etc/sinkhole/pfx2as.txt"] && config.feeds.isps == "/etc/sinkhole/isps.yaml")
         #expect(config.feeds.ignore.isEmpty && config.feeds.exportDir == "/var/lib/sinkhole/feeds")
         #expect(config.feeds.listen.description == "127.0.0.1:8443")
         #expect(config.metrics.listen.description == "127.0.0.1:9798")
@@ -161,7 +162,7 @@ struct ConfigurationTests {
                     == ["/srv/sinkhole/conf/rustock.txt", "/srv/sinkhole/conf/lists/%Y-%m-%d.txt", "/abs/list.txt"])
         #expect(config.http.tlsCertificate == "/srv/sinkhole/conf/tls/cert.pem" && config.http.tlsKey == "/etc/ssl/key.pem")
         #expect(config.store.sqlite == "/srv/sinkhole/conf/data/checkins.db")
-        #expect(config.feeds.asnMap == "/srv/sinkhole/conf/pfx2as.txt")
+        #expect(config.feeds.asnMap == ["/srv/sinkhole/conf/pfx2as.txt"])
         #expect(config.feeds.isps == "/srv/sinkhole/conf/isps.yaml")
         #expect(config.feeds.exportDir == "/srv/sinkhole/feeds")
     }

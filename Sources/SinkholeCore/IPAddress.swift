@@ -250,3 +250,13 @@ extension IPAddress {
         return out
     }
 }
+
+extension IPAddress {
+    /// 127.0.0.0/8 or ::1 (RFC 1122 §3.2.1.3, RFC 4291 §2.5.3).
+    public var isLoopback: Bool {
+        switch family {
+        case .v4: (UInt32(truncatingIfNeeded: low) >> 24) == 127
+        case .v6: high == 0 && low == 1
+        }
+    }
+}

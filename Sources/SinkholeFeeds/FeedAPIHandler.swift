@@ -80,8 +80,16 @@ public final class FeedAPIHandler: ChannelInboundHandler, RemovableChannelHandle
     }
 
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is IdleStateHandler.IdleStateEvent {
-            context.close(promise: nil)
+        if let idle = event as? IdleStateHandler.IdleStateEvent {
+            switch idle {
+            // A request that never completes (slowloris) holds nothing for long; once it is
+            // answered the client owes no more bytes, only reads.
+            case .read: if !answered { context.close(promise: nil) }
+            // A client that stops reading an answer would hold a store reader and a pool
+            // thread for ever: let it go.
+            case .write: if answered { context.close(promise: nil) }
+            case .all: break
+            }
         } else {
             context.fireUserInboundEventTriggered(event)
         }

@@ -328,7 +328,12 @@ extension ConfigurationReader {
     mutating func feeds(_ value: Node, _ path: String) -> Config.Feeds {
         var feeds = Config.Feeds()
         feeds.isConfigured = !Self.isNull(value)
-        for (key, value, path) in fields(value, path, allowed: ["asn_map", "isps", "ignore", "export_dir", "listen"]) {
+        let keys = ["asn_map", "isps", "ignore", "export_dir", "listen", "tls_certificate", "tls_key",
+                    "rate_limit_per_minute", "rate_limit_burst"]
+        var listenAt: (node: Node, path: String)?
+        var certificateAt: (node: Node, path: String)?
+        var keyAt: (node: Node, path: String)?
+        for (key, value, path) in fields(value, path, allowed: keys) {
             switch key {
             // One path or a list (CAIDA's IPv4 and IPv6 files); null or [] for none.
             case "asn_map":
@@ -345,8 +350,29 @@ extension ConfigurationReader {
                 guard let items = items(value, path, of: "CIDR prefixes") else { continue }
                 feeds.ignore = items.compactMap { cidr($0.value, $0.path) }
             case "export_dir": if let v = self.path(value, path) { feeds.exportDir = v }
-            default: if let v = listen(value, path) { feeds.listen = v }
+            case "tls_certificate":
+                guard !Self.isNull(value) else { continue }
+                certificateAt = (value, path)
+                if let v = self.path(value, path) { feeds.tlsCertificate = v }
+            case "tls_key":
+                guard !Self.isNull(value) else { continue }
+                keyAt = (value, path)
+                if let v = self.path(value, path) { feeds.tlsKey = v }
+            case "rate_limit_per_minute": if let v = int(value, path, 0...1_000_000) { feeds.rateLimitPerMinute = v }
+            case "rate_limit_burst": if let v = int(value, path, 1...1_000_000) { feeds.rateLimitBurst = v }
+            default:
+                listenAt = (value, path)
+                if let v = listen(value, path) { feeds.listen = v }
             }
+        }
+        if let (node, path) = certificateAt, keyAt == nil {
+            fail(node, path, "tls_certificate needs tls_key (the certificate's private key, PEM) beside it")
+        } else if let (node, path) = keyAt, certificateAt == nil {
+            fail(node, path, "tls_key needs tls_certificate (the certificate chain, PEM) beside it")
+        }
+        // ISPs' bearer tokens must not cross a network in clear: beyond loopback the API needs TLS.
+        if let (node, path) = listenAt, feeds.tlsCertificate == nil, !feeds.listen.address.isLoopback {
+            fail(node, path, "\(feeds.listen) is not a loopback address; the feed API serves beyond this host only over TLS: set feeds.tls_certificate and feeds.tls_key, or listen on 127.0.0.1 or [::1] behind a TLS proxy")
         }
         return feeds
     }

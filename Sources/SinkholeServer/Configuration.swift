@@ -238,6 +238,14 @@ public struct SinkholeConfiguration: Sendable, Equatable {
         /// Researchers' and crawlers' networks, left out of every feed.
         public var ignore: [CIDR] = []
         public var exportDir: String = "/var/lib/sinkhole/feeds"
+        /// PEM certificate chain and private key for the feed API; without them the API
+        /// listens on loopback only (bearer tokens never cross a network in clear).
+        public var tlsCertificate: String? = nil
+        public var tlsKey: String? = nil
+        /// Requests per minute each ISP may make to the API after a burst of
+        /// `rateLimitBurst` (429 beyond); 0 turns the limit off.
+        public var rateLimitPerMinute = 60
+        public var rateLimitBurst = 10
         /// The feed API.
         public var listen: ListenAddress = ListenAddress(.v4Loopback, port: 8443)
         public init() {}

@@ -15,20 +15,22 @@ struct FeedAPIService: Service {
     let state: FeedAPIState
     let context: NIOSSLContext?
     let logger: Logger
-    /// A connection that sends nothing for this long is closed (slowloris).
+    /// A request not complete this long after the last byte is dropped (slowloris); an answer
+    /// the client has taken nothing of for `writeTimeout` is cut.
     var readTimeout: TimeAmount = .seconds(30)
+    var writeTimeout: TimeAmount = .seconds(60)
     var onBound: @Sendable (ListenAddress) -> Void = { _ in }
 
     func run() async throws {
         let socketAddress = try listen.socketAddress(protocolName: "feeds")
-        let (state, context, readTimeout) = (self.state, self.context, self.readTimeout)
+        let (state, context, readTimeout, writeTimeout) = (self.state, self.context, self.readTimeout, self.writeTimeout)
         let bootstrap = listen.tcpBootstrap(group: group, backlog: 128).childChannelInitializer { channel in
             channel.eventLoop.makeCompletedFuture {
                 let pipeline = channel.pipeline.syncOperations
                 if let context {
                     try pipeline.addHandler(NIOSSLServerHandler(context: context))
                 }
-                try pipeline.addHandler(IdleStateHandler(readTimeout: readTimeout))
+                try pipeline.addHandler(IdleStateHandler(readTimeout: readTimeout, writeTimeout: writeTimeout))
                 try pipeline.configureHTTPServerPipeline(withErrorHandling: true)
                 try pipeline.addHandler(FeedAPIHandler(state: state))
             }

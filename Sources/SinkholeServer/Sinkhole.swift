@@ -6,6 +6,7 @@ import ServiceLifecycle
 import SinkholeCapture
 import SinkholeCore
 import SinkholeDNS
+import SinkholeFeeds
 import SinkholeHTTP
 import SinkholeStore
 import Synchronization
@@ -25,6 +26,8 @@ public final class Sinkhole: Sendable {
     let httpResponses: HTTPResponses
     /// The TLS listeners' certificates (read or signed at start); nil without TLS listeners.
     let tlsCertificates: TLSCertificates?
+    /// The feed API's ISP directory, ASN map and certificate; nil without a `feeds` section.
+    let feedSetup: FeedSetup?
     let logger: Logger
 
     /// A startup failure that is the operator's to fix, with what to look at.
@@ -45,6 +48,7 @@ public final class Sinkhole: Sendable {
         if let tlsCertificates {
             logger.info("tls certificates ready", metadata: ["tls.certificate": "\(tlsCertificates.summary)"])
         }
+        feedSetup = try Self.makeFeedSetup(configuration, logger: logger)
         if let url = configuration.store.postgres {
             store = try Self.openPostgresStore(url: url, configuration.store, logger: logger)
         } else {
@@ -111,7 +115,7 @@ public final class Sinkhole: Sendable {
         for family in configuration.families where (family.sinkholeAddresses ?? configuration.sinkholeAddresses).isEmpty {
             warnings.append("family \(family.name) has no sinkhole addresses (sinkhole_addresses): its names are answered without addresses, so bots will not connect")
         }
-        warnings.append("feeds and metrics settings are validated but not started in this version")
+        warnings.append("metrics settings are validated but not started in this version")
         return warnings
     }
 
@@ -269,12 +273,13 @@ public final class Sinkhole: Sendable {
         let http = configuration.http
         let servesTLS = tlsCertificates != nil
         let catchAllOn = !catchAll.tcp.isEmpty || !catchAll.udp.isEmpty
-        let listening = 1 + (http.listen.isEmpty ? 0 : 1) + (servesTLS ? 1 : 0) + (catchAllOn ? 1 : 0)
+        let listening = 1 + (http.listen.isEmpty ? 0 : 1) + (servesTLS ? 1 : 0) + (catchAllOn ? 1 : 0) + (feedSetup == nil ? 0 : 1)
         let ready = ReadyBarrier(services: listening) { bound in
             logger.notice("sinkhole ready", metadata: ["dns.listen": "\(bound.dns.map(\.description))",
                                                      "http.listen": "\(bound.http.map(\.description))",
                                                      "tls.listen": "\(bound.tls.map(\.description))",
-                                                     "catch_all.listen": "\(bound.catchAll.map(\.description))"])
+                                                     "catch_all.listen": "\(bound.catchAll.map(\.description))",
+                                                     "feeds.listen": "\(bound.feeds.map(\.description))"])
             onReady(bound.dns)
         }
         var dns = DNSService(
@@ -314,12 +319,25 @@ public final class Sinkhole: Sendable {
         if servesTLS { listeners.append(.init(service: tlsService)) }
         if catchAllOn { listeners.append(.init(service: catchAllService)) }
         if let capture { listeners.append(.init(service: CaptureService(capture: capture))) }
+        // Store reads for the feed API block; they get threads of their own.
+        let feedPool = NIOThreadPool(numberOfThreads: 2)
+        let feedAPI = feedSetup.map {
+            makeFeedAPIService($0, group: group, pool: feedPool, onBound: { address in ready.bound(feeds: [address]) })
+        }
+        let feedState = feedAPI?.1
+        if let (service, _) = feedAPI {
+            feedPool.start()
+            listeners.append(.init(service: service))
+        }
         let services = ServiceGroup(configuration: .init(
             services: [
                 .init(service: WriterService(writer: writer, logger: logger, onFinish: { result in outcome.withLock { $0 = result } })),
             ] + listeners + [
                 .init(service: ReloadService(
-                    reload: { [self] in self.reloadSeizedNames(into: live) },
+                    reload: { [self] in
+                        self.reloadSeizedNames(into: live)
+                        if let feedState { self.reloadFeeds(into: feedState) }
+                    },
                     rollsAtMidnight: configuration.families.contains { $0.domains.contains { $0.contains("%") } })),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
@@ -327,9 +345,11 @@ public final class Sinkhole: Sendable {
         do {
             try await services.run()
         } catch {
+            if feedAPI != nil { try? await feedPool.shutdownGracefully() }
             try? await group.shutdownGracefully()
             throw error
         }
+        if feedAPI != nil { try? await feedPool.shutdownGracefully() }
         try await group.shutdownGracefully()
         guard let result = outcome.withLock({ $0 }) else {
             throw StartupError(description: "the writer did not report its outcome")
@@ -431,6 +451,7 @@ final class ReadyBarrier: Sendable {
         var http: [ListenAddress] = []
         var tls: [ListenAddress] = []
         var catchAll: [ListenAddress] = []
+        var feeds: [ListenAddress] = []
     }
 
     private let state: Mutex<(pending: Int, bound: Bound)>
@@ -445,6 +466,7 @@ final class ReadyBarrier: Sendable {
     func bound(http addresses: [ListenAddress]) { report { $0.http = addresses } }
     func bound(tls addresses: [ListenAddress]) { report { $0.tls = addresses } }
     func bound(catchAll addresses: [ListenAddress]) { report { $0.catchAll = addresses } }
+    func bound(feeds addresses: [ListenAddress]) { report { $0.feeds = addresses } }
 
     private func report(_ update: (inout Bound) -> Void) {
         let done = state.withLock { state -> Bound? in

@@ -76,12 +76,12 @@ struct ExportCommand: AsyncParsableCommand {
             fail("export reads SQLite stores only in this version; use --store FILE")
         }
         let attributor: AddressAttributor
-        let directory: ISPDirectory
         do {
-            (attributor, directory) = try configuration.feeds.load()
+            attributor = try configuration.feeds.load()
         } catch {
             fail("\(error)", status: 2)
         }
+        let directory = attributor.directory
         var chosen: [ISP] = []
         if all {
             chosen = directory.isps

@@ -317,7 +317,7 @@ struct ExportTests {
         // 40 ISPs of one /32 each, 3 files each: 120 files against an open-file limit of 8.
         for i in 0..<40 {
             let source = "10.\(i / 256).\(i % 256).1"
-            isps.append(ISP(name: "isp\(i)", asns: [], cidrs: [CIDR(source + "/32")!], abuse: "", tokenSHA256: [UInt8](repeating: UInt8(i % 256), count: 32),
+            isps.append(ISP(name: "isp\(i)", asns: [], cidrs: [CIDR(source + "/32")!], abuse: "abuse@isp.test", tokenSHA256: [UInt8](repeating: UInt8(i % 256), count: 32),
                             formats: [.shadowserver]))
             for k in 0..<3 {
                 dedup.add(Self.session(Self.at(Int64(i * 10 + k)), .http, from: source, port: UInt16(1000 + k), host: "h", path: Array("/\(k)".utf8)))

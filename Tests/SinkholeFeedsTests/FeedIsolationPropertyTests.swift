@@ -60,12 +60,16 @@ struct FeedIsolationPropertyTests {
         let ispCount = Int.random(in: 2...5, using: &r)
         for i in 0..<ispCount {
             let cidrs = (0..<Int.random(in: 0...3, using: &r)).map { _ in fresh(&r) }
-            world.isps.append(ISP(name: "isp\(i)", asns: [UInt32(64_500 + i)], cidrs: cidrs, abuse: "",
+            world.isps.append(ISP(name: "isp\(i)", asns: [UInt32(64_500 + i)], cidrs: cidrs, abuse: "abuse@isp.test",
                                   tokenSHA256: [UInt8](repeating: UInt8(i + 1), count: 32),
                                   formats: [.shadowserver, .jsonl]))
         }
+        // A prefix2as file has one line per prefix (multiple origins on that line).
+        var mapped = Set<String>()
         for _ in 0..<Int.random(in: 3...10, using: &r) {
-            world.map.append((prefix(&r), UInt32(64_500 + Int.random(in: 0...(ispCount + 1), using: &r))))
+            let p = prefix(&r)
+            guard mapped.insert(p.description).inserted else { continue }
+            world.map.append((p, UInt32(64_500 + Int.random(in: 0...(ispCount + 1), using: &r))))
         }
         world.ignore = (0..<Int.random(in: 0...2, using: &r)).map { _ in fresh(&r) }
         world.sources = (0..<60).map { _ in address(Bool.random(using: &r), &r) }

@@ -126,7 +126,9 @@ struct FeedsBinaryTests {
         let betaLines = beta.body.split(separator: "\r\n")
         #expect(betaLines.count == 3, "header and two rows: \(beta.body)")
         #expect(betaLines.first?.hasPrefix("\"event_id\",\"node\",\"service\"") == true)
-        #expect(beta.body.contains("127.0.0.3") && !beta.body.contains("127.0.0.1,") && !beta.body.contains("\"127.0.0.1\""))
+        let betaHeader = betaLines.first.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "\"")) } } ?? []
+        let sourceColumn = try #require(betaHeader.firstIndex(of: "src_ip"))
+        #expect(betaLines.dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false)[sourceColumn] } == ["\"127.0.0.3\"", "\"127.0.0.3\""])
         #expect(!alpha.body.contains("127.0.0.4") && !beta.body.contains("127.0.0.4"), "the ignored network leaked")
 
         let infections = try get("/v1/infections?since=\(day)&format=jsonl", token: Self.alphaToken)
@@ -206,6 +208,39 @@ struct FeedsBinaryTests {
         #expect(sums.contains("ALL-OK"), "\(sums)")
     }
 
+    @Test("with a certificate the API speaks TLS only, and SIGHUP puts an edited ISP directory in force")
+    func tlsAndReload() throws {
+        let setup = try Self.makeSetup(feedsExtra: ["tls_certificate: feeds.crt", "tls_key: feeds.key"])
+        defer { try? FileManager.default.removeItem(at: setup.directory) }
+        let dir = setup.directory.path
+        _ = try runTool("/usr/bin/openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                                             "-keyout", dir + "/feeds.key", "-out", dir + "/feeds.crt", "-days", "2",
+                                             "-subj", "/CN=feeds.test"])
+        let sinkhole = try SinkholeProcess(arguments: ["run", "--config", setup.config], directory: setup.directory)
+        defer { sinkhole.terminate() }
+        try sinkhole.waitUntilReady()
+        try Self.sendTraffic(setup)
+        let day = try Self.today(setup)
+        let https = "https://127.0.0.1:\(setup.feedsPort)/v1/checkins?date=\(day)&format=jsonl"
+        let overTLS = try HTTPBinaryTests.curl(["-k", "-H", "Authorization: Bearer \(Self.betaToken)", https])
+        #expect(overTLS.status == "200", "\(overTLS.output)")
+        #expect(overTLS.body.split(separator: "\n").count == 2, "\(overTLS.body)")
+        let plain = try HTTPBinaryTests.curl(["-H", "Authorization: Bearer \(Self.betaToken)", "http://127.0.0.1:\(setup.feedsPort)/v1/checkins?date=\(day)"])
+        #expect(plain.status != "200", "plain HTTP was answered: \(plain.output)")
+
+        // Beta's token changes; after SIGHUP the old one is refused and the new one works.
+        let isps = setup.directory.appendingPathComponent("isps.yaml").path
+        try String(contentsOfFile: isps, encoding: .utf8)
+            .replacingOccurrences(of: try Self.sha256Hex(Self.betaToken), with: try Self.sha256Hex("rotated-token"))
+            .write(toFile: isps, atomically: true, encoding: .utf8)
+        kill(sinkhole.process.processIdentifier, SIGHUP)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !sinkhole.stderr.contains("feeds reloaded") && ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(try HTTPBinaryTests.curl(["-k", "-H", "Authorization: Bearer \(Self.betaToken)", https]).status == "401")
+        #expect(try HTTPBinaryTests.curl(["-k", "-H", "Authorization: Bearer rotated-token", https]).status == "200")
+        #expect(sinkhole.terminate() == 0, "\(sinkhole.stderr)")
+    }
+
     @Test("a million-row answer streams with flat memory, even to a slow reader")
     func millionRows() throws {
         let setup = try Self.makeSetup()
@@ -218,11 +253,14 @@ struct FeedsBinaryTests {
         let isps = setup.directory.appendingPathComponent("isps.yaml").path
         try String(contentsOfFile: isps, encoding: .utf8).replacingOccurrences(of: "cidrs: [\"127.0.0.1/32\"]", with: "cidrs: [\"127.0.0.1/32\", \"10.0.0.0/8\"]")
             .write(toFile: isps, atomically: true, encoding: .utf8)
+        // Today: older rows would be the retention sweep's to delete while the test reads them.
+        let now = Int64(Date().timeIntervalSince1970)
+        let day = String(try runTool("/bin/date", ["-u", "-d", "@\(now)", "+%Y-%m-%d"]).prefix(10))
         let fill = try runTool("/usr/bin/sqlite3", [setup.database, """
             WITH RECURSIVE x(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM x WHERE i < 999999)
             INSERT INTO infections (day, src_ip, family, first_seen, last_seen, count, last_src_port)
-            SELECT '2024-03-10', '10.' || (i / 65536) || '.' || (i / 256 % 256) || '.' || (i % 256), 'example',
-                   1710028800000000 + i, 1710028800000000 + i, 1, 1024 + i % 60000 FROM x;
+            SELECT '\(day)', '10.' || (i / 65536) || '.' || (i / 256 % 256) || '.' || (i % 256), 'example',
+                   \(now * 1_000_000) + i, \(now * 1_000_000) + i, 1, 1024 + i % 60000 FROM x;
             SELECT count(*) FROM infections;
             """])
         #expect(fill.contains("1000000"), "\(fill)")
@@ -242,19 +280,22 @@ struct FeedsBinaryTests {
         let client = Process()
         client.executableURL = URL(fileURLWithPath: "/bin/sh")
         client.arguments = ["-c", "curl -sS --max-time 300 --limit-rate 20M -H 'Authorization: Bearer \(Self.alphaToken)' " +
-                            "'http://127.0.0.1:\(setup.feedsPort)/v1/infections?since=2024-03-10&format=jsonl' | wc -l"]
+                            "'http://127.0.0.1:\(setup.feedsPort)/v1/infections?since=\(day)&format=jsonl' | wc -l"]
         let out = Pipe()
         client.standardOutput = out
         try client.run()
         var peak = before
+        var samples: [Int] = []
         while client.isRunning {
-            peak = max(peak, rssKiB())
+            let now = rssKiB()
+            peak = max(peak, now)
+            samples.append(now)
             Thread.sleep(forTimeInterval: 0.05)
         }
         let lines = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             .trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(lines == "1000000", "rows received: \(lines)\n\(sinkhole.stderr)")
-        #expect(peak - before < 64 * 1024, "RSS grew from \(before) KiB to \(peak) KiB while streaming")
+        #expect(peak - before < 64 * 1024, "RSS grew from \(before) KiB to \(peak) KiB while streaming; every second: \(stride(from: 0, to: samples.count, by: 20).map { samples[$0] })")
         #expect(sinkhole.terminate() == 0, "\(sinkhole.stderr)")
     }
 

@@ -59,6 +59,8 @@ run: build
 	echo "    \"SELECT event_id, family, src_ip, src_port, service, name, tls_sni, tls_cipher, dst_port, listener_port, first_bytes FROM checkins ORDER BY first_seen DESC LIMIT 5\""; \
 	echo "  sqlite3 -header -column var/checkins.db \\"; \
 	echo "    \"SELECT datetime(hour,'unixepoch') AS hour, src_ip, qname, qtype, count, family FROM dns_queries ORDER BY last_seen DESC LIMIT 20\""; \
+	echo "  curl -H 'Authorization: Bearer dev-token' \"http://127.0.0.1:8444/v1/checkins?date=\$$(date -u +%F)&format=jsonl\"  # the feed API"; \
+	echo "  $$bin export --config $(CONFIG) --all --date \$$(date -u +%F)   # per-ISP files under var/feeds/"; \
 	echo; \
 	echo "Rows reach the store within a second (writer.flush_interval_ms). Stop with Ctrl-C: it drains and flushes."; \
 	echo; \

@@ -100,36 +100,33 @@ public struct DailyExport {
             return (target, name, attribution.asn)
         }
 
+        /// Writes one record in the target's formats: its Shadowserver report row and its
+        /// line of the check-ins JSON Lines file.
+        func write(_ target: Target, report: ShadowserverReport, csv: (inout [UInt8]) -> Void, record: () -> FeedRecord) throws {
+            if target.formats.contains(.shadowserver) {
+                line.removeAll(keepingCapacity: true)
+                csv(&line)
+                try files.append(line, directory: target.directory, name: report.fileName(day: dayString, node: node),
+                                 header: report.headerRow)
+            }
+            if target.formats.contains(.jsonl) {
+                line.removeAll(keepingCapacity: true)
+                record().appendJSON(to: &line)
+                try files.append(line, directory: target.directory, name: Self.checkInsFileName(day: dayString, node: node))
+            }
+        }
+
         do {
             try reader.forEachCheckIn(day: day) { row in
                 guard let (target, _, asn) = try target(of: row.source) else { return }
-                if target.formats.contains(.shadowserver) {
-                    let report = ShadowserverReport.of(row)
-                    line.removeAll(keepingCapacity: true)
-                    ShadowserverRow.checkIn(row, asn: asn, report: report, into: &line)
-                    try files.append(line, directory: target.directory, name: report.fileName(day: dayString, node: node),
-                                     header: report.headerRow)
-                }
-                if target.formats.contains(.jsonl) {
-                    line.removeAll(keepingCapacity: true)
-                    FeedRecord.checkIn(row, asn: asn).appendJSON(to: &line)
-                    try files.append(line, directory: target.directory, name: Self.checkInsFileName(day: dayString, node: node))
-                }
+                let report = ShadowserverReport.of(row)
+                try write(target, report: report, csv: { ShadowserverRow.checkIn(row, asn: asn, report: report, into: &$0) },
+                          record: { .checkIn(row, asn: asn) })
             }
             try reader.forEachDNSQuery(day: day) { row in
                 guard let (target, _, asn) = try target(of: row.source) else { return }
-                if target.formats.contains(.shadowserver) {
-                    let report = ShadowserverReport.event4SinkholeDNS
-                    line.removeAll(keepingCapacity: true)
-                    ShadowserverRow.dnsQuery(row, asn: asn, into: &line)
-                    try files.append(line, directory: target.directory, name: report.fileName(day: dayString, node: node),
-                                     header: report.headerRow)
-                }
-                if target.formats.contains(.jsonl) {
-                    line.removeAll(keepingCapacity: true)
-                    FeedRecord.dnsQuery(row, asn: asn).appendJSON(to: &line)
-                    try files.append(line, directory: target.directory, name: Self.checkInsFileName(day: dayString, node: node))
-                }
+                try write(target, report: .event4SinkholeDNS, csv: { ShadowserverRow.dnsQuery(row, asn: asn, into: &$0) },
+                          record: { .dnsQuery(row, asn: asn) })
             }
             let infections = Self.infectionsFileName(day: dayString, node: node)
             for target in targets.values {

@@ -10,18 +10,6 @@ import Testing
 /// against a brute-force reading of the attribution rules written here, apart from the code.
 @Suite("Feed isolation: random directories, every row to its own ISP only")
 struct FeedIsolationPropertyTests {
-    /// SplitMix64: a seeded generator, so a failing seed can be run again.
-    struct Random: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     struct World {
         var isps: [ISP] = []
         var map: [(CIDR, UInt32)] = []
@@ -31,12 +19,12 @@ struct FeedIsolationPropertyTests {
 
     /// Addresses drawn from a small space (10.0.0.0/16 and 2001:db8::/112 with a few bits set),
     /// so random prefixes overlap, nest and cover each other often.
-    static func address(_ v6: Bool, _ r: inout Random) -> IPAddress {
+    static func address(_ v6: Bool, _ r: inout MappingRandom) -> IPAddress {
         let bits = UInt64.random(in: 0..<4096, using: &r)
         return v6 ? IPAddress(ipv6High: 0x2001_0db8_0000_0000, low: bits) : IPAddress(ipv4: 0x0A00_0000 | UInt32(bits))
     }
 
-    static func prefix(_ r: inout Random) -> CIDR {
+    static func prefix(_ r: inout MappingRandom) -> CIDR {
         let v6 = Bool.random(using: &r)
         let length = v6 ? Int.random(in: 116...128, using: &r) : Int.random(in: 20...32, using: &r)
         let a = address(v6, &r)
@@ -48,10 +36,10 @@ struct FeedIsolationPropertyTests {
     }
 
     static func world(seed: UInt64) -> World {
-        var r = Random(state: seed)
+        var r = MappingRandom(seed: seed)
         var world = World()
         var taken = Set<String>()
-        func fresh(_ r: inout Random) -> CIDR {
+        func fresh(_ r: inout MappingRandom) -> CIDR {
             while true {
                 let c = prefix(&r)
                 if taken.insert(c.description).inserted { return c }

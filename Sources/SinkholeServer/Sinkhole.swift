@@ -178,12 +178,11 @@ public final class Sinkhole: Sendable {
             throw StartupError(description: "store.postgres: \(error)")
         }
         if let file = store.postgresPasswordFile {
-            guard let data = FileManager.default.contents(atPath: file) else {
-                throw StartupError(description: "cannot read store.postgres_password_file \(file)")
+            do {
+                try location.readPassword(file: file)
+            } catch {
+                throw StartupError(description: "\(error)")
             }
-            var password = String(decoding: data, as: UTF8.self)
-            while password.hasSuffix("\n") || password.hasSuffix("\r") { password.removeLast() }
-            location.password = password
         }
         let days = store.retentionDays
         let retention = PostgresStore.Retention(checkins: days.checkins > 0 ? days.checkins : nil,

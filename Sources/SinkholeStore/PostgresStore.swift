@@ -174,6 +174,16 @@ public final class PostgresStore: CheckInStore, @unchecked Sendable {
         if !batch.dnsQueries.isEmpty {
             try query(Self.upsertDNSQueries, PostgresRows.dnsQueries(batch.dnsQueries))
         }
+        let summary = batch.summary
+        if !summary.services.isEmpty {
+            try query(Self.addServiceHours, PostgresRows.serviceHours(summary.services))
+        }
+        if !summary.names.isEmpty {
+            try query(Self.addNameHours, PostgresRows.nameHours(summary.names))
+        }
+        if !summary.resolvers.isEmpty {
+            try query(Self.addResolverHours, PostgresRows.resolverHours(summary.resolvers))
+        }
     }
 
     /// Creates the partitions a batch needs in a short transaction of their own, before the

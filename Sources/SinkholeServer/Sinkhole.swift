@@ -235,14 +235,15 @@ public final class Sinkhole: Sendable {
         let catchAllUDPRing = catchAll.udp.isEmpty ? nil : registry.register(name: "catchall-udp")
         logger.info("event rings ready", metadata: ["rings": "\(registry.all.count)", "ring.slots": "\(registry.slotsPerRing)",
                                                     "ring.slot_bytes": "\(MemoryLayout<CheckIn>.stride)"])
-        let writer = Writer(
-            configuration: .init(node: configuration.node, batchSize: configuration.writer.batchSize,
-                                 flushInterval: .milliseconds(configuration.writer.flushIntervalMS),
-                                 sessionWindowSeconds: configuration.writer.sessionWindowS,
-                                 retention: Retention(checkinsDays: configuration.store.retentionDays.checkins,
-                                                      infectionsDays: configuration.store.retentionDays.infections,
-                                                      dnsQueriesDays: configuration.store.retentionDays.dnsQueries)),
-            rings: registry, store: store, logger: logger)
+        var writerConfiguration = Writer.Configuration(
+            node: configuration.node, batchSize: configuration.writer.batchSize,
+            flushInterval: .milliseconds(configuration.writer.flushIntervalMS),
+            sessionWindowSeconds: configuration.writer.sessionWindowS,
+            retention: Retention(checkinsDays: configuration.store.retentionDays.checkins,
+                                 infectionsDays: configuration.store.retentionDays.infections,
+                                 dnsQueriesDays: configuration.store.retentionDays.dnsQueries))
+        writerConfiguration.spillBatches = configuration.writer.spillBatches
+        let writer = Writer(configuration: writerConfiguration, rings: registry, store: store, logger: logger)
         // The run is recorded before any listener binds: a store that cannot take it must stop
         // the start, not leave listeners answering bots that nothing records.
         do {

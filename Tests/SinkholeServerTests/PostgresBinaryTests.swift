@@ -213,7 +213,7 @@ struct PostgresBinaryTests {
 
         cluster.stop()
         // Check-ins while the store is down are still answered (the responders never wait for
-        // the store) and kept in the rings and the writer's pending batch.
+        // the store) and kept in the writer's spill of batches (writer.spill_batches) and the rings.
         for _ in 0..<5 {
             try Self.checkIn(node)
             #expect(try dig(server: "127.0.0.1", port: node.dnsPort, name: "cc.botnet.example").status == "NOERROR")

@@ -156,6 +156,21 @@ struct StoreStatsTests {
         #expect(later.topResolvers.count == 2, "resolvers come from their summary, over the whole range")
     }
 
+    @Test("a name cut at its bound and a complete name of the same bytes are one C&C name: a batch holding both is stored", arguments: StoreKind.allCases)
+    func truncatedNameSharesItsRow(kind: StoreKind) throws {
+        // A bot's Host of exactly 255 bytes and a longer one: the summary's keys differ only by
+        // the cut flag, which the table does not keep. PostgreSQL refuses a batch that meets a
+        // conflict key twice, and the writer would retry that batch forever.
+        let exact = String(repeating: "a", count: 251) + ".com"
+        let longer = String(repeating: "a", count: 251) + ".com.evil.example"
+        let under = try Self.store(kind, batches: [[
+            Events.session(at: Events.at(60), sourcePort: 1, name: exact),
+            Events.session(at: Events.at(61), sourcePort: 2, name: longer),
+        ]])
+        let stats = try Self.read(under)
+        #expect(stats.topNames.map { "\($0.name) \($0.count)" } == ["\(exact) 2"])
+    }
+
     @Test("a store written before the summaries existed gets them filled when it upgrades", arguments: StoreKind.allCases)
     func backfillOnUpgrade(kind: StoreKind) throws {
         // Mixed-case names: the backfill folds them as the deduplicator does.

@@ -1,4 +1,5 @@
 import Foundation
+import PostgresNIO
 
 /// Where a PostgreSQL store lives, parsed from `store.postgres`:
 /// `postgres[ql]://user[:password]@host[:port]/database[?host=/socket/dir]`.
@@ -149,5 +150,16 @@ public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
             }
         }
         return String(decoding: out, as: UTF8.self)
+    }
+}
+
+extension PostgresLocation {
+    /// How postgres-nio connects: the unix socket when one is named, else TCP without TLS
+    /// (`sslmode=disable` is the only mode the URL accepts).
+    var connectionConfiguration: PostgresConnection.Configuration {
+        if let socket = socketPath {
+            return .init(unixSocketPath: socket, username: user, password: password, database: database)
+        }
+        return .init(host: host ?? "localhost", port: port, username: user, password: password, database: database, tls: .disable)
     }
 }

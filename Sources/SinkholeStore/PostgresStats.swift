@@ -31,13 +31,8 @@ public enum PostgresStats {
         }
         var quiet = Logger(label: "sinkhole.stats")
         quiet.logLevel = .critical
-        let configuration: PostgresConnection.Configuration = if let socket = location.socketPath {
-            .init(unixSocketPath: socket, username: location.user, password: location.password, database: location.database)
-        } else {
-            .init(host: location.host ?? "localhost", port: location.port, username: location.user,
-                  password: location.password, database: location.database, tls: .disable)
-        }
-        let connection = try wait(PostgresConnection.connect(on: group.next(), configuration: configuration, id: 1, logger: quiet),
+        let connection = try wait(PostgresConnection.connect(on: group.next(), configuration: location.connectionConfiguration,
+                                                             id: 1, logger: quiet),
                                   "connecting")
         defer {
             let closed: EventLoopFuture<Void> = connection.close()

@@ -250,13 +250,7 @@ public final class PostgresStore: CheckInStore, @unchecked Sendable {
         }
     }
 
-    var connectionConfiguration: PostgresConnection.Configuration {
-        if let socket = location.socketPath {
-            return .init(unixSocketPath: socket, username: location.user, password: location.password, database: location.database)
-        }
-        return .init(host: location.host ?? "localhost", port: location.port, username: location.user,
-                     password: location.password, database: location.database, tls: .disable)
-    }
+    var connectionConfiguration: PostgresConnection.Configuration { location.connectionConfiguration }
 
     private func connect() throws {
         var quiet = logger

@@ -13,6 +13,9 @@ let package = Package(
         .library(name: "SinkholeCapture", targets: ["SinkholeCapture"]),
         .library(name: "SinkholeServer", targets: ["SinkholeServer"]),
         .library(name: "SinkholeFeeds", targets: ["SinkholeFeeds"]),
+        // The tests' throwaway PostgreSQL cluster, also started by the writer benchmark
+        // (Benchmarks/), which can only use products.
+        .library(name: "PostgresTestSupport", targets: ["PostgresTestSupport"]),
     ],
     // Exact versions: Package.resolved is not committed (the local mirror's commit ids are not
     // upstream's), so the manifest is what makes two builds of this evidence tool the same.

@@ -17,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
         // The DNS path benchmark builds ByteBuffers, as the UDP workers do; the root's version.
         .package(url: "https://github.com/apple/swift-nio", exact: "2.101.3"),
+        // The PostgreSQL writer benchmark's anchor sends its one-row INSERTs itself; the root's version.
+        .package(url: "https://github.com/vapor/postgres-nio", exact: "1.33.2"),
     ],
     targets: [
         // The raw SQLite C API for the writer's anchor. The root package's CSQLite target is
@@ -34,6 +36,9 @@ let package = Package(
                 .product(name: "SinkholeCore", package: "sinkhole"),
                 .product(name: "SinkholeStore", package: "sinkhole"),
                 .product(name: "SinkholeDNS", package: "sinkhole"),
+                .product(name: "PostgresTestSupport", package: "sinkhole"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),

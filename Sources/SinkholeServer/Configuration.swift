@@ -199,6 +199,10 @@ public struct SinkholeConfiguration: Sendable, Equatable {
         /// Events with the same 5-tuple inside this many seconds merge into one row; 0 merges only
         /// events stamped in the same microsecond (the same packet seen twice).
         public var sessionWindowS: Int = 120
+        /// Batches held in memory while the store refuses them (PostgreSQL down, a full
+        /// disk), each up to `batchSize` rows (about 2 MiB at 4096): 16 keeps a minute or more
+        /// of a busy sinkhole's rows before the rings fill and drops are counted.
+        public var spillBatches: Int = 16
         public init() {}
     }
 

@@ -182,12 +182,11 @@ public final class Sinkhole: Sendable {
             throw StartupError(description: "store.postgres: \(error)")
         }
         if let file = store.postgresPasswordFile {
-            guard let data = FileManager.default.contents(atPath: file) else {
-                throw StartupError(description: "cannot read store.postgres_password_file \(file)")
+            do {
+                try location.readPassword(file: file)
+            } catch {
+                throw StartupError(description: "\(error)")
             }
-            var password = String(decoding: data, as: UTF8.self)
-            while password.hasSuffix("\n") || password.hasSuffix("\r") { password.removeLast() }
-            location.password = password
         }
         let days = store.retentionDays
         let retention = PostgresStore.Retention(checkins: days.checkins > 0 ? days.checkins : nil,
@@ -240,14 +239,15 @@ public final class Sinkhole: Sendable {
         let catchAllUDPRing = catchAll.udp.isEmpty ? nil : registry.register(name: "catchall-udp")
         logger.info("event rings ready", metadata: ["rings": "\(registry.all.count)", "ring.slots": "\(registry.slotsPerRing)",
                                                     "ring.slot_bytes": "\(MemoryLayout<CheckIn>.stride)"])
-        let writer = Writer(
-            configuration: .init(node: configuration.node, batchSize: configuration.writer.batchSize,
-                                 flushInterval: .milliseconds(configuration.writer.flushIntervalMS),
-                                 sessionWindowSeconds: configuration.writer.sessionWindowS,
-                                 retention: Retention(checkinsDays: configuration.store.retentionDays.checkins,
-                                                      infectionsDays: configuration.store.retentionDays.infections,
-                                                      dnsQueriesDays: configuration.store.retentionDays.dnsQueries)),
-            rings: registry, store: store, logger: logger)
+        var writerConfiguration = Writer.Configuration(
+            node: configuration.node, batchSize: configuration.writer.batchSize,
+            flushInterval: .milliseconds(configuration.writer.flushIntervalMS),
+            sessionWindowSeconds: configuration.writer.sessionWindowS,
+            retention: Retention(checkinsDays: configuration.store.retentionDays.checkins,
+                                 infectionsDays: configuration.store.retentionDays.infections,
+                                 dnsQueriesDays: configuration.store.retentionDays.dnsQueries))
+        writerConfiguration.spillBatches = configuration.writer.spillBatches
+        let writer = Writer(configuration: writerConfiguration, rings: registry, store: store, logger: logger)
         // The run is recorded before any listener binds: a store that cannot take it must stop
         // the start, not leave listeners answering bots that nothing records.
         do {

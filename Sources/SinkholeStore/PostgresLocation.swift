@@ -1,3 +1,6 @@
+import Foundation
+import PostgresNIO
+
 /// Where a PostgreSQL store lives, parsed from `store.postgres`:
 /// `postgres[ql]://user[:password]@host[:port]/database[?host=/socket/dir]`.
 ///
@@ -26,6 +29,17 @@ public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
     /// Why a URL was refused; never contains the password.
     public struct ParseError: Error, CustomStringConvertible {
         public let description: String
+    }
+
+    /// Takes the password from `file` (`store.postgres_password_file`), as `psql` reads a
+    /// password file: the whole file, less its final line ending. The error names the file.
+    public mutating func readPassword(file: String) throws {
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw ParseError(description: "cannot read store.postgres_password_file \(file)")
+        }
+        var password = String(decoding: data, as: UTF8.self)
+        while password.hasSuffix("\n") || password.hasSuffix("\r") { password.removeLast() }
+        self.password = password
     }
 
     /// Parses a URL; `description` of the error names what is wrong without echoing a password.
@@ -136,5 +150,16 @@ public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
             }
         }
         return String(decoding: out, as: UTF8.self)
+    }
+}
+
+extension PostgresLocation {
+    /// How postgres-nio connects: the unix socket when one is named, else TCP without TLS
+    /// (`sslmode=disable` is the only mode the URL accepts).
+    var connectionConfiguration: PostgresConnection.Configuration {
+        if let socket = socketPath {
+            return .init(unixSocketPath: socket, username: user, password: password, database: database)
+        }
+        return .init(host: host ?? "localhost", port: port, username: user, password: password, database: database, tls: .disable)
     }
 }

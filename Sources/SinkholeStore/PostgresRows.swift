@@ -129,6 +129,67 @@ enum PostgresRows {
         return binds
     }
 
+    /// The summaries are folded again by the keys PostgreSQL compares: a `BoundedBytes` key
+    /// also tells a name cut at its bound from the complete name of the same bytes, which the
+    /// table cannot (a Host of exactly 255 bytes and a longer one sent by the same bot would
+    /// otherwise repeat a conflict key and have the batch refused on every retry).
+    static func serviceHours(_ rows: [ServiceHourKey: ServiceHourRow]) -> PostgresBindings {
+        struct Key: Hashable { var hour: Int64, service: String, family: String }
+        var folded: [Key: (events: Int64, sessions: Int64)] = [:]
+        for (key, row) in rows {
+            folded[Key(hour: key.hour, service: key.service.name, family: key.family.text), default: (0, 0)]
+                .events += Int64(row.events)
+            folded[Key(hour: key.hour, service: key.service.name, family: key.family.text), default: (0, 0)]
+                .sessions += Int64(row.sessions)
+        }
+        var hour: [Int64] = [], service: [String] = [], family: [String] = [], events: [Int64] = [], sessions: [Int64] = []
+        for (key, row) in folded {
+            hour.append(key.hour)
+            service.append(key.service)
+            family.append(key.family)
+            events.append(row.events)
+            sessions.append(row.sessions)
+        }
+        var binds = PostgresBindings(capacity: 5)
+        binds.append(hour); binds.append(service); binds.append(family); binds.append(events); binds.append(sessions)
+        return binds
+    }
+
+    static func nameHours(_ rows: [NameHourKey: Int]) -> PostgresBindings {
+        struct Key: Hashable { var hour: Int64, family: String, name: [UInt8] }
+        var folded: [Key: Int64] = [:]
+        for (key, count) in rows {
+            folded[Key(hour: key.hour, family: key.family.text, name: key.name.withBytes { Array($0) }), default: 0] += Int64(count)
+        }
+        var hour: [Int64] = [], family: [String] = [], name: [ByteBuffer] = [], sessions: [Int64] = []
+        for (key, count) in folded {
+            hour.append(key.hour)
+            family.append(key.family)
+            name.append(ByteBuffer(bytes: key.name))
+            sessions.append(count)
+        }
+        var binds = PostgresBindings(capacity: 4)
+        binds.append(hour); binds.append(family); binds.append(name); binds.append(sessions)
+        return binds
+    }
+
+    static func resolverHours(_ rows: [ResolverHourKey: Int]) -> PostgresBindings {
+        struct Key: Hashable { var hour: Int64, source: String }
+        var folded: [Key: Int64] = [:]
+        for (key, count) in rows {
+            folded[Key(hour: key.hour, source: key.source.description), default: 0] += Int64(count)
+        }
+        var hour: [Int64] = [], source: [String] = [], queries: [Int64] = []
+        for (key, count) in folded {
+            hour.append(key.hour)
+            source.append(key.source)
+            queries.append(count)
+        }
+        var binds = PostgresBindings(capacity: 3)
+        binds.append(hour); binds.append(source); binds.append(queries)
+        return binds
+    }
+
     static func buffer<let n: Int>(_ bytes: BoundedBytes<n>) -> ByteBuffer {
         bytes.withBytes { ByteBuffer(bytes: $0) }
     }

@@ -128,6 +128,63 @@ enum PostgresSchema {
             "ALTER TABLE checkins ADD COLUMN icmp_type integer NOT NULL DEFAULT 0",
             "ALTER TABLE checkins ADD COLUMN icmp_code integer NOT NULL DEFAULT 0",
         ]),
+        // SQLite's 8: the hourly summaries `sinkhole stats` reads, kept by the writer in each
+        // batch's transaction and filled here from what an older database already holds.
+        // Names are `bytea` as in `checkins`; the backfill folds ASCII letters to lowercase as
+        // the deduplicator does, through the escape encoding (bytes above 0x7F become `\ooo`
+        // there, which `lower` leaves alone; `lower` has no `bytea` form).
+        (8, [
+            """
+            CREATE TABLE service_hours (
+                hour bigint NOT NULL,
+                service text NOT NULL,
+                family text NOT NULL,
+                events bigint NOT NULL,
+                sessions bigint NOT NULL,
+                PRIMARY KEY (hour, service, family)
+            )
+            """,
+            """
+            CREATE TABLE name_hours (
+                hour bigint NOT NULL,
+                family text NOT NULL,
+                name bytea NOT NULL,
+                sessions bigint NOT NULL,
+                PRIMARY KEY (hour, family, name)
+            )
+            """,
+            """
+            CREATE TABLE infection_days (
+                day text NOT NULL,
+                family text NOT NULL,
+                addresses bigint NOT NULL,
+                PRIMARY KEY (day, family)
+            )
+            """,
+            """
+            CREATE TABLE resolver_hours (
+                hour bigint NOT NULL,
+                src_ip text NOT NULL,
+                queries bigint NOT NULL,
+                PRIMARY KEY (hour, src_ip)
+            )
+            """,
+            """
+            INSERT INTO service_hours
+                SELECT hour, service, family, sum(events), sum(sessions) FROM (
+                    SELECT first_seen / 3600000000 * 3600 AS hour, service, family, count AS events, 1 AS sessions FROM checkins
+                    UNION ALL
+                    SELECT hour, 'dns', family, count, 0 FROM dns_queries
+                ) AS s GROUP BY 1, 2, 3
+            """,
+            """
+            INSERT INTO name_hours
+                SELECT first_seen / 3600000000 * 3600, family, decode(lower(encode(name, 'escape')), 'escape'), count(*)
+                FROM checkins WHERE name <> '' GROUP BY 1, 2, 3
+            """,
+            "INSERT INTO resolver_hours SELECT hour, src_ip, sum(count) FROM dns_queries GROUP BY 1, 2",
+            "INSERT INTO infection_days SELECT day, family, count(*) FROM infections GROUP BY 1, 2",
+        ]),
         // SQLite's 9: the source port of each DNS row's last query, for the feeds.
         (9, [
             "ALTER TABLE dns_queries ADD COLUMN last_src_port integer NOT NULL DEFAULT 0",

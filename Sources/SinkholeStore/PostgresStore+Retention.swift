@@ -113,10 +113,16 @@ extension PostgresStore {
         if let days = retention.infections {
             let cutoff = UTCTime(seconds: today - Int64(days) * 86_400).dayString
             try await connection.query("DELETE FROM infections WHERE day < \(cutoff)", logger: logger)
+            // The summaries follow what they summarise, as in SQLiteStore.keyedRetention.
+            try await connection.query("DELETE FROM infection_days WHERE day < \(cutoff)", logger: logger)
+            let hour = today - Int64(days) * 86_400
+            try await connection.query("DELETE FROM service_hours WHERE hour < \(hour)", logger: logger)
+            try await connection.query("DELETE FROM name_hours WHERE hour < \(hour)", logger: logger)
         }
         if let days = retention.dnsQueries {
             let cutoff = today - Int64(days) * 86_400
             try await connection.query("DELETE FROM dns_queries WHERE hour < \(cutoff)", logger: logger)
+            try await connection.query("DELETE FROM resolver_hours WHERE hour < \(cutoff)", logger: logger)
         }
         return dropped
     }

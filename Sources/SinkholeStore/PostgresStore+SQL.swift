@@ -69,14 +69,56 @@ extension PostgresStore {
             icmp_type = CASE WHEN c.icmp_type = 0 THEN excluded.icmp_type ELSE c.icmp_type END
         """
 
+    /// The infections upsert, and `infection_days` raised by the rows it inserted: an address
+    /// new to a day and family, whichever node saw it first. Several nodes upserting one row
+    /// at once are serialised by its key (the second waits for the first to commit, then takes
+    /// the update path), so exactly one of them inserts it and counts the address. The rows
+    /// an upsert inserted are those it returns with `xmax = 0`: an updated row version carries
+    /// the updating transaction's id there (PostgreSQL's documented row header; the usual test
+    /// for "inserted, not updated" since `ON CONFLICT` has no other way to say). Days and
+    /// families are grouped before the second upsert, which must not meet a key twice, and
+    /// both take their rows in key order so two nodes lock them in the same order.
     static let upsertInfections = """
-        INSERT INTO infections AS i (day, src_ip, family, first_seen, last_seen, count, last_src_port)
-        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::int8[], $7::int8[])
-        ON CONFLICT (day, src_ip, family) DO UPDATE SET
-            first_seen = least(i.first_seen, excluded.first_seen),
-            last_src_port = CASE WHEN excluded.last_seen >= i.last_seen THEN excluded.last_src_port ELSE i.last_src_port END,
-            last_seen = greatest(i.last_seen, excluded.last_seen),
-            count = i.count + excluded.count
+        WITH upserted AS (
+            INSERT INTO infections AS i (day, src_ip, family, first_seen, last_seen, count, last_src_port)
+            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::int8[], $7::int8[])
+                AS u(day, src_ip, family, first_seen, last_seen, count, last_src_port)
+            ORDER BY day, src_ip, family
+            ON CONFLICT (day, src_ip, family) DO UPDATE SET
+                first_seen = least(i.first_seen, excluded.first_seen),
+                last_src_port = CASE WHEN excluded.last_seen >= i.last_seen THEN excluded.last_src_port ELSE i.last_src_port END,
+                last_seen = greatest(i.last_seen, excluded.last_seen),
+                count = i.count + excluded.count
+            RETURNING i.day, i.family, i.xmax = 0 AS inserted
+        )
+        INSERT INTO infection_days AS d (day, family, addresses)
+        SELECT day, family, count(*) FROM upserted WHERE inserted GROUP BY day, family ORDER BY day, family
+        ON CONFLICT (day, family) DO UPDATE SET addresses = d.addresses + excluded.addresses
+        """
+
+    /// The hourly summaries: their keys are unique in a batch (dictionary keys, see
+    /// `PostgresRows`), and sorted so that nodes lock shared rows in one order.
+    static let addServiceHours = """
+        INSERT INTO service_hours AS s (hour, service, family, events, sessions)
+        SELECT * FROM unnest($1::int8[], $2::text[], $3::text[], $4::int8[], $5::int8[])
+            AS u(hour, service, family, events, sessions)
+        ORDER BY hour, service, family
+        ON CONFLICT (hour, service, family) DO UPDATE SET
+            events = s.events + excluded.events, sessions = s.sessions + excluded.sessions
+        """
+
+    static let addNameHours = """
+        INSERT INTO name_hours AS n (hour, family, name, sessions)
+        SELECT * FROM unnest($1::int8[], $2::text[], $3::bytea[], $4::int8[]) AS u(hour, family, name, sessions)
+        ORDER BY hour, family, name
+        ON CONFLICT (hour, family, name) DO UPDATE SET sessions = n.sessions + excluded.sessions
+        """
+
+    static let addResolverHours = """
+        INSERT INTO resolver_hours AS r (hour, src_ip, queries)
+        SELECT * FROM unnest($1::int8[], $2::text[], $3::int8[]) AS u(hour, src_ip, queries)
+        ORDER BY hour, src_ip
+        ON CONFLICT (hour, src_ip) DO UPDATE SET queries = r.queries + excluded.queries
         """
 
     static let upsertDNSQueries = """

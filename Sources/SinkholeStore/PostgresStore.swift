@@ -174,6 +174,16 @@ public final class PostgresStore: CheckInStore, @unchecked Sendable {
         if !batch.dnsQueries.isEmpty {
             try query(Self.upsertDNSQueries, PostgresRows.dnsQueries(batch.dnsQueries))
         }
+        let summary = batch.summary
+        if !summary.services.isEmpty {
+            try query(Self.addServiceHours, PostgresRows.serviceHours(summary.services))
+        }
+        if !summary.names.isEmpty {
+            try query(Self.addNameHours, PostgresRows.nameHours(summary.names))
+        }
+        if !summary.resolvers.isEmpty {
+            try query(Self.addResolverHours, PostgresRows.resolverHours(summary.resolvers))
+        }
     }
 
     /// Creates the partitions a batch needs in a short transaction of their own, before the
@@ -240,13 +250,7 @@ public final class PostgresStore: CheckInStore, @unchecked Sendable {
         }
     }
 
-    var connectionConfiguration: PostgresConnection.Configuration {
-        if let socket = location.socketPath {
-            return .init(unixSocketPath: socket, username: location.user, password: location.password, database: location.database)
-        }
-        return .init(host: location.host ?? "localhost", port: location.port, username: location.user,
-                     password: location.password, database: location.database, tls: .disable)
-    }
+    var connectionConfiguration: PostgresConnection.Configuration { location.connectionConfiguration }
 
     private func connect() throws {
         var quiet = logger

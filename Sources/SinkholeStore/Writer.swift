@@ -7,9 +7,10 @@ import Synchronization
 /// commits one batch at a time to the store.
 ///
 /// A batch is committed when it holds `batchSize` rows (events that repeat a pending row fold
-/// into it and add none) or `flushInterval` has passed, whichever comes first. A store failure keeps the batch and retries it with backoff (logged
-/// once when it starts failing and once when it recovers); meanwhile the rings fill and
-/// producers count drops rather than block. `stop()` drains every ring to empty and commits the
+/// into it and add none) or `flushInterval` has passed, whichever comes first. A store failure
+/// keeps the batch and retries it with backoff (logged once when it starts failing and once
+/// when it recovers); meanwhile new batches spill behind it up to `spillBatches`, then the
+/// rings fill and producers count drops rather than block. `stop()` drains every ring to empty and commits the
 /// last batch with the run's final counters, so after a clean stop the store holds
 /// `offered == stored + dropped` for the run, exactly.
 public final class Writer: Sendable {
@@ -27,6 +28,13 @@ public final class Writer: Sendable {
         public var retention: Retention?
         /// Rows one sweep step deletes, in one short transaction between batches.
         public var retentionStepRows: Int = 5_000
+        /// Batches held in memory while the store refuses them (PostgreSQL down, a full
+        /// disk), the one being retried included: the writer goes on draining the rings into
+        /// new batches until this many wait, then leaves events in the rings, whose producers
+        /// count what they must drop once those are full too. When the store is back they are
+        /// committed in order. 1: only the batch being retried. Each holds up to `batchSize`
+        /// rows (about 1 KiB each with the row's event id), so the bound is in memory too.
+        public var spillBatches: Int = 1
 
         public init(node: String, batchSize: Int = 4096, flushInterval: Duration = .seconds(1),
                     sessionWindowSeconds: Int = 120, idlePoll: Duration = .milliseconds(2),

@@ -15,8 +15,14 @@ struct WriterLoop: ~Copyable {
     private var run: Int64 = 0
     /// Counters of the last committed batch.
     private(set) var committed = RunCounters()
-    /// A batch the store refused, kept for the next attempt; nothing more is drained meanwhile.
-    private var pending: (batch: StoreBatch, events: Int)?
+    /// Batches formed but not committed, oldest first: the head is the one the store refused
+    /// and is retried with backoff; the writer goes on draining into new batches behind it
+    /// until `spillBatches` wait, then leaves events in the rings. Committed strictly in order:
+    /// each batch's counters are the run's totals after it, which a retried batch's store
+    /// compares to tell a lost COMMIT answer from a failed write.
+    private var spill: [(batch: StoreBatch, events: Int)] = []
+    /// Events folded into the spilled batches.
+    private var spilledEvents = 0
     private var lastFlush: UTCTime
     /// The latest event time seen: sessions expire by event time, so a replayed capture folds
     /// as it did live.
@@ -58,11 +64,13 @@ struct WriterLoop: ~Copyable {
     /// Returns the number of events drained.
     mutating func pass(final: Bool) -> Int {
         let now = clock()
-        if pending != nil {
+        if !spill.isEmpty {
             if now >= retryAt || final || retryAt.microseconds - now.microseconds > Self.maximumBackoff {
-                retryPending(now: now)
+                commitSpill(now: now)
+                return 0
             }
-            return 0
+            // Full: events stay in the rings, whose producers count what they must drop.
+            if spill.count >= max(configuration.spillBatches, 1) { return 0 }
         }
         var offered = 0
         var dropped = 0
@@ -102,15 +110,17 @@ struct WriterLoop: ~Copyable {
             || final
         if due && (deduplicator.pendingEvents > 0 || offered != committed.offered || final) {
             var (batch, events) = deduplicator.takeBatch(now: max(latestEvent, UTCTime(microseconds: 0)))
-            batch.counters = RunCounters(offered: offered, stored: committed.stored + events, dropped: dropped)
+            batch.counters = RunCounters(offered: offered, stored: committed.stored + spilledEvents + events, dropped: dropped)
             if final { batch.finishedAt = now }
-            pending = (batch, events)
+            spill.append((batch, events))
+            spilledEvents += events
             lastFlush = now
-            retryPending(now: now)
+            // Behind a refused batch, it waits for that one's retry.
+            if spill.count == 1 { commitSpill(now: now) }
         } else if due {
             lastFlush = now
         }
-        if !final && pending == nil { sweepStep(now: now) }
+        if !final && spill.isEmpty { sweepStep(now: now) }
         return drained
     }
 
@@ -147,27 +157,39 @@ struct WriterLoop: ~Copyable {
     /// An hour between retention sweeps, in microseconds.
     static let sweepInterval: Int64 = 3_600_000_000
 
-    private mutating func retryPending(now: UTCTime) {
-        guard let (batch, _) = pending else { return }
-        do {
-            try store.write(batch, node: configuration.node, run: run)
+    /// Commits the spilled batches in order, each in its own transaction, until the store
+    /// refuses one (kept at the head, retried after the backoff) or none is left.
+    private mutating func commitSpill(now: UTCTime) {
+        while let (batch, events) = spill.first {
+            do {
+                try store.write(batch, node: configuration.node, run: run)
+            } catch {
+                refused(error, now: now)
+                return
+            }
             committed = batch.counters
             progress.publish(committed)
-            pending = nil
+            spill.removeFirst()
+            spilledEvents -= events
             backoff = 100_000
             if failing {
                 failing = false
-                logger.notice("store writable again", metadata: ["store.stored": "\(committed.stored)"])
+                logger.notice("store writable again", metadata: ["store.stored": "\(committed.stored)",
+                                                                 "store.spilled_batches": "\(spill.count)"])
             }
-        } catch {
-            if !failing {
-                failing = true
-                logger.error("store write failed; retrying with backoff, rings fill and count drops meanwhile",
-                             metadata: ["store.error": "\(error)"])
-            }
-            retryAt = UTCTime(microseconds: now.microseconds + backoff)
-            backoff = min(backoff * 2, Self.maximumBackoff)
         }
+    }
+
+    /// Logged once when the store starts failing; the next attempt waits twice as long as the
+    /// last, up to `maximumBackoff`.
+    private mutating func refused(_ error: any Error, now: UTCTime) {
+        if !failing {
+            failing = true
+            logger.error("store write failed; retrying with backoff, batches spill and rings fill meanwhile",
+                         metadata: ["store.error": "\(error)", "store.spill_batches": "\(configuration.spillBatches)"])
+        }
+        retryAt = UTCTime(microseconds: now.microseconds + backoff)
+        backoff = min(backoff * 2, Self.maximumBackoff)
     }
 
     /// Drains every ring to empty, commits the final batch (with the finish time and the last
@@ -175,10 +197,10 @@ struct WriterLoop: ~Copyable {
     mutating func finish() -> Writer.Outcome {
         let deadline = clock().microseconds + Self.microseconds(configuration.finalRetryLimit)
         while true {
-            if let waiting = pending {
-                retryPending(now: clock())
-                if pending == nil {
-                    if waiting.batch.finishedAt != nil { break }
+            if let newest = spill.last {
+                commitSpill(now: clock())
+                if spill.isEmpty {
+                    if newest.batch.finishedAt != nil { break }
                     continue
                 }
                 if clock().microseconds >= deadline { break }
@@ -189,10 +211,9 @@ struct WriterLoop: ~Copyable {
             // to the last event however long it takes (the producers have stopped).
             let last = rings.totals.inFlight == 0
             _ = pass(final: last)
-            if last && pending == nil { break }
+            if last && spill.isEmpty { break }
         }
-        var lost = rings.totals.inFlight
-        if let (_, events) = pending { lost += events }
+        let lost = rings.totals.inFlight + spilledEvents
         if lost > 0 {
             logger.critical("store still failing at shutdown; events not stored", metadata: ["events.lost": "\(lost)"])
         }

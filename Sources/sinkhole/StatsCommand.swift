@@ -8,8 +8,9 @@ struct Stats: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Summarise what the store holds: infected addresses, check-ins, names, resolvers, losses.",
         discussion: """
-        Reads the store named by the configuration (or --store) without writing to it, so it \
-        can run beside the sinkhole. Sections: distinct infected addresses per UTC day and \
+        Reads the store named by the configuration (SQLite, or the PostgreSQL of store.postgres \
+        that every node writes; or the SQLite file given by --store) without writing to it, so \
+        it can run beside the sinkhole. Sections: distinct infected addresses per UTC day and \
         family; check-in events and sessions per service; the C&C names bots connected to \
         (HTTP Host, TLS SNI); the seized names asked for over DNS; the resolvers asking; and \
         every node's offered, stored and dropped events since the store was created (a node \
@@ -54,26 +55,33 @@ struct Stats: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let path: String
-        if let store {
-            path = store
-        } else {
-            let configuration = try options.load()
-            if let postgres = configuration.store.postgres, !postgres.isEmpty {
-                FileHandle.standardError.write(Data("sinkhole: stats reads SQLite stores only in this version; use --store FILE\n".utf8))
-                throw ExitCode(1)
-            }
-            path = configuration.store.sqlite
-        }
-        guard FileManager.default.fileExists(atPath: path) else {
-            FileHandle.standardError.write(Data("sinkhole: no store at \(path)\n".utf8))
-            throw ExitCode(1)
-        }
         // `validate()` refused any --since this cannot read.
         guard let from = StoreStats.parseSince(since, now: .now()) else { throw ExitCode(64) }
+        let read: () throws -> StoreStats
+        if let store {
+            read = { try SQLiteStats.read(path: store, since: from, family: family, limit: limit) }
+            try requireFile(store)
+        } else {
+            let configuration = try options.load()
+            if let url = configuration.store.postgres, !url.isEmpty {
+                var location: PostgresLocation
+                do {
+                    location = try PostgresLocation(url: url)
+                    if let file = configuration.store.postgresPasswordFile { try location.readPassword(file: file) }
+                } catch {
+                    FileHandle.standardError.write(Data("sinkhole: store.postgres: \(error)\n".utf8))
+                    throw ExitCode(1)
+                }
+                read = { [location] in try PostgresStats.read(location: location, since: from, family: family, limit: limit) }
+            } else {
+                let path = configuration.store.sqlite
+                try requireFile(path)
+                read = { try SQLiteStats.read(path: path, since: from, family: family, limit: limit) }
+            }
+        }
         let stats: StoreStats
         do {
-            stats = try SQLiteStats.read(path: path, since: from, family: family, limit: limit)
+            stats = try read()
         } catch {
             FileHandle.standardError.write(Data("sinkhole: \(error)\n".utf8))
             throw ExitCode(1)
@@ -84,5 +92,13 @@ struct Stats: AsyncParsableCommand {
         case .auto: isatty(STDOUT_FILENO) == 1
         }
         print(asTable ? stats.tables() : stats.json(), terminator: "")
+    }
+
+    /// SQLite would create a missing file; stats must not.
+    private func requireFile(_ path: String) throws {
+        guard FileManager.default.fileExists(atPath: path) else {
+            FileHandle.standardError.write(Data("sinkhole: no store at \(path)\n".utf8))
+            throw ExitCode(1)
+        }
     }
 }

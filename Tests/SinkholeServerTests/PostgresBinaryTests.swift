@@ -105,6 +105,56 @@ struct PostgresBinaryTests {
                 == [["node-a", "5"], ["node-b", "3"]])
     }
 
+    @Test("sinkhole stats --config with store.postgres reads every node's figures: one bot seen by two nodes is one infected address")
+    func statsOverTwoNodes() throws {
+        let cluster = try PostgresCluster.shared()
+        let database = try cluster.makeDatabase()
+        let url = cluster.url(database: database)
+        let a = try Self.makeNode("node-a", url: url)
+        let b = try Self.makeNode("node-b", url: url)
+        defer { for node in [a, b] { try? FileManager.default.removeItem(at: node.directory) } }
+        let processA = try SinkholeProcess(arguments: ["run", "--config", a.config], directory: a.directory)
+        defer { processA.terminate() }
+        let processB = try SinkholeProcess(arguments: ["run", "--config", b.config], directory: b.directory)
+        defer { processB.terminate() }
+        try processA.waitUntilReady()
+        try processB.waitUntilReady()
+        // Interleaved, so both nodes' batches meet the same infections and summary rows.
+        for node in [a, b, a, b, a] { try Self.checkIn(node) }
+        for node in [a, b, b] { _ = try dig(server: "127.0.0.1", port: node.dnsPort, name: "X.cc.botnet.example") }
+        #expect(processA.terminate() == 0, "\(processA.stderr)")
+        #expect(processB.terminate() == 0, "\(processB.stderr)")
+
+        let result = try SinkholeProcess.runToExit(["stats", "--config", b.config, "--since", "1h"])
+        try #require(result.status == 0, "\(result.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], "\(result.stdout)")
+        func list(_ key: String, _ fields: [String]) -> [String] {
+            (json[key] as? [[String: Any]] ?? []).map { row in fields.map { "\(row[$0] ?? "-")" }.joined(separator: " ") }
+        }
+        #expect(list("infected_per_day", ["family", "addresses"]) == ["example 1"], "\(json)")
+        #expect(list("services", ["service", "events", "sessions"]) == ["http 5 5", "dns 3 0"], "\(json)")
+        #expect(list("top_names", ["family", "name", "count"]) == ["example cc.botnet.example 5"], "\(json)")
+        #expect(list("top_query_names", ["name", "count"]) == ["x.cc.botnet.example 3"], "\(json)")
+        #expect(list("top_resolvers", ["address", "queries"]) == ["127.0.0.1 3"], "\(json)")
+        #expect(list("nodes", ["node", "offered", "stored", "dropped"]) == ["node-a 4 4 0", "node-b 4 4 0"], "\(json)")
+
+        let table = try SinkholeProcess.runToExit(["stats", "--config", a.config, "--since", "1h", "--format", "table"])
+        #expect(table.status == 0, "\(table.stderr)")
+        #expect(table.stdout.contains("Check-ins per service\n  service  events  sessions\n  http          5         5\n  dns           3         0\n"),
+                "\(table.stdout)")
+        // Read-only: asking added no run.
+        #expect(try Self.rows(cluster, database, "SELECT count(*) FROM runs") == [["2"]])
+    }
+
+    @Test("stats against an unreachable PostgreSQL exits 1 naming the server, never the password")
+    func statsUnreachable() throws {
+        let node = try Self.makeNode("n1", url: "postgres://sinkhole:hunter2@127.0.0.1:1/nowhere")
+        defer { try? FileManager.default.removeItem(at: node.directory) }
+        let result = try SinkholeProcess.runToExit(["stats", "--config", node.config])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("nowhere") && !result.stderr.contains("hunter2"), "\(result.stderr)")
+    }
+
     @Test("an unreachable PostgreSQL at start is a clear error naming the server and database, never the password; exit status 1")
     func unreachableAtStart() throws {
         let node = try Self.makeNode("n1", url: "postgresql://sinkhole:hunter2@/evidence?host=/nonexistent-sinkhole-pg")
@@ -163,7 +213,7 @@ struct PostgresBinaryTests {
 
         cluster.stop()
         // Check-ins while the store is down are still answered (the responders never wait for
-        // the store) and kept in the rings and the writer's pending batch.
+        // the store) and kept in the writer's spill of batches (writer.spill_batches) and the rings.
         for _ in 0..<5 {
             try Self.checkIn(node)
             #expect(try dig(server: "127.0.0.1", port: node.dnsPort, name: "cc.botnet.example").status == "NOERROR")

@@ -46,7 +46,8 @@ struct PostgresStoreTests {
         defer { store.close() }
         let probe = try fixture.probe()
         #expect(try probe.rows("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
-                == ["checkins", "counters", "dns_queries", "infections", "runs", "schema_migrations"].map { [.text($0)] })
+                == ["checkins", "counters", "dns_queries", "infection_days", "infections", "name_hours", "resolver_hours", "runs",
+                    "schema_migrations", "service_hours"].map { [.text($0)] })
         #expect(try probe.rows("SELECT version FROM schema_migrations ORDER BY version") == PostgresSchema.migrations.map { [.integer(Int64($0.version))] })
         let run = try store.beginRun(node: "n1", startedAt: Events.at(0))
         // Two days, and a session that started before midnight and goes on after it: the row

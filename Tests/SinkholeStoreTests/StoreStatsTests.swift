@@ -1,4 +1,5 @@
 import Foundation
+import PostgresTestSupport
 import SinkholeCore
 @testable import SinkholeStore
 import Testing
@@ -50,17 +51,31 @@ struct StoreStatsTests {
         #expect(summary.resolvers.count == 2)
     }
 
-    static func store(_ dir: TemporaryDirectory, batches: [[CheckIn]]) throws {
-        let store = try SQLiteStore(path: dir.path())
+    /// Writes `batches` as node `n1` (offered 3 more than stored, 3 dropped) and returns the
+    /// store, closed.
+    @discardableResult
+    static func store(_ kind: StoreKind, batches: [[CheckIn]], node: String = "n1", into existing: StoreUnderTest? = nil) throws -> StoreUnderTest {
+        let under = try existing ?? StoreUnderTest(kind)
+        let store = try under.open()
         defer { store.close() }
-        let run = try store.beginRun(node: "n1", startedAt: Events.at(0))
+        let run = try store.beginRun(node: node, startedAt: Events.at(0))
         var dedup = Deduplicator(sessionWindowSeconds: 120)
         var stored = 0
         for events in batches {
             var batch = fold(events, into: &dedup)
             stored += events.count
             batch.counters = RunCounters(offered: stored + 3, stored: stored, dropped: 3)
-            try store.write(batch, node: "n1", run: run)
+            try store.write(batch, node: node, run: run)
+        }
+        return under
+    }
+
+    /// What `sinkhole stats` reads from the store, by the reader of its kind.
+    static func read(_ under: StoreUnderTest, since: UTCTime = Events.at(0), family: String? = nil, limit: Int = 10,
+                     now: UTCTime = Self.now) throws -> StoreStats {
+        switch under.kind {
+        case .sqlite: try SQLiteStats.read(path: under.path, since: since, family: family, limit: limit, now: now)
+        case .postgres: try PostgresStats.read(location: under.location, since: since, family: family, limit: limit, now: now)
         }
     }
 
@@ -74,87 +89,116 @@ struct StoreStatsTests {
         #expect(stats.topResolvers.map { "\($0.address) \($0.queries)" } == ["198.51.100.53 2", "198.51.100.54 1"])
     }
 
-    @Test("stats read back exactly what was written, with rows split over batches adding up")
-    func readsWhatWasWritten() throws {
-        let dir = try TemporaryDirectory()
+    @Test("stats read back exactly what was written, with rows split over batches adding up", arguments: StoreKind.allCases)
+    func readsWhatWasWritten(kind: StoreKind) throws {
         // Split mid-session: the second batch's delta row must not count a second session.
-        try Self.store(dir, batches: [Array(Self.events.prefix(1)), Array(Self.events.dropFirst())])
-        let stats = try SQLiteStats.read(path: dir.path(), since: Events.at(0), family: nil, now: Self.now)
+        let under = try Self.store(kind, batches: [Array(Self.events.prefix(1)), Array(Self.events.dropFirst())])
+        let stats = try Self.read(under)
         Self.expectTheEvents(stats)
         #expect(stats.nodes == [.init(node: "n1", offered: 11, stored: 8, dropped: 3)])
         #expect(stats.anyDropped)
     }
 
-    @Test("an address is counted once per day and family, however many sessions and batches it comes back in")
-    func addressesCountedOnce() throws {
-        let dir = try TemporaryDirectory()
+    @Test("an address is counted once per day and family, however many sessions and batches it comes back in", arguments: StoreKind.allCases)
+    func addressesCountedOnce(kind: StoreKind) throws {
         let bot = { (t: Int64, port: UInt16) in Events.session(at: Events.at(t), source: "203.0.113.7", sourcePort: port, family: "rustock") }
         // New sessions of one bot in three batches, a second bot in the last, and the first
         // bot under another family.
-        try Self.store(dir, batches: [[bot(10, 1)], [bot(500, 2), bot(600, 3)],
-                                      [bot(900, 4), Events.session(at: Events.at(901), source: "203.0.113.8", family: "rustock"),
-                                       Events.session(at: Events.at(902), source: "203.0.113.7", sourcePort: 5, family: "necurs")]])
-        let stats = try SQLiteStats.read(path: dir.path(), since: Events.at(0), family: nil, now: Self.now)
+        let under = try Self.store(kind, batches: [[bot(10, 1)], [bot(500, 2), bot(600, 3)],
+                                                   [bot(900, 4), Events.session(at: Events.at(901), source: "203.0.113.8", family: "rustock"),
+                                                    Events.session(at: Events.at(902), source: "203.0.113.7", sourcePort: 5, family: "necurs")]])
+        let stats = try Self.read(under)
         #expect(stats.infectedPerDay.map { "\($0.family) \($0.addresses)" } == ["necurs 1", "rustock 2"])
-        let probe = try DatabaseProbe(dir)
+        let probe = try under.probe()
         #expect(try probe.integer("SELECT count FROM infections WHERE src_ip = '203.0.113.7' AND family = 'rustock'") == 4)
     }
 
-    @Test("a capture engine's packet session that a responder's event enriches is summarised as its row is stored: the responder's service, family and name", arguments: [false, true])
-    func enrichedSessionFollowsItsRow(acrossBatches: Bool) throws {
-        let dir = try TemporaryDirectory()
+    @Test("a capture engine's packet session that a responder's event enriches is summarised as its row is stored: the responder's service, family and name", arguments: StoreKind.allCases, [false, true])
+    func enrichedSessionFollowsItsRow(kind: StoreKind, acrossBatches: Bool) throws {
         // The SYN seen by the capture engine (no family, no name), then the HTTP responder's
         // event of the same connection naming a seized Host: one row, service http, family
         // rustock, name cc.rustock.example; in one batch, or the second as a delta row.
         let packet = Events.session(at: Events.at(60), service: .packet, family: "", name: "")
         let http = Events.session(at: Events.at(61), family: "rustock", name: "CC.Rustock.example")
-        try Self.store(dir, batches: acrossBatches ? [[packet], [http]] : [[packet, http]])
-        let probe = try DatabaseProbe(dir)
+        let under = try Self.store(kind, batches: acrossBatches ? [[packet], [http]] : [[packet, http]])
+        let probe = try under.probe()
         #expect(try probe.rows("SELECT service, family, name, count FROM checkins")
                 == [[.text("http"), .text("rustock"), .text("CC.Rustock.example"), .integer(2)]])
-        let stats = try SQLiteStats.read(path: dir.path(), since: Events.at(0), family: nil, now: Self.now)
+        let stats = try Self.read(under)
         // Events stay under the service that saw them; the one session is the row's.
         #expect(stats.services.map { "\($0.service) \($0.events) \($0.sessions)" } == ["http 1 1", "packet 1 0"])
         #expect(stats.topNames.map { "\($0.family) \($0.name) \($0.count)" } == ["rustock cc.rustock.example 1"])
         #expect(stats.infectedPerDay.map { "\($0.day) \($0.family) \($0.addresses)" } == ["2024-03-10 rustock 1"])
-        let rustock = try SQLiteStats.read(path: dir.path(), since: Events.at(0), family: "rustock", now: Self.now)
+        let rustock = try Self.read(under, family: "rustock")
         #expect(rustock.services.map { "\($0.service) \($0.events) \($0.sessions)" } == ["http 1 1"])
     }
 
-    @Test("--since and --family narrow every section but the node counters; limit caps the top lists")
-    func narrowing() throws {
-        let dir = try TemporaryDirectory()
-        try Self.store(dir, batches: [Self.events])
-        let nextDay = try SQLiteStats.read(path: dir.path(), since: Events.at(86_400), family: nil, now: Self.now)
+    @Test("--since and --family narrow every section but the node counters; limit caps the top lists", arguments: StoreKind.allCases)
+    func narrowing(kind: StoreKind) throws {
+        let under = try Self.store(kind, batches: [Self.events])
+        let nextDay = try Self.read(under, since: Events.at(86_400))
         #expect(nextDay.infectedPerDay.map(\.day) == ["2024-03-11"])
         #expect(nextDay.services.map { "\($0.service) \($0.events)" } == ["http 1"])
         #expect(nextDay.topQueryNames.isEmpty && nextDay.topResolvers.isEmpty && nextDay.topNames.isEmpty)
         // Mid-hour: the whole hour counts (summaries are hourly).
-        let midHour = try SQLiteStats.read(path: dir.path(), since: Events.at(3_650), family: nil, now: Self.now)
+        let midHour = try Self.read(under, since: Events.at(3_650))
         #expect(midHour.services.map { "\($0.service) \($0.events)" } == ["http 2", "tls 1"])
-        let conficker = try SQLiteStats.read(path: dir.path(), since: Events.at(0), family: "conficker", now: Self.now)
+        let conficker = try Self.read(under, family: "conficker")
         #expect(conficker.infectedPerDay.map(\.family) == ["conficker"])
         #expect(conficker.services.map { "\($0.service) \($0.events)" } == ["dns 2", "tls 1"])
         #expect(conficker.topNames.map(\.name) == ["x.conficker.example"])
         #expect(conficker.topResolvers.count == 2, "resolvers are not split by family")
-        let one = try SQLiteStats.read(path: dir.path(), since: Events.at(0), family: nil, limit: 1, now: Self.now)
+        let one = try Self.read(under, limit: 1)
         #expect(one.topNames.count == 1 && one.topResolvers.count == 1)
         // DNS names over at most the last 24 hours: two days later, none of these.
-        let later = try SQLiteStats.read(path: dir.path(), since: Events.at(0), family: nil, now: Events.at(3 * 86_400))
+        let later = try Self.read(under, now: Events.at(3 * 86_400))
         #expect(later.topQueryNames.isEmpty && later.topQueryNamesSince == Events.at(2 * 86_400))
         #expect(later.topResolvers.count == 2, "resolvers come from their summary, over the whole range")
     }
 
-    @Test("a store written before the summaries existed gets them filled when it upgrades")
-    func backfillOnUpgrade() throws {
-        let dir = try TemporaryDirectory()
-        try Self.store(dir, batches: [Self.events])
-        // Back to the state of an older sinkhole: no summaries, schema version below 8.
-        let probe = try DatabaseProbe(dir)
-        try probe.execute("DROP TABLE service_hours; DROP TABLE name_hours; DROP TABLE resolver_hours; DROP TABLE infection_days; DELETE FROM schema_migrations WHERE version = 8")
-        #expect(throws: SQLiteError.self) { try SQLiteStats.read(path: dir.path(), since: Events.at(0), family: nil, now: Self.now) }
-        try SQLiteStore(path: dir.path()).close()
-        Self.expectTheEvents(try SQLiteStats.read(path: dir.path(), since: Events.at(0), family: nil, now: Self.now))
+    @Test("a name cut at its bound and a complete name of the same bytes are one C&C name: a batch holding both is stored", arguments: StoreKind.allCases)
+    func truncatedNameSharesItsRow(kind: StoreKind) throws {
+        // A bot's Host of exactly 255 bytes and a longer one: the summary's keys differ only by
+        // the cut flag, which the table does not keep. PostgreSQL refuses a batch that meets a
+        // conflict key twice, and the writer would retry that batch forever.
+        let exact = String(repeating: "a", count: 251) + ".com"
+        let longer = String(repeating: "a", count: 251) + ".com.evil.example"
+        let under = try Self.store(kind, batches: [[
+            Events.session(at: Events.at(60), sourcePort: 1, name: exact),
+            Events.session(at: Events.at(61), sourcePort: 2, name: longer),
+        ]])
+        let stats = try Self.read(under)
+        #expect(stats.topNames.map { "\($0.name) \($0.count)" } == ["\(exact) 2"])
+    }
+
+    @Test("a store written before the summaries existed gets them filled when it upgrades", arguments: StoreKind.allCases)
+    func backfillOnUpgrade(kind: StoreKind) throws {
+        // Mixed-case names: the backfill folds them as the deduplicator does.
+        let under = try Self.store(kind, batches: [Self.events])
+        // Back to the state of an older sinkhole: no summaries, no migration 8.
+        let probe = try under.probe()
+        for statement in ["DROP TABLE service_hours", "DROP TABLE name_hours", "DROP TABLE resolver_hours", "DROP TABLE infection_days",
+                          "DELETE FROM schema_migrations WHERE version = 8"] {
+            _ = try probe.rows(statement)
+        }
+        #expect(throws: (any Error).self) { try Self.read(under) }
+        try under.open().close()
+        Self.expectTheEvents(try Self.read(under))
+    }
+
+    @Test("two nodes writing one store: summaries are the sums, an address seen by both counts once per day and family", arguments: StoreKind.allCases)
+    func twoNodes(kind: StoreKind) throws {
+        // Node n2 sees the same bots as n1 (its own sessions), plus one address n1 never saw.
+        let under = try Self.store(kind, batches: [Self.events])
+        let more = Events.session(at: Events.at(120), source: "203.0.113.20", sourcePort: 41_000, family: "rustock", name: "cc.rustock.example")
+        try Self.store(kind, batches: [Array(Self.events.prefix(4)), [more]], node: "n2", into: under)
+        let stats = try Self.read(under)
+        #expect(stats.infectedPerDay.map { "\($0.day) \($0.family) \($0.addresses)" }
+                == ["2024-03-10 conficker 1", "2024-03-10 rustock 3", "2024-03-11 rustock 1"])
+        #expect(stats.services.map { "\($0.service) \($0.events) \($0.sessions)" } == ["http 8 6", "dns 3 0", "tls 2 2"])
+        #expect(stats.topNames.map { "\($0.family) \($0.name) \($0.count)" }
+                == ["rustock cc.rustock.example 5", "conficker x.conficker.example 2"])
+        #expect(stats.nodes.map { "\($0.node) \($0.offered) \($0.stored) \($0.dropped)" } == ["n1 11 8 3", "n2 8 5 3"])
     }
 
     @Test("a file that is not a sinkhole store, or none at all, is a clear error naming it")
@@ -164,6 +208,18 @@ struct StoreStatsTests {
         let error = try #require(throws: SQLiteError.self) { try SQLiteStats.read(path: missing, since: Events.at(0), family: nil, now: Self.now) }
         #expect(error.description.contains(missing))
         #expect(!FileManager.default.fileExists(atPath: missing), "reading must not create a file")
+    }
+
+    @Test("a PostgreSQL database that is not a sinkhole store is a clear error naming it, and stays untouched")
+    func postgresNotAStore() throws {
+        let cluster = try PostgresCluster.shared()
+        let database = try cluster.makeDatabase()
+        let location = try PostgresLocation(url: cluster.url(database: database))
+        let error = try #require(throws: PostgresStoreError.self) {
+            try PostgresStats.read(location: location, since: Events.at(0), family: nil, now: Self.now)
+        }
+        #expect(error.description.contains("not a sinkhole store") && error.description.contains(database), "\(error)")
+        #expect(try PostgresProbe(location).integer("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == 0)
     }
 
     @Test("--since: UTC dates, UTC times and ages; anything else is refused")

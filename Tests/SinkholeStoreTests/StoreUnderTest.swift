@@ -61,6 +61,9 @@ final class StoreUnderTest {
         }
     }
 
+    /// The SQLite file.
+    var path: String { directory!.path() }
+
     var location: PostgresLocation {
         // The fixture's URL always parses.
         try! PostgresLocation(url: cluster!.url(database: database!))

@@ -20,7 +20,7 @@ final class WriterHarness {
 
     init(slotsPerRing: Int = 16, batchSize: Int = 8, flushInterval: Duration = .seconds(1),
          finalRetryLimit: Duration = .seconds(10), clock: FakeClock = FakeClock(),
-         retention: Retention? = nil, retentionStepRows: Int = 5_000,
+         retention: Retention? = nil, retentionStepRows: Int = 5_000, spillBatches: Int = 1,
          wrap: (any CheckInStore) -> any CheckInStore = { $0 }) throws {
         dir = try TemporaryDirectory()
         rings = EventRings(slotsPerRing: slotsPerRing, filler: Events.blank)
@@ -33,6 +33,7 @@ final class WriterHarness {
                                                  sessionWindowSeconds: 120, finalRetryLimit: finalRetryLimit,
                                                  retention: retention)
         configuration.retentionStepRows = retentionStepRows
+        configuration.spillBatches = spillBatches
         writer = Writer(configuration: configuration, rings: rings, store: store, logger: Self.quiet, clock: clock.read)
     }
 

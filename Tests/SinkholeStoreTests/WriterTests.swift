@@ -175,6 +175,61 @@ struct WriterTests {
         #expect(try probe.integer("SELECT value FROM counters WHERE name = 'stored'") == 15)
     }
 
+    @Test("a refusing store: batches spill up to spillBatches, then events stay in the rings and drops are counted; all commit in order when it is back")
+    func spillWhileTheStoreIsDown() throws {
+        var flaky: FlakyStore?
+        let h = try WriterHarness(slotsPerRing: 8, batchSize: 4, flushInterval: .seconds(1), spillBatches: 3) { inner in
+            let store = FlakyStore(inner, fails: { $0 == 1 })
+            flaky = store
+            return store
+        }
+        let store = try #require(flaky)
+        let probe = try h.probe()
+
+        // The first batch is refused; two more are formed behind it without a store attempt.
+        for _ in 0..<3 {
+            #expect(h.push(4, into: h.first) == 4)
+            #expect(h.writer.pass() == 4)
+        }
+        #expect(store.attempts == 1)
+        #expect(h.writer.committedCounters == RunCounters())
+        // The spill is full: nothing more is drained, the ring fills and drops beyond it.
+        let accepted = h.push(12, into: h.first)
+        #expect(accepted == 8)
+        #expect(h.writer.pass() == 0)
+        #expect(h.rings.totals.inFlight == 8)
+
+        // Back: the three batches commit in order, in one pass, each with its own counters.
+        h.clock.advance(by: .milliseconds(100))
+        #expect(h.writer.pass() == 0)
+        #expect(store.attempts == 4)
+        #expect(h.writer.committedCounters == RunCounters(offered: 12, stored: 12, dropped: 0))
+        // Then the rings again, a batch (four rows) at a time.
+        #expect(h.writer.pass() == 4)
+
+        let outcome = h.writer.finishOnCallerThread()
+        #expect(outcome.lost == 0)
+        #expect(outcome.counters == RunCounters(offered: 24, stored: 20, dropped: 4))
+        #expect(try probe.integer("SELECT (SELECT sum(count) FROM checkins) + (SELECT sum(count) FROM dns_queries)") == 20)
+        #expect(try probe.integer("SELECT sum(count) FROM dns_queries") == Int64(h.acceptedDNS))
+        #expect(try probe.rows("SELECT offered, stored, dropped FROM runs") == [[.integer(24), .integer(20), .integer(4)]])
+    }
+
+    @Test("a store still refusing at shutdown: every spilled batch's events are reported lost, none stored")
+    func spillLostAtShutdown() throws {
+        let h = try WriterHarness(slotsPerRing: 16, batchSize: 4, flushInterval: .seconds(1), finalRetryLimit: .zero,
+                                  spillBatches: 4) { FlakyStore($0, fails: { _ in true }) }
+        for _ in 0..<3 {
+            h.push(4, into: h.second)
+            h.writer.pass()
+        }
+        h.push(2, into: h.first)
+        let outcome = h.writer.finishOnCallerThread()
+        #expect(outcome.lost == 14)
+        #expect(outcome.counters == RunCounters())
+        #expect(try h.probe().integer("SELECT count(*) FROM checkins") == 0)
+    }
+
     @Test("a store that never accepts a write: finish gives up at the retry limit and reports every event lost")
     func alwaysFailingStore() throws {
         var flaky: FlakyStore?

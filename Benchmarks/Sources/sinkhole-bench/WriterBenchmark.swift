@@ -32,6 +32,15 @@ struct WriterWorkload: Sendable {
 /// `start()` (and not `pass()` by hand) measures the production path: its own thread, its lock,
 /// the run row created by `beginRun`.
 func runWriter(_ workload: WriterWorkload, path: String, timeLimit: Duration = .seconds(60)) async throws -> WriterRun {
+    try await runWriter(workload, store: SQLiteStore(path: path), timeLimit: timeLimit) {
+        Int(try RawSQLite(path: path).integer("SELECT count(*) FROM \(workload.table)"))
+    }
+}
+
+/// The same run into any store; `countRows` reads the workload's table back after the writer
+/// stopped.
+func runWriter(_ workload: WriterWorkload, store: any CheckInStore, timeLimit: Duration = .seconds(60),
+               countRows: () throws -> Int) async throws -> WriterRun {
     var slots = 1
     while slots < workload.count { slots <<= 1 }
     let rings = EventRings(slotsPerRing: slots, filler: Fixtures.dnsQuery())
@@ -40,7 +49,6 @@ func runWriter(_ workload: WriterWorkload, path: String, timeLimit: Duration = .
         precondition(ring.push(workload.event(i)), "the ring holds the whole workload")
     }
 
-    let store = try SQLiteStore(path: path)
     var logger = Logger(label: "sinkhole-bench")
     logger.logLevel = .warning
     let writer = Writer(configuration: .init(node: "bench"), rings: rings, store: store, logger: logger)
@@ -58,10 +66,9 @@ func runWriter(_ workload: WriterWorkload, path: String, timeLimit: Duration = .
     let outcome = await writer.stop()
     precondition(outcome.lost == 0 && outcome.counters.dropped == 0, "the writer lost events: \(outcome)")
 
-    let db = try RawSQLite(path: path)
-    let rows = try db.integer("SELECT count(*) FROM \(workload.table)")
+    let rows = try countRows()
     let (s, atto) = elapsed.components
-    return WriterRun(events: Int(outcome.counters.stored), rows: Int(rows),
+    return WriterRun(events: Int(outcome.counters.stored), rows: rows,
                      seconds: Double(s) + Double(atto) / 1e18)
 }
 

@@ -4,7 +4,9 @@
 // Then the allocations per query of the DNS UDP path, which do not depend on the machine: the
 // run fails when that path allocates, as the issue asks ("no allocation per query").
 //
-// Usage: sinkhole-bench [ring|writer|dns|all] [--scale F] [--only WORDS] [--no-anchor]
+// Usage: sinkhole-bench [ring|writer|postgres|dns|all] [--scale F] [--only WORDS] [--no-anchor]
+//   postgres: the writer into a throwaway PostgreSQL cluster it starts (needs the postgresql
+//   package, which `make deps` installs); not part of `all`.
 //   --scale shrinks every workload (e.g. 0.05 under valgrind); default 1.
 //   --only runs the writer workloads whose name contains WORDS; --no-anchor skips their
 //   anchors (both for profiling one workload with perf or callgrind).
@@ -20,7 +22,7 @@ var anchors = true
 var arguments = CommandLine.arguments.dropFirst()
 while let argument = arguments.popFirst() {
     switch argument {
-    case "ring", "writer", "dns", "all": which = argument
+    case "ring", "writer", "postgres", "dns", "all": which = argument
     case "--scale":
         guard let value = arguments.popFirst().flatMap(Double.init), value > 0, value <= 1 else {
             fatalError("--scale takes a number in (0, 1]")
@@ -28,7 +30,7 @@ while let argument = arguments.popFirst() {
         scale = value
     case "--only": only = arguments.popFirst()
     case "--no-anchor": anchors = false
-    default: fatalError("usage: sinkhole-bench [ring|writer|dns|all] [--scale F] [--only WORDS] [--no-anchor]")
+    default: fatalError("usage: sinkhole-bench [ring|writer|postgres|dns|all] [--scale F] [--only WORDS] [--no-anchor]")
     }
 }
 
@@ -115,6 +117,21 @@ if which == "all" || which == "writer" {
         print("| \(workload.name) | \(run.events) | \(run.rows) | \(String(format: "%.2f", run.seconds)) | \(rate(run.eventsPerSecond)) | \(rate(run.rowsPerSecond)) | \(rate(rawRate)) | \(ratio(run.rowsPerSecond / rawRate)) |")
         let measured = metric == "events/s" ? run.eventsPerSecond : run.rowsPerSecond
         verdicts.append("writer, \(workload.name): \(rate(measured)) \(metric) (target ≥ \(rate(target)): \(measured >= target ? "met" : "missed by \(String(format: "%.0f", (1 - measured / target) * 100))%"))")
+    }
+    print("")
+}
+
+// MARK: - 2b. Writer into PostgreSQL against one-row INSERTs
+
+if which == "postgres" {
+    let results = try await PostgresWriterBenchmark.run(uniqueCount: scaled(524_288, multipleOf: 4096),
+                                                        dnsKeys: scaled(20_480, multipleOf: 256), only: only, anchors: anchors)
+    print("| writer workload, PostgreSQL | events | rows stored | seconds | events/s | rows/s | one-row INSERT rows/s (anchor) | writer ÷ anchor (rows/s) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in results {
+        print("| \(r.workload.name) | \(r.run.events) | \(r.run.rows) | \(String(format: "%.2f", r.run.seconds)) | \(rate(r.run.eventsPerSecond)) | \(rate(r.run.rowsPerSecond)) | \(rate(r.anchorRowsPerSecond)) | \(ratio(r.run.rowsPerSecond / r.anchorRowsPerSecond)) |")
+        let measured = r.metric == "events/s" ? r.run.eventsPerSecond : r.run.rowsPerSecond
+        verdicts.append("writer into PostgreSQL, \(r.workload.name): \(rate(measured)) \(r.metric) (target ≥ \(rate(r.target)): \(measured >= r.target ? "met" : "missed by \(String(format: "%.0f", (1 - measured / r.target) * 100))%"))")
     }
     print("")
 }

@@ -17,38 +17,11 @@ public enum PostgresStats {
     ///   it to the summaries yet.
     public static func read(location: PostgresLocation, since: UTCTime, family: String?, limit: Int = 10,
                             now: UTCTime = .now(), timeout: Duration = .seconds(10)) throws -> StoreStats {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        defer { try? group.syncShutdownGracefully() }
-        func wait<T: Sendable>(_ future: EventLoopFuture<T>, _ what: String) throws -> T {
-            guard let result = FutureOutcome.wait(for: future, timeout: timeout) else {
-                throw PostgresStoreError(message: "\(what): no answer within \(timeout)", location: location)
-            }
-            do {
-                return try result.get()
-            } catch {
-                throw PostgresStoreError(message: "\(what): \(PostgresStore.describe(error))", location: location)
-            }
-        }
-        var quiet = Logger(label: "sinkhole.stats")
-        quiet.logLevel = .critical
-        let connection = try wait(PostgresConnection.connect(on: group.next(), configuration: location.connectionConfiguration,
-                                                             id: 1, logger: quiet),
-                                  "connecting")
-        defer {
-            let closed: EventLoopFuture<Void> = connection.close()
-            _ = FutureOutcome.wait(for: closed, timeout: timeout)
-        }
+        let connection = try PostgresReadConnection(location: location, timeout: timeout, label: "sinkhole.stats")
         func rows(_ what: String, _ sql: String, _ binds: PostgresBindings = PostgresBindings()) throws -> [PostgresRow] {
-            try wait(connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: quiet), what).rows
+            try connection.rows(what, sql, binds)
         }
-
-        let isStore = try rows("reading the schema version", "SELECT to_regclass('schema_migrations') IS NOT NULL")
-        guard try isStore.first?.decode(Bool.self) == true else {
-            throw PostgresStoreError(message: "not a sinkhole store (no schema_migrations table)", location: location)
-        }
-        // Migrations are applied by number, not in order (`PostgresSchema`): 8 itself, not the highest.
-        let summaries = try rows("reading the schema version", "SELECT count(*) FROM schema_migrations WHERE version = 8")
-        guard try summaries.first?.decode(Int64.self) == 1 else {
+        guard try connection.hasMigration(8) else {
             throw PostgresStoreError(message: "the store has no summaries yet (schema migration 8); start this sinkhole once (`sinkhole run`) to upgrade it, then ask again",
                                      location: location)
         }

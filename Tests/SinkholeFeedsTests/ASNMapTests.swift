@@ -149,6 +149,12 @@ struct ASNMapFileTests {
         #expect(error.problems[30].file == b && error.problems[30].line == 30)
         let lines = error.description.split(separator: "\n")
         #expect(lines.count == ASNMapError.listed + 1 && lines.last == "… and 11 more bad lines", "\(error)")
+        // A file of the wrong kind: the first bad lines are kept, the rest only counted.
+        let huge = try scratch.write("huge.txt", String(repeating: "not a prefix line\n", count: ASNMapError.kept + 500))
+        let hugeError = try #require(throws: ASNMapError.self) { try ASNMap.load(paths: [huge]) }
+        #expect(hugeError.problems.count == ASNMapError.kept && hugeError.omitted == 500)
+        #expect(hugeError.problems.last?.line == ASNMapError.kept)
+        #expect(hugeError.description.hasSuffix("… and \(ASNMapError.kept + 500 - ASNMapError.listed) more bad lines"))
     }
 
     @Test("a missing file, a directory, an empty file and broken gzip are errors naming the file")

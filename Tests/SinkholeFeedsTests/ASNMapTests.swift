@@ -223,12 +223,18 @@ struct ASNMapLookupTests {
         #expect(map.asn(for: testAddress("::")) == nil)
     }
 
-    @Test("random prefixes and addresses agree with a brute-force search over every prefix", arguments: [1, 2, 3, 4, 5, 6, 7, 8] as [UInt64])
-    func againstBruteForce(seed: UInt64) {
+    @Test("random prefixes and addresses agree with a brute-force search over every prefix, with either IPv6 bucketing",
+          arguments: [1, 2, 3, 4, 5, 6, 7, 8] as [UInt64], [false, true])
+    func againstBruteForce(seed: UInt64, routedBucketing: Bool) {
         var random = MappingRandom(seed: seed)
-        // Few distinct bases, so prefixes nest, share starts and end together often.
+        // Few distinct bases, so prefixes nest, share starts and end together often; half the
+        // IPv6 ones in 2000::/3, whose bits the large-table bucketing indexes, and one at each
+        // of its edges.
         let v4Bases = (0..<12).map { _ in UInt32(truncatingIfNeeded: random.next()) }
-        let v6Bases = (0..<12).map { _ in (random.next(), random.next()) }
+        var v6Bases: [(UInt64, UInt64)] = (0..<10).map { i in
+            (i % 2 == 0 ? random.next() : 0x2000_0000_0000_0000 | random.next() >> 3, random.next())
+        }
+        v6Bases += [(0x1FFF_FFFF_FFFF_FFFF, UInt64.max), (0x4000_0000_0000_0000, 0)]
         var prefixes: [(CIDR, UInt32)] = []
         for _ in 0..<300 {
             let asn = UInt32(random.next() % 70_000)
@@ -246,7 +252,7 @@ struct ASNMapLookupTests {
                 prefixes.append((testCIDR("\(network)/\(length)"), asn))
             }
         }
-        let map = ASNMap(prefixes: prefixes)
+        let map = ASNMap(table: PrefixTable(prefixes, v6Bucketing: routedBucketing ? .v6 : .v4))
         /// The last listed of the longest prefixes containing `address`.
         func reference(_ address: IPAddress) -> UInt32? {
             var best: (length: Int, asn: UInt32)?

@@ -34,6 +34,7 @@ let package = Package(
                 .product(name: "SinkholeCore", package: "sinkhole"),
                 .product(name: "SinkholeStore", package: "sinkhole"),
                 .product(name: "SinkholeDNS", package: "sinkhole"),
+                .product(name: "SinkholeFeeds", package: "sinkhole"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),

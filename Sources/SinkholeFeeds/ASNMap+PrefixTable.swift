@@ -150,6 +150,29 @@ struct PrefixTable: Sendable {
         // A few thousand prefixes (the attributor's CIDR and ignore tables) search fast enough
         // without 4 MiB of offsets.
         self.v6 = Ranges(v6, bucketing: v6Bucketing ?? (v6.count < 4096 ? .v4 : .v6))
+        v6Highs = self.v6.starts.map { UInt64(truncatingIfNeeded: $0 >> 64) }
+        v6Lows = self.v6.starts.map { UInt64(truncatingIfNeeded: $0) }
+    }
+
+    /// The IPv6 cuts' halves, searched instead of `v6.starts`: a cut of a prefix of /64 or
+    /// shorter (nearly all routed IPv6) has a zero low half, so the search compares one 64-bit
+    /// word per step and touches half the memory; the low half breaks a tie.
+    private let v6Highs: [UInt64]
+    private let v6Lows: [UInt64]
+
+    @inline(__always)
+    private func v6Value(_ address: IPAddress) -> UInt32 {
+        let bucket = v6.bucketing.bucket(Self.key(address))
+        var low = Int(v6.buckets[bucket])
+        var high = Int(v6.buckets[bucket + 1])
+        let (h, l) = (address.high, address.low)
+        // As `Ranges.value(at:)`: the last cut at or before the address.
+        while low < high {
+            let middle = (low + high) >> 1
+            let cut = v6Highs[middle]
+            if cut < h || (cut == h && v6Lows[middle] <= l) { low = middle + 1 } else { high = middle }
+        }
+        return v6.values[low - 1]
     }
 
     /// Builds from prefixes in order; a prefix listed twice takes its last value.
@@ -175,7 +198,7 @@ struct PrefixTable: Sendable {
     func value(for address: IPAddress) -> UInt32? {
         let value = switch address.family {
         case .v4: v4.value(at: UInt32(truncatingIfNeeded: address.low))
-        case .v6: v6.value(at: Self.key(address))
+        case .v6: v6Value(address)
         }
         return value == Self.uncovered ? nil : value
     }

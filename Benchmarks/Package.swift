@@ -39,6 +39,7 @@ let package = Package(
                 .product(name: "PostgresTestSupport", package: "sinkhole"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "SinkholeFeeds", package: "sinkhole"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),

@@ -12,6 +12,7 @@ extension ASNMap {
         var v4: [PrefixTable.Prefix<UInt32>] = []
         var v6: [PrefixTable.Prefix<UInt128>] = []
         var problems: [ASNMapError.Problem] = []
+        var omitted = 0
         var order = 0
         for path in paths {
             let bytes: [UInt8]
@@ -23,12 +24,12 @@ extension ASNMap {
             }
             let before = v4.count + v6.count
             var parser = Prefix2ASParser(file: path)
-            parser.parse(bytes, order: &order, v4: &v4, v6: &v6, problems: &problems)
+            parser.parse(bytes, order: &order, v4: &v4, v6: &v6, problems: &problems, omitted: &omitted)
             if v4.count + v6.count == before && parser.badLines == 0 {
                 problems.append(.init(file: path, line: 0, reason: "holds no prefixes (an empty or truncated download?)"))
             }
         }
-        guard problems.isEmpty else { throw ASNMapError(problems) }
+        guard problems.isEmpty else { throw ASNMapError(problems, omitted: omitted) }
         return ASNMap(table: PrefixTable(v4: v4, v6: v6))
     }
 
@@ -98,7 +99,7 @@ struct Prefix2ASParser {
     private static let space = UInt8(ascii: " ")
 
     mutating func parse(_ bytes: [UInt8], order: inout Int, v4: inout [PrefixTable.Prefix<UInt32>],
-                        v6: inout [PrefixTable.Prefix<UInt128>], problems: inout [ASNMapError.Problem]) {
+                        v6: inout [PrefixTable.Prefix<UInt128>], problems: inout [ASNMapError.Problem], omitted: inout Int) {
         var lineNumber = 0
         var start = 0
         while start < bytes.count {
@@ -123,7 +124,12 @@ struct Prefix2ASParser {
                 }
             case .failure(let problem):
                 badLines += 1
-                problems.append(.init(file: file, line: lineNumber, reason: problem.reason))
+                // Past the kept ones a count will do.
+                if problems.count < ASNMapError.kept {
+                    problems.append(.init(file: file, line: lineNumber, reason: problem.reason))
+                } else {
+                    omitted += 1
+                }
             }
         }
     }

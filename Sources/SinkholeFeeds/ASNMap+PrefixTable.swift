@@ -7,8 +7,8 @@ import SinkholeCore
 /// address space is cut at every point where the most specific covering prefix changes, and
 /// each cut keeps the value that holds from there to the next cut. A lookup is then "the last
 /// cut at or before the address", which needs no backtracking to a shorter prefix. A table of
-/// 65,537 offsets indexed by the address's top 16 bits narrows the binary search to the cuts
-/// inside that /16 (IPv4: a handful; a whole-array search touched ~21 cache lines per lookup),
+/// offsets indexed by the address's top bits narrows the binary search to the cuts inside that
+/// block (IPv4 /16: a handful; a whole-array search touched ~21 cache lines per lookup),
 /// and nothing is allocated per lookup. A multibit trie would be as fast but several times the
 /// memory for a million prefixes and far more code.
 struct PrefixTable: Sendable {
@@ -29,12 +29,13 @@ struct PrefixTable: Sendable {
     struct Ranges<Key: FixedWidthInteger & UnsignedInteger>: Sendable where Key: Sendable {
         let starts: [Key]
         let values: [UInt32]
-        /// `buckets[b]` is the index of the first cut whose top 16 bits are ≥ b; 65,537 entries.
+        /// `buckets[b]` is the index of the first cut whose bucket is ≥ b.
         let buckets: [UInt32]
+        let bucketing: Bucketing
         /// Distinct prefixes the ranges were built from.
         let prefixCount: Int
 
-        init(_ input: [Prefix<Key>]) {
+        init(_ input: [Prefix<Key>], bucketing: Bucketing) {
             // Containing prefixes sort before the prefixes inside them (same start, shorter
             // length first), so a sweep can keep the open prefixes on a stack.
             let sorted = input.sorted { ($0.start, $0.length, $0.order) < ($1.start, $1.length, $1.order) }
@@ -83,11 +84,12 @@ struct PrefixTable: Sendable {
                 guard top.end != Key.max else { break }
                 cut(at: top.end + 1, open.last?.value ?? PrefixTable.uncovered)
             }
-            var buckets = [UInt32](repeating: 0, count: 65_537)
+            var buckets = [UInt32](repeating: 0, count: bucketing.count + 1)
             for start in starts {
-                buckets[Int(truncatingIfNeeded: start >> (Key.bitWidth - 16)) + 1] += 1
+                buckets[bucketing.bucket(start) + 1] += 1
             }
             for b in 1..<buckets.count { buckets[b] += buckets[b - 1] }
+            self.bucketing = bucketing
             self.starts = starts
             self.values = values
             self.buckets = buckets
@@ -97,7 +99,7 @@ struct PrefixTable: Sendable {
         /// The value of the range holding `key`.
         @inline(__always)
         func value(at key: Key) -> UInt32 {
-            let bucket = Int(truncatingIfNeeded: key >> (Key.bitWidth - 16))
+            let bucket = bucketing.bucket(key)
             var low = Int(buckets[bucket])
             var high = Int(buckets[bucket + 1])
             // Count the cuts of this bucket at or before `key`; the answer is the last of them,
@@ -111,16 +113,70 @@ struct PrefixTable: Sendable {
         }
     }
 
+    /// Which bucket a key falls in: `bits` bits of the key after the top `skip` bits, for keys
+    /// whose top `skip` bits are `pattern`; keys below come first (bucket 0), keys above last.
+    /// Monotonic in the key, so the cuts of one bucket are contiguous in `starts`.
+    struct Bucketing: Sendable {
+        let skip: Int
+        let pattern: UInt64
+        let bits: Int
+
+        /// Buckets in all, the two outside the pattern included.
+        var count: Int { skip == 0 ? 1 << bits : (1 << bits) + 2 }
+
+        @inline(__always)
+        func bucket<Key: FixedWidthInteger & UnsignedInteger>(_ key: Key) -> Int {
+            guard skip > 0 else { return Int(truncatingIfNeeded: key >> (Key.bitWidth - bits)) }
+            let top = UInt64(truncatingIfNeeded: key >> (Key.bitWidth - skip))
+            if top < pattern { return 0 }
+            if top > pattern { return (1 << bits) + 1 }
+            return 1 + Int(truncatingIfNeeded: (key >> (Key.bitWidth - skip - bits)) & Key((1 << bits) - 1))
+        }
+
+        /// IPv4: the top 16 bits, 65,536 buckets of 256 KiB in all; a /16 holds a handful of cuts.
+        static let v4 = Bucketing(skip: 0, pattern: 0, bits: 16)
+        /// IPv6: routed space is 2000::/3 (RFC 4291 §2.4, IANA's global unicast), so the 20 bits
+        /// after those 3 (4 MiB of offsets). Top 16 bits left 2001::/16, a fifth of the routed
+        /// prefixes, in one bucket: 3.7M lookups/s, below the 5M the issue asks.
+        static let v6 = Bucketing(skip: 3, pattern: 0b001, bits: 20)
+    }
+
     let v4: Ranges<UInt32>
     let v6: Ranges<UInt128>
 
-    init(v4: [Prefix<UInt32>], v6: [Prefix<UInt128>]) {
-        self.v4 = Ranges(v4)
-        self.v6 = Ranges(v6)
+    /// `v6Bucketing` is for tests, which check both IPv6 bucketings on small tables.
+    init(v4: [Prefix<UInt32>], v6: [Prefix<UInt128>], v6Bucketing: Bucketing? = nil) {
+        self.v4 = Ranges(v4, bucketing: .v4)
+        // A few thousand prefixes (the attributor's CIDR and ignore tables) search fast enough
+        // without 4 MiB of offsets.
+        self.v6 = Ranges(v6, bucketing: v6Bucketing ?? (v6.count < 4096 ? .v4 : .v6))
+        v6Highs = self.v6.starts.map { UInt64(truncatingIfNeeded: $0 >> 64) }
+        v6Lows = self.v6.starts.map { UInt64(truncatingIfNeeded: $0) }
+    }
+
+    /// The IPv6 cuts' halves, searched instead of `v6.starts`: a cut of a prefix of /64 or
+    /// shorter (nearly all routed IPv6) has a zero low half, so the search compares one 64-bit
+    /// word per step and touches half the memory; the low half breaks a tie.
+    private let v6Highs: [UInt64]
+    private let v6Lows: [UInt64]
+
+    @inline(__always)
+    private func v6Value(_ address: IPAddress) -> UInt32 {
+        let bucket = v6.bucketing.bucket(Self.key(address))
+        var low = Int(v6.buckets[bucket])
+        var high = Int(v6.buckets[bucket + 1])
+        let (h, l) = (address.high, address.low)
+        // As `Ranges.value(at:)`: the last cut at or before the address.
+        while low < high {
+            let middle = (low + high) >> 1
+            let cut = v6Highs[middle]
+            if cut < h || (cut == h && v6Lows[middle] <= l) { low = middle + 1 } else { high = middle }
+        }
+        return v6.values[low - 1]
     }
 
     /// Builds from prefixes in order; a prefix listed twice takes its last value.
-    init(_ prefixes: [(CIDR, UInt32)]) {
+    init(_ prefixes: [(CIDR, UInt32)], v6Bucketing: Bucketing? = nil) {
         var v4: [Prefix<UInt32>] = []
         var v6: [Prefix<UInt128>] = []
         for (order, (cidr, value)) in prefixes.enumerated() {
@@ -131,7 +187,7 @@ struct PrefixTable: Sendable {
             case .v6: v6.append(Prefix(start: Self.key(cidr.network), length: length, value: value, order: order))
             }
         }
-        self.init(v4: v4, v6: v6)
+        self.init(v4: v4, v6: v6, v6Bucketing: v6Bucketing)
     }
 
     /// Distinct prefixes, both families.
@@ -142,7 +198,7 @@ struct PrefixTable: Sendable {
     func value(for address: IPAddress) -> UInt32? {
         let value = switch address.family {
         case .v4: v4.value(at: UInt32(truncatingIfNeeded: address.low))
-        case .v6: v6.value(at: Self.key(address))
+        case .v6: v6Value(address)
         }
         return value == Self.uncovered ? nil : value
     }

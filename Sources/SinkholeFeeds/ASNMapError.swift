@@ -21,12 +21,19 @@ public struct ASNMapError: Error, CustomStringConvertible, Sendable, Equatable {
         }
     }
 
-    /// Every problem found, in file and line order.
+    /// The problems found, in file and line order, up to `kept`.
     public var problems: [Problem]
+    /// Bad lines found beyond `kept`: counted, not held (a file of the wrong kind can have
+    /// millions).
+    public var omitted: Int
 
-    public init(_ problems: [Problem]) {
+    public init(_ problems: [Problem], omitted: Int = 0) {
         self.problems = problems
+        self.omitted = omitted
     }
+
+    /// How many problems a load holds on to.
+    public static let kept = 1000
 
     /// How many problems `description` lists before only counting the rest: a file of the
     /// wrong format would otherwise print a million lines.
@@ -34,8 +41,9 @@ public struct ASNMapError: Error, CustomStringConvertible, Sendable, Equatable {
 
     public var description: String {
         var lines = problems.prefix(Self.listed).map(\.description)
-        if problems.count > Self.listed {
-            lines.append("… and \(problems.count - Self.listed) more bad lines")
+        let more = problems.count + omitted - lines.count
+        if more > 0 {
+            lines.append("… and \(more) more bad lines")
         }
         return lines.joined(separator: "\n")
     }

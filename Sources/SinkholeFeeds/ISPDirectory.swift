@@ -23,6 +23,7 @@ public struct ISPDirectory: Sendable {
         indexByName = Dictionary(uniqueKeysWithValues: isps.enumerated().map { ($0.element.name, $0.offset) })
     }
 
+    /// The ISP called `name` (as `sinkhole export --isp NAME` names it); nil when none is.
     public func isp(named name: String) -> ISP? {
         indexByName[name].map { isps[$0] }
     }

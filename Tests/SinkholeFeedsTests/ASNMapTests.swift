@@ -149,6 +149,12 @@ struct ASNMapFileTests {
         #expect(error.problems[30].file == b && error.problems[30].line == 30)
         let lines = error.description.split(separator: "\n")
         #expect(lines.count == ASNMapError.listed + 1 && lines.last == "… and 11 more bad lines", "\(error)")
+        // A file of the wrong kind: the first bad lines are kept, the rest only counted.
+        let huge = try scratch.write("huge.txt", String(repeating: "not a prefix line\n", count: ASNMapError.kept + 500))
+        let hugeError = try #require(throws: ASNMapError.self) { try ASNMap.load(paths: [huge]) }
+        #expect(hugeError.problems.count == ASNMapError.kept && hugeError.omitted == 500)
+        #expect(hugeError.problems.last?.line == ASNMapError.kept)
+        #expect(hugeError.description.hasSuffix("… and \(ASNMapError.kept + 500 - ASNMapError.listed) more bad lines"))
     }
 
     @Test("a missing file, a directory, an empty file and broken gzip are errors naming the file")
@@ -217,12 +223,18 @@ struct ASNMapLookupTests {
         #expect(map.asn(for: testAddress("::")) == nil)
     }
 
-    @Test("random prefixes and addresses agree with a brute-force search over every prefix", arguments: [1, 2, 3, 4, 5, 6, 7, 8] as [UInt64])
-    func againstBruteForce(seed: UInt64) {
+    @Test("random prefixes and addresses agree with a brute-force search over every prefix, with either IPv6 bucketing",
+          arguments: [1, 2, 3, 4, 5, 6, 7, 8] as [UInt64], [false, true])
+    func againstBruteForce(seed: UInt64, routedBucketing: Bool) {
         var random = MappingRandom(seed: seed)
-        // Few distinct bases, so prefixes nest, share starts and end together often.
+        // Few distinct bases, so prefixes nest, share starts and end together often; half the
+        // IPv6 ones in 2000::/3, whose bits the large-table bucketing indexes, and one at each
+        // of its edges.
         let v4Bases = (0..<12).map { _ in UInt32(truncatingIfNeeded: random.next()) }
-        let v6Bases = (0..<12).map { _ in (random.next(), random.next()) }
+        var v6Bases: [(UInt64, UInt64)] = (0..<10).map { i in
+            (i % 2 == 0 ? random.next() : 0x2000_0000_0000_0000 | random.next() >> 3, random.next())
+        }
+        v6Bases += [(0x1FFF_FFFF_FFFF_FFFF, UInt64.max), (0x4000_0000_0000_0000, 0)]
         var prefixes: [(CIDR, UInt32)] = []
         for _ in 0..<300 {
             let asn = UInt32(random.next() % 70_000)
@@ -240,7 +252,7 @@ struct ASNMapLookupTests {
                 prefixes.append((testCIDR("\(network)/\(length)"), asn))
             }
         }
-        let map = ASNMap(prefixes: prefixes)
+        let map = ASNMap(table: PrefixTable(prefixes, v6Bucketing: routedBucketing ? .v6 : .v4))
         /// The last listed of the longest prefixes containing `address`.
         func reference(_ address: IPAddress) -> UInt32? {
             var best: (length: Int, asn: UInt32)?

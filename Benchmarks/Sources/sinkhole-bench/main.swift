@@ -4,7 +4,9 @@
 // Then the allocations per query of the DNS UDP path, which do not depend on the machine: the
 // run fails when that path allocates, as the issue asks ("no allocation per query").
 //
-// Usage: sinkhole-bench [ring|writer|postgres|dns|all] [--scale F] [--only WORDS] [--no-anchor]
+// Then the ASN map (prefix2as load time and lookups/s) beside a hash-per-length anchor.
+//
+// Usage: sinkhole-bench [ring|writer|postgres|dns|asnmap|all] [--scale F] [--only WORDS] [--no-anchor]
 //   postgres: the writer into a throwaway PostgreSQL cluster it starts (needs the postgresql
 //   package, which `make deps` installs); not part of `all`.
 //   --scale shrinks every workload (e.g. 0.05 under valgrind); default 1.
@@ -22,7 +24,7 @@ var anchors = true
 var arguments = CommandLine.arguments.dropFirst()
 while let argument = arguments.popFirst() {
     switch argument {
-    case "ring", "writer", "postgres", "dns", "all": which = argument
+    case "ring", "writer", "postgres", "dns", "asnmap", "all": which = argument
     case "--scale":
         guard let value = arguments.popFirst().flatMap(Double.init), value > 0, value <= 1 else {
             fatalError("--scale takes a number in (0, 1]")
@@ -30,7 +32,7 @@ while let argument = arguments.popFirst() {
         scale = value
     case "--only": only = arguments.popFirst()
     case "--no-anchor": anchors = false
-    default: fatalError("usage: sinkhole-bench [ring|writer|postgres|dns|all] [--scale F] [--only WORDS] [--no-anchor]")
+    default: fatalError("usage: sinkhole-bench [ring|writer|postgres|dns|asnmap|all] [--scale F] [--only WORDS] [--no-anchor]")
     }
 }
 
@@ -162,6 +164,12 @@ if which == "all" || which == "dns" {
         let runs = DNSPathQuery.mix.count * 2
         verdicts.append("DNS UDP path: \(String(format: "%.2f", maximumAllocations)) allocations per query at most, over \(DNSPathQuery.mix.count) kinds of query with rate limiting off and on (target 0: \(allocatingKinds.isEmpty ? "met" : "missed in \(allocatingKinds.count) of \(runs) runs"))")
     }
+}
+
+// MARK: - 4. ASN map: prefix2as load and longest-prefix lookups
+
+if which == "all" || which == "asnmap" {
+    verdicts += try runASNMapBenchmark(v4Count: scaled(1_000_000), v6Count: scaled(200_000), lookups: scaled(2_000_000))
 }
 
 for verdict in verdicts { print("- \(verdict)") }

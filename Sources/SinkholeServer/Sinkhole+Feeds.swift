@@ -16,12 +16,6 @@ extension Sinkhole {
     static func makeFeedSetup(_ configuration: SinkholeConfiguration, logger: Logger) throws -> FeedSetup? {
         let feeds = configuration.feeds
         guard feeds.isConfigured else { return nil }
-        if configuration.store.postgres != nil {
-            // The feeds read one SQLite file; a PostgreSQL store is exported from elsewhere.
-            logger.warning("feed API not started: it reads SQLite stores only in this version",
-                           metadata: ["feeds.listen": "\(feeds.listen)"])
-            return nil
-        }
         let attributor: AddressAttributor
         do {
             attributor = try feeds.load()
@@ -43,16 +37,17 @@ extension Sinkhole {
         return FeedSetup(attributor: attributor, context: context)
     }
 
-    /// The API service over `setup`, reading the SQLite store with a connection per request.
+    /// The API service over `setup`, reading the store (SQLite or PostgreSQL) with a read-only
+    /// connection of its own per request.
     func makeFeedAPIService(_ setup: FeedSetup, group: any EventLoopGroup, pool: NIOThreadPool,
                             onBound: @escaping @Sendable (ListenAddress) -> Void) -> (FeedAPIService, FeedAPIState) {
         let feeds = configuration.feeds
-        let path = configuration.store.sqlite
+        let store = configuration.store
         let state = FeedAPIState(
             .init(directory: setup.attributor.directory, attributor: setup.attributor),
             limiter: FeedRateLimiter(perMinute: feeds.rateLimitPerMinute, burst: feeds.rateLimitBurst),
             pool: pool, logger: logger,
-            openReader: { try SQLiteDayReader(path: path) })
+            openReader: { try store.dayReader() })
         let service = FeedAPIService(listen: feeds.listen, group: group, state: state, context: setup.context,
                                      logger: logger, onBound: onBound)
         return (service, state)

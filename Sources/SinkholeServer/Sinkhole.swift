@@ -49,8 +49,8 @@ public final class Sinkhole: Sendable {
             logger.info("tls certificates ready", metadata: ["tls.certificate": "\(tlsCertificates.summary)"])
         }
         feedSetup = try Self.makeFeedSetup(configuration, logger: logger)
-        if let url = configuration.store.postgres {
-            store = try Self.openPostgresStore(url: url, configuration.store, logger: logger)
+        if let location = try configuration.store.postgresLocation() {
+            store = try Self.openPostgresStore(location: location, configuration.store, logger: logger)
         } else {
             store = try Self.openStore(path: configuration.store.sqlite, logger: logger)
         }
@@ -174,20 +174,7 @@ public final class Sinkhole: Sendable {
     /// stops the start (exit status 1, as an SQLite file that cannot be opened does): starting
     /// anyway would answer bots while recording nothing beyond what the rings hold. The error
     /// names the user, host or socket, port and database, never the password.
-    static func openPostgresStore(url: String, _ store: SinkholeConfiguration.Store, logger: Logger) throws -> PostgresStore {
-        var location: PostgresLocation
-        do {
-            location = try PostgresLocation(url: url)
-        } catch {
-            throw StartupError(description: "store.postgres: \(error)")
-        }
-        if let file = store.postgresPasswordFile {
-            do {
-                try location.readPassword(file: file)
-            } catch {
-                throw StartupError(description: "\(error)")
-            }
-        }
+    static func openPostgresStore(location: PostgresLocation, _ store: SinkholeConfiguration.Store, logger: Logger) throws -> PostgresStore {
         let days = store.retentionDays
         let retention = PostgresStore.Retention(checkins: days.checkins > 0 ? days.checkins : nil,
                                                 infections: days.infections > 0 ? days.infections : nil,

@@ -71,10 +71,6 @@ struct ExportCommand: AsyncParsableCommand {
     func run() async throws {
         let configuration = try options.load()
         let day = date.flatMap(FeedRequest.parseDay) ?? UTCTime(seconds: UTCTime.now().dayStart.seconds - 86_400)
-        let path = store ?? configuration.store.sqlite
-        if store == nil, let postgres = configuration.store.postgres, !postgres.isEmpty {
-            fail("export reads SQLite stores only in this version; use --store FILE")
-        }
         let attributor: AddressAttributor
         do {
             attributor = try configuration.feeds.load()
@@ -93,10 +89,17 @@ struct ExportCommand: AsyncParsableCommand {
                 chosen.append(found)
             }
         }
-        guard FileManager.default.fileExists(atPath: path) else { fail("no store at \(path)") }
-        let reader: SQLiteDayReader
+        let reader: any StoredDayReader
         do {
-            reader = try SQLiteDayReader(path: path)
+            if let store {
+                // SQLite would create a missing file; an export must not.
+                guard FileManager.default.fileExists(atPath: store) else { fail("no store at \(store)") }
+                reader = try SQLiteDayReader(path: store)
+            } else if configuration.store.postgres == nil && !FileManager.default.fileExists(atPath: configuration.store.sqlite) {
+                fail("no store at \(configuration.store.sqlite)")
+            } else {
+                reader = try configuration.store.dayReader()
+            }
         } catch {
             fail("\(error)")
         }

@@ -63,15 +63,14 @@ struct Stats: AsyncParsableCommand {
             try requireFile(store)
         } else {
             let configuration = try options.load()
-            if let url = configuration.store.postgres, !url.isEmpty {
-                var location: PostgresLocation
-                do {
-                    location = try PostgresLocation(url: url)
-                    if let file = configuration.store.postgresPasswordFile { try location.readPassword(file: file) }
-                } catch {
-                    FileHandle.standardError.write(Data("sinkhole: store.postgres: \(error)\n".utf8))
-                    throw ExitCode(1)
-                }
+            let postgres: PostgresLocation?
+            do {
+                postgres = try configuration.store.postgresLocation()
+            } catch {
+                FileHandle.standardError.write(Data("sinkhole: \(error)\n".utf8))
+                throw ExitCode(1)
+            }
+            if let location = postgres {
                 read = { [location] in try PostgresStats.read(location: location, since: from, family: family, limit: limit) }
             } else {
                 let path = configuration.store.sqlite

@@ -54,6 +54,57 @@ struct PostgresBinaryTests {
         try cluster.psql(database: database, sql).split(separator: "\n").map { $0.split(separator: "|", omittingEmptySubsequences: false).map(String.init) }
     }
 
+    @Test("the feeds of a database two nodes write: the export and the API hold both nodes' check-ins")
+    func feedsFromPostgres() throws {
+        let cluster = try PostgresCluster.shared()
+        let database = try cluster.makeDatabase()
+        let url = cluster.url(database: database)
+        let token = "pg-feed-token"
+        let tokenHash = String(try runTool("/bin/sh", ["-c", "printf %s \(token) | sha256sum"]).prefix(64))
+        let feedsPort = try freeLoopbackPort()
+        func feeds(_ directory: URL, port: UInt16) throws -> String {
+            try """
+            - name: loop
+              asns: [64500]
+              cidrs: ["127.0.0.0/8"]
+              abuse: abuse@loop.test
+              token_sha256: "\(tokenHash)"
+              formats: [shadowserver, jsonl]
+            """.write(to: directory.appendingPathComponent("isps.yaml"), atomically: true, encoding: .utf8)
+            return "feeds: {asn_map: [], isps: isps.yaml, export_dir: out, listen: \"127.0.0.1:\(port)\"}"
+        }
+        let a = try Self.makeNode("node-a", url: url)
+        try (String(contentsOfFile: a.config, encoding: .utf8) + (try feeds(a.directory, port: feedsPort)) + "\n")
+            .write(toFile: a.config, atomically: true, encoding: .utf8)
+        let b = try Self.makeNode("node-b", url: url)
+        defer { for node in [a, b] { try? FileManager.default.removeItem(at: node.directory) } }
+        let processA = try SinkholeProcess(arguments: ["run", "--config", a.config], directory: a.directory)
+        defer { processA.terminate() }
+        let processB = try SinkholeProcess(arguments: ["run", "--config", b.config], directory: b.directory)
+        defer { processB.terminate() }
+        try processA.waitUntilReady()
+        try processB.waitUntilReady()
+        try Self.checkIn(a)
+        try Self.checkIn(b)
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline, try Self.rows(cluster, database, "SELECT count(*) FROM checkins") != [["2"]] {
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        let day = try #require(try Self.rows(cluster, database, "SELECT to_char(to_timestamp(min(first_seen) / 1000000) AT TIME ZONE 'UTC', 'YYYY-MM-DD') FROM checkins").first?.first)
+
+        let api = try runTool("/usr/bin/curl", ["-sS", "--max-time", "10", "-H", "Authorization: Bearer \(token)",
+                                                "http://127.0.0.1:\(feedsPort)/v1/checkins?date=\(day)&format=jsonl"])
+        #expect(api.contains("\"node\":\"node-a\"") && api.contains("\"node\":\"node-b\""), "\(api)\n\(processA.stderr)")
+
+        let out = a.directory.appendingPathComponent("out").path
+        let export = try SinkholeProcess.runToExit(["export", "--config", a.config, "--all", "--date", day])
+        #expect(export.status == 0, "\(export.stderr)")
+        let csv = try String(contentsOfFile: out + "/loop/\(day)-event4_sinkhole_http-node-a.csv", encoding: .utf8)
+        #expect(csv.split(separator: "\r\n").count == 3, "\(csv)")
+        #expect(csv.contains("\"node-a\"\r\n") && csv.contains("\"node-b\"\r\n"), "machine_name of each row: \(csv)")
+        #expect(processA.terminate() == 0 && processB.terminate() == 0)
+    }
+
     @Test("two nodes write one database: infections counts are the sums, first/last seen span both, rows carry their node")
     func twoNodes() throws {
         let cluster = try PostgresCluster.shared()

@@ -297,6 +297,26 @@ struct FeedsBinaryTests {
         #expect(lines == "1000000", "rows received: \(lines)\n\(sinkhole.stderr)")
         #expect(peak - before < 64 * 1024, "RSS grew from \(before) KiB to \(peak) KiB while streaming; every second: \(stride(from: 0, to: samples.count, by: 20).map { samples[$0] })")
         #expect(sinkhole.terminate() == 0, "\(sinkhole.stderr)")
+
+        // The same million as a file: `sinkhole export` streams too (its peak RSS stays far
+        // below the 170 MB the rows take on disk).
+        let export = Process()
+        export.executableURL = URL(fileURLWithPath: SinkholeProcess.binary)
+        export.arguments = ["export", "--config", setup.config, "--isp", "alpha", "--date", day, "--format", "jsonl"]
+        export.standardOutput = FileHandle.nullDevice
+        try export.run()
+        var exportPeak = 0
+        while export.isRunning {
+            let status = (try? String(contentsOfFile: "/proc/\(export.processIdentifier)/status", encoding: .utf8)) ?? ""
+            let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+            exportPeak = max(exportPeak, Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0)
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        #expect(export.terminationStatus == 0)
+        let infections = try String(contentsOfFile: setup.directory.appendingPathComponent("feeds/alpha/\(day)-infections-feed-node.jsonl").path,
+                                    encoding: .utf8)
+        #expect(infections.utf8.reduce(0) { $1 == UInt8(ascii: "\n") ? $0 + 1 : $0 } == 1_000_000)
+        #expect(exportPeak < 96 * 1024, "export peak RSS \(exportPeak) KiB")
     }
 
     @Test("export refuses what it cannot do, saying why")

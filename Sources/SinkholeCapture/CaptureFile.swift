@@ -17,6 +17,8 @@ public enum CaptureFile {
         /// Why the file could not be read to its end (missing, unreadable, not a capture, a
         /// truncated or damaged record); nil when every record was read.
         public var failure: PcapError?
+        /// The read was asked to stop before the file's end (a run shutting down).
+        public var stopped = false
         /// Bytes of the file read, and its size (0 when unknown).
         public var bytesRead = 0
         public var fileBytes = 0
@@ -29,13 +31,20 @@ public enum CaptureFile {
 
     /// Reads `path` to its end (or to the first damaged record, which ends it cleanly: every
     /// packet before it is kept), pushing each check-in into `ring`.
+    ///
+    /// - Parameters:
+    ///   - filter: a BPF filter applied to the file's packets (`capture.filter`); nil reads all.
+    ///   - shouldStop: asked every `progressInterval` packets; true ends the read there, as a
+    ///     run's shutdown does (the summary then has no failure and `stopped` set).
     public static func read(path: String, fileBytes: Int, checkIns: PacketCheckIns, ring: EventRing<CheckIn>,
+                            filter: String? = nil, shouldStop: () -> Bool = { false },
                             progress: (Summary) -> Void = { _ in }) -> Summary {
         var summary = Summary(path: path)
         summary.fileBytes = fileBytes
         let handle: PcapHandle
         do {
             handle = try PcapHandle.openOffline(path: path)
+            if let filter { try handle.setFilter(filter) }
         } catch {
             summary.failure = error
             return summary
@@ -55,6 +64,10 @@ public enum CaptureFile {
                     summary.counts = reader.counts
                     summary.bytesRead = handle.filePosition ?? 0
                     progress(summary)
+                    if shouldStop() {
+                        summary.stopped = true
+                        break loop
+                    }
                 }
             case .end:
                 break loop
@@ -64,7 +77,7 @@ public enum CaptureFile {
             }
         }
         summary.counts = reader.counts
-        summary.bytesRead = summary.failure == nil ? fileBytes : (handle.filePosition ?? 0)
+        summary.bytesRead = summary.failure == nil && !summary.stopped ? fileBytes : (handle.filePosition ?? 0)
         return summary
     }
 }

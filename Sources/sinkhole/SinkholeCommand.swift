@@ -85,7 +85,8 @@ struct CheckConfig: AsyncParsableCommand {
         abstract: "Validate the configuration and the domain lists it names, without starting.",
         discussion: """
         Prints each configuration problem as file:line:column: key: message and exits 2 if there \
-        is any. A configured TLS certificate and key are read and checked to match. Domain list lines that are not usable names are listed as warnings (the server \
+        is any. A configured TLS certificate and key are read and checked to match; the capture's \
+        source (capture.interface or capture.file, with its link type) is printed. Domain list lines that are not usable names are listed as warnings (the server \
         skips them); a missing or unreadable list is an error.
         """)
 
@@ -98,8 +99,10 @@ struct CheckConfig: AsyncParsableCommand {
             // Reads and checks a configured certificate and key (or signs the default one).
             _ = try Sinkhole.makeTLSCertificates(configuration)
             let lists = try Sinkhole.checkDomainLists(configuration)
+            let capture = try Sinkhole.captureSummary(configuration)
             print("\(options.config): OK (node \(configuration.node), \(configuration.families.count) families, \(lists.names) seized names, \(lists.skipped.count) list lines skipped)")
-            for warning in warnings { print("warning: \(warning)") }
+            if let capture { print(capture.line) }
+            for warning in warnings + [capture?.warning].compactMap({ $0 }) { print("warning: \(warning)") }
             for line in lists.skipped { print("warning: skipped \(line)") }
         } catch {
             FileHandle.standardError.write(Data("sinkhole: \(error)\n".utf8))

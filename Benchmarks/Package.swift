@@ -34,6 +34,9 @@ let package = Package(
                 .product(name: "SinkholeCore", package: "sinkhole"),
                 .product(name: "SinkholeStore", package: "sinkhole"),
                 .product(name: "SinkholeDNS", package: "sinkhole"),
+                // The capture path benchmark reads frames through the capture thread's code.
+                .product(name: "SinkholeCapture", package: "sinkhole"),
+                .product(name: "SinkholeHTTP", package: "sinkhole"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),

@@ -6,6 +6,12 @@ import SinkholeCore
 /// Replay waits for the writer when the ring is full (`pushWaitingForConsumer`): a file can be
 /// read again, so there is no reason to drop what the writer would store a moment later.
 public enum CaptureFile {
+    /// How long reading waits on a full ring for a writer that takes nothing before it drops:
+    /// far longer than a live producer's `EventRing.stallMicroseconds`, because waiting loses
+    /// nothing here. On a loaded 2-core host one SQLite commit of a 4,096-event batch took
+    /// longer than the live 250 ms, and a 200,000-packet replay dropped 16,029 events; only a
+    /// store that stays down this long (the writer retrying) costs events.
+    public static let stallMicroseconds = 30_000_000
     /// What reading one file came to.
     public struct Summary: Sendable {
         public var path: String
@@ -54,7 +60,7 @@ public enum CaptureFile {
         summary.linkTypeSupported = reader.link != nil
         loop: while true {
             let next = handle.next { time, bytes, _ in
-                if let checkIn = reader.read(bytes, time: time), !ring.pushWaitingForConsumer(checkIn) {
+                if let checkIn = reader.read(bytes, time: time), !ring.pushWaitingForConsumer(checkIn, stallMicroseconds: stallMicroseconds) {
                     reader.countDrop()
                 }
             }

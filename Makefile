@@ -23,6 +23,7 @@ help:
 	@echo "make fuzz-packet  fuzz the packet decoder for FUZZ_SECONDS; findings go to Fuzz/crashes-packet/"
 	@echo "make bench  run the benchmarks and print the table recorded in Benchmarks/RESULTS.md"
 	@echo "make bench-dns / bench-http [QUICK=1]  the DNS server against NSD and Knot / HTTP against nginx"
+	@echo "make bench-capture [QUICK=1]  live capture and replay against tcpdump (root: network namespaces)"
 	@echo "make bench-stats / bench-sqlite-floor  sinkhole stats on 10M check-ins / SQLite's cost per stored DNS row"
 
 # Installs only what is missing, so a machine that has everything never touches apt.
@@ -156,6 +157,15 @@ bench-dns: deps
 .PHONY: bench-http
 bench-http: deps
 	Benchmarks/http/run.sh $(if $(QUICK),--quick)
+
+# The capture engine against tcpdump: live on a veth pair in network namespaces of its own
+# (RPS steering the receive path to the capture's core), tcpreplay at top speed and fixed rates,
+# and reading a file (`sinkhole replay` vs `tcpdump -r`) (Benchmarks/capture/run.sh; root;
+# installs tcpreplay and tcpdump when missing). QUICK=1 for a smoke run; PACKETS, RATES, ROUNDS
+# and the other knobs in the script's header pass through.
+.PHONY: bench-capture
+bench-capture: deps
+	Benchmarks/capture/run.sh $(if $(QUICK),--quick)
 
 # `sinkhole stats` on a store of 10 million check-ins, against the same figures asked straight
 # of `checkins` (Benchmarks/stats/run.sh; several minutes to fill the store). CHECKINS, BOTS,

@@ -40,6 +40,9 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "SinkholeFeeds", package: "sinkhole"),
+                // The capture path benchmark reads frames through the capture thread's code.
+                .product(name: "SinkholeCapture", package: "sinkhole"),
+                .product(name: "SinkholeHTTP", package: "sinkhole"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),

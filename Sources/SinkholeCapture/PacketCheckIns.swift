@@ -62,7 +62,7 @@ public struct PacketCheckIns: Sendable {
             if syn { return checkIn }
             guard packet.destinationPort == Self.httpPort, !packet.payload.isEmpty,
                   packet.tcpFlags & (TCPFlags.syn | TCPFlags.rst) == 0 else { return nil }
-            return bytes.withBytes(packet.payload) { Self.httpDetail($0, into: &checkIn, targets: targets) } ? checkIn : nil
+            return bytes.withBytes(packet.payload) { Self.httpDetail($0, into: &checkIn, targets: targets, scratch: &scratch) } ? checkIn : nil
         case .udp:
             if packet.destinationPort == Self.dnsPort {
                 bytes.withBytes(packet.payload) { Self.dnsDetail($0, into: &checkIn, zones: targets.zones, scratch: &scratch) }
@@ -78,7 +78,8 @@ public struct PacketCheckIns: Sendable {
     ///
     /// The responder's own parser, fed the one segment: a request head split over segments
     /// yields the fields of its first part (the request line, and the headers that arrived).
-    static func httpDetail(_ payload: UnsafeRawBufferPointer, into checkIn: inout CheckIn, targets: SeizedTargets) -> Bool {
+    static func httpDetail(_ payload: UnsafeRawBufferPointer, into checkIn: inout CheckIn, targets: SeizedTargets,
+                           scratch: inout Scratch) -> Bool {
         var parser = HTTPRequestParser()
         var index = 0
         switch parser.consume(payload, at: &index) {
@@ -87,7 +88,8 @@ public struct PacketCheckIns: Sendable {
             guard parser.isHTTP else { return false }
         }
         parser.request.fill(&checkIn)
-        checkIn.family = targets.family(host: parser.request.host, destination: checkIn.destination)
+        checkIn.family = targets.family(host: parser.request.host, destination: checkIn.destination,
+                                        nameStorage: &scratch.nameStorage)
         return true
     }
 

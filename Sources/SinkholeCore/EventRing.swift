@@ -161,15 +161,17 @@ extension EventRing {
     public static var stallMicroseconds: Int { 250_000 }
 
     /// Pushes `element`, waiting while the ring is full and the consumer keeps draining it;
-    /// gives up, counting a drop, once the consumer has taken nothing for `stallMicroseconds`.
-    /// Returns whether the event got a slot. Producer thread only.
+    /// gives up, counting a drop, once the consumer has taken nothing for `stallMicroseconds`
+    /// (by default `Self.stallMicroseconds`; a producer that loses nothing by waiting longer,
+    /// a capture file, passes its own). Returns whether the event got a slot. Producer thread only.
     ///
     /// Waiting is flow control, not blocking on a failure: while the writer drains, the kernel
     /// queues what arrives meanwhile (socket buffers, unread TCP bytes), so a burst the writer
     /// can absorb is stored instead of dropped, and a producer sharing a core with the writer
     /// sleeps so the writer can run. A stalled writer (a failing store) costs each producer one
     /// wait, then drops are counted at once until the consumer moves again.
-    public func pushWaitingForConsumer(_ element: Element) -> Bool {
+    public func pushWaitingForConsumer(_ element: Element, stallMicroseconds: Int? = nil) -> Bool {
+        let stallMicroseconds = stallMicroseconds ?? Self.stallMicroseconds
         if tryPush(element) { return true }
         var consumed = counts.consumed
         // Still stalled since the last give-up: drop at once, so a dead writer costs one wait,
@@ -179,7 +181,7 @@ extension EventRing {
             return false
         }
         var stalled = 0
-        while stalled < Self.stallMicroseconds {
+        while stalled < stallMicroseconds {
             // Sleeping, not spinning: on a host where the writer shares this core, the sleep
             // is what lets it run.
             usleep(200)

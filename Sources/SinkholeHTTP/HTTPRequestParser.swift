@@ -438,7 +438,8 @@ public struct HTTPRequestParser: Sendable {
                 if trimmed.elementsEqual("keep-alive".utf8) { connectionKeepAlive = true }
             }
         case .accept:
-            request.acceptsHTML = contains(scratch.bytes, "text/html")
+            // Read in place: `scratch.bytes` would be a new array per request.
+            request.acceptsHTML = scratch.withBytes { contains($0, "text/html") }
         case .expect:
             expectContinue = trim(scratch.bytes[...]).elementsEqual("100-continue".utf8)
         default:
@@ -579,7 +580,7 @@ private func trim(_ bytes: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
     return slice
 }
 
-private func contains(_ haystack: [UInt8], _ needle: StaticString) -> Bool {
+private func contains(_ haystack: UnsafeRawBufferPointer, _ needle: StaticString) -> Bool {
     needle.withUTF8Buffer { needle in
         guard needle.count <= haystack.count else { return false }
         for start in 0...(haystack.count - needle.count)

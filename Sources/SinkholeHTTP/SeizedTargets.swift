@@ -23,7 +23,18 @@ public struct SeizedTargets: Sendable {
 
     /// The family of the seized name `host` (a Host value as received) is under, or nil.
     public func family(host: BoundedBytes<255>) -> BoundedBytes<32>? {
-        guard let name = Self.name(fromHost: host), let match = zones.match(name) else { return nil }
+        var storage: [UInt8] = []
+        return family(host: host, nameStorage: &storage)
+    }
+
+    /// `family(host:destination:)` with the Host's name built in `nameStorage`, which a caller
+    /// reading one request per packet keeps (the capture thread: no allocation per packet).
+    public func family(host: BoundedBytes<255>, destination: IPAddress, nameStorage: inout [UInt8]) -> BoundedBytes<32> {
+        family(host: host, nameStorage: &nameStorage) ?? family(destination: destination)
+    }
+
+    func family(host: BoundedBytes<255>, nameStorage: inout [UInt8]) -> BoundedBytes<32>? {
+        guard let name = Self.name(fromHost: host, nameStorage: &nameStorage), let match = zones.match(name) else { return nil }
         return BoundedBytes(match.family)
     }
 
@@ -34,7 +45,7 @@ public struct SeizedTargets: Sendable {
 
     /// The domain name in a Host value (RFC 9110 §7.2: `uri-host [":" port]`); nil for an IP
     /// literal, an empty host, or one that is not a valid name.
-    static func name(fromHost host: BoundedBytes<255>) -> DNSName? {
+    static func name(fromHost host: BoundedBytes<255>, nameStorage: inout [UInt8]) -> DNSName? {
         host.withBytes { bytes -> DNSName? in
             guard let first = bytes.first, first != UInt8(ascii: "[") else { return nil }
             var end = bytes.count
@@ -45,7 +56,7 @@ public struct SeizedTargets: Sendable {
             var lastLabel = end
             while lastLabel > 0 && bytes[lastLabel - 1] != UInt8(ascii: ".") { lastLabel -= 1 }
             if bytes[lastLabel..<end].allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) { return nil }
-            return DNSName(dotted: UnsafeRawBufferPointer(rebasing: bytes[0..<end]))
+            return DNSName(dotted: UnsafeRawBufferPointer(rebasing: bytes[0..<end]), reusing: &nameStorage)
         }
     }
 }

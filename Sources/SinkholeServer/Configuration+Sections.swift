@@ -146,6 +146,17 @@ extension ConfigurationReader {
     /// reads it, so `check-config` catches a missing, unreadable, oversized or directory path
     /// and names the file, line and key. Unlike a domain list it is read once at start.
     mutating func bodyFile(_ value: Node, _ path: String) -> String? {
+        guard let (resolved, size) = readableFile(value, path, what: "the body") else { return nil }
+        guard size <= Self.maxBodyFileBytes else {
+            fail(value, path, "\(resolved) is \(size) bytes; a response body may be at most \(Self.maxBodyFileBytes) bytes (1 MiB)")
+            return nil
+        }
+        return resolved
+    }
+
+    /// A path to a regular file this user can read, and its size; an error naming the file,
+    /// line and key otherwise (`what` names the file in the directory message).
+    mutating func readableFile(_ value: Node, _ path: String, what: String) -> (path: String, size: Int)? {
         guard let resolved = self.path(value, path) else { return nil }
         let files = FileManager.default
         var isDirectory: ObjCBool = false
@@ -154,7 +165,7 @@ extension ConfigurationReader {
             return nil
         }
         guard !isDirectory.boolValue else {
-            fail(value, path, "\(resolved) is a directory; the body must be a file")
+            fail(value, path, "\(resolved) is a directory; \(what) must be a file")
             return nil
         }
         let attributes = try? files.attributesOfItem(atPath: resolved)
@@ -163,16 +174,11 @@ extension ConfigurationReader {
             fail(value, path, "\(resolved) is not a regular file")
             return nil
         }
-        let size = (attributes?[.size] as? NSNumber)?.intValue ?? 0
-        guard size <= Self.maxBodyFileBytes else {
-            fail(value, path, "\(resolved) is \(size) bytes; a response body may be at most \(Self.maxBodyFileBytes) bytes (1 MiB)")
-            return nil
-        }
         guard files.isReadableFile(atPath: resolved) else {
             fail(value, path, "\(resolved) is not readable by this user (permission denied)")
             return nil
         }
-        return resolved
+        return (resolved, (attributes?[.size] as? NSNumber)?.intValue ?? 0)
     }
 
     /// Response header fields: a mapping of field name to value, in order. Names are tokens
@@ -230,7 +236,9 @@ extension ConfigurationReader {
 
     mutating func capture(_ value: Node, _ path: String) -> Config.Capture {
         var capture = Config.Capture()
-        for (key, value, path) in fields(value, path, allowed: ["interface", "filter", "buffer_mb", "snaplen"]) {
+        var interfaceAt: (Node, String)?
+        var fileAt: (Node, String)?
+        for (key, value, path) in fields(value, path, allowed: ["interface", "file", "filter", "buffer_mb", "snaplen"]) {
             switch key {
             // The kernel's capture buffer: what absorbs a burst while the capture thread is
             // busy. 4 GiB is more than any interface needs and less than a typo's worth.
@@ -238,7 +246,12 @@ extension ConfigurationReader {
             // Enough for the link, IP and transport headers at the least; 262144 is libpcap's
             // own maximum.
             case "snaplen": if let v = int(value, path, 128...262_144) { capture.snaplen = v }
-            case "interface": capture.interface = Self.isNull(value) ? nil : string(value, path, what: "an interface name")
+            case "interface":
+                capture.interface = Self.isNull(value) ? nil : string(value, path, what: "an interface name")
+                interfaceAt = capture.interface == nil ? nil : (value, path)
+            case "file":
+                capture.file = Self.isNull(value) ? nil : captureFile(value, path)
+                fileAt = capture.file == nil ? nil : (value, path)
             default:
                 guard !Self.isNull(value), let filter = string(value, path, what: "a BPF filter") else {
                     capture.filter = nil
@@ -254,7 +267,27 @@ extension ConfigurationReader {
                 }
             }
         }
+        // One capture thread reads one source: a run that captures an interface and also
+        // imports a file would interleave two clocks in one ring. `sinkhole replay` imports
+        // files beside a running sinkhole instead.
+        if let (node, path) = fileAt, let (_, interfacePath) = interfaceAt {
+            fail(node, path, "\(interfacePath) is set too; a run captures from an interface or a file, not both (import a file beside a live capture with `sinkhole replay`)")
+        }
         return capture
+    }
+
+    /// `capture.file`: checked here, where its line is known, as `body_file` is: a missing,
+    /// unreadable or directory path, or a file libpcap cannot open as pcap or pcapng, is an
+    /// error naming the file, line and key (and `check-config` finds it before a restart).
+    mutating func captureFile(_ value: Node, _ path: String) -> String? {
+        guard let (resolved, _) = readableFile(value, path, what: "a capture") else { return nil }
+        do {
+            _ = try PcapHandle.openOffline(path: resolved)
+        } catch {
+            fail(value, path, "\(resolved) is not a capture file libpcap reads (pcap or pcapng): \(error)")
+            return nil
+        }
+        return resolved
     }
 
     mutating func ring(_ value: Node, _ path: String) -> Config.Ring {

@@ -173,8 +173,11 @@ public struct SinkholeConfiguration: Sendable, Equatable {
 
     /// The libpcap capture engine.
     public struct Capture: Sendable, Equatable {
-        /// The interface to capture on (`eth0`); nil turns capture off.
+        /// The interface to capture on (`eth0`); nil turns live capture off.
         public var interface: String? = nil
+        /// A pcap or pcapng file read once at start, its packets stored with the capture's
+        /// timestamps as a live capture's would be; exclusive with `interface`.
+        public var file: String? = nil
         /// A BPF filter; nil builds one from the sinkhole and seized addresses.
         public var filter: String? = nil
         /// The kernel capture buffer in MiB (`pcap_set_buffer_size`). libpcap's default of

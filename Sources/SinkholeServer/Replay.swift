@@ -60,7 +60,7 @@ public struct Replay: Sendable {
                 var summaries: [CaptureFile.Summary] = []
                 for path in paths {
                     let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
-                    let summary = CaptureFile.read(path: path, fileBytes: size ?? 0, checkIns: checkIns, ring: ring,
+                    let summary = CaptureFile.read(path: path, fileBytes: size, checkIns: checkIns, ring: ring,
                                                    progress: progress)
                     finished(summary)
                     summaries.append(summary)

@@ -217,7 +217,7 @@ public final class Sinkhole: Sendable {
         let catchAll = configuration.catchAll
         // The catch-all UDP listeners share one worker thread and its ring.
         let catchAllUDPWorkers = catchAll.udp.isEmpty ? 0 : 1
-        let captureThreads = configuration.capture.interface == nil ? 0 : 1
+        let captureThreads = configuration.capture.interface == nil && configuration.capture.file == nil ? 0 : 1
         let registry = EventRings<CheckIn>(memoryBytes: configuration.ring.memoryMB << 20,
                                            producers: loops.count + udpWorkers + catchAllUDPWorkers + captureThreads,
                                            filler: CheckIn.empty)
@@ -246,7 +246,7 @@ public final class Sinkhole: Sendable {
         let logger = self.logger
         // The capture handle opens before any listener binds: no CAP_NET_RAW or no such
         // interface stops the start here, and nothing after "sinkhole ready" is missed.
-        let capture: LiveCapture?
+        let capture: CaptureService?
         do {
             capture = try openCapture(registry: registry)
         } catch {
@@ -305,7 +305,12 @@ public final class Sinkhole: Sendable {
         if !http.listen.isEmpty { listeners.append(.init(service: httpService)) }
         if servesTLS { listeners.append(.init(service: tlsService)) }
         if catchAllOn { listeners.append(.init(service: catchAllService)) }
-        if let capture { listeners.append(.init(service: CaptureService(capture: capture))) }
+        if let capture {
+            // A file's read ends on its own; the run goes on serving.
+            let ends: ServiceGroupConfiguration.ServiceConfiguration.TerminationBehavior
+            if case .file = capture.source { ends = .ignore } else { ends = .cancelGroup }
+            listeners.append(.init(service: capture, successTerminationBehavior: ends))
+        }
         // Store reads for the feed API block; they get threads of their own.
         let feedPool = NIOThreadPool(numberOfThreads: 2)
         let feedAPI = feedSetup.map {
@@ -382,10 +387,20 @@ extension Sinkhole {
         return addresses
     }
 
-    /// Opens live capture on `capture.interface` with its own ring, or returns nil when capture
-    /// is off.
-    func openCapture(registry: EventRings<CheckIn>) throws -> LiveCapture? {
+    /// Opens live capture on `capture.interface`, or prepares the read of `capture.file`, with
+    /// its own ring; nil when capture is off.
+    func openCapture(registry: EventRings<CheckIn>) throws -> CaptureService? {
         let settings = configuration.capture
+        if let file = settings.file {
+            // The configuration refused a file beside an interface, and checked that libpcap
+            // opens it; the default filter is not needed: only packets to the capture
+            // addresses become check-ins anyway.
+            logger.info("capture file to read", metadata: ["capture.file": "\(file)", "capture.filter": "\(settings.filter ?? "")"])
+            return CaptureService(source: .file(path: file, filter: settings.filter,
+                                                checkIns: Self.packetCheckIns(configuration, zones: zones),
+                                                ring: registry.register(name: "capture-file")),
+                                  logger: logger)
+        }
         guard let interface = settings.interface else { return nil }
         // checkSupported refused an empty address set without a filter.
         let filter = settings.filter ?? CaptureFilter.default(addresses: Self.captureAddresses(configuration)) ?? ""
@@ -416,7 +431,7 @@ extension Sinkhole {
         logger.info("capture open", metadata: ["capture.interface": "\(interface)", "capture.link_type": "\(capture.linkTypeName)",
                                                "capture.filter": "\(filter)", "capture.snaplen": "\(settings.snaplen)",
                                                "capture.buffer_mb": "\(settings.bufferMB)"])
-        return capture
+        return CaptureService(source: .live(capture), logger: logger)
     }
 
     /// Seized C&C address → family, from every family's `addresses` (the configuration

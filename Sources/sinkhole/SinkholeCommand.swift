@@ -86,7 +86,8 @@ struct CheckConfig: AsyncParsableCommand {
         abstract: "Validate the configuration and the domain lists it names, without starting.",
         discussion: """
         Prints each configuration problem as file:line:column: key: message and exits 2 if there \
-        is any. A configured TLS certificate and key are read and checked to match. Domain list lines that are not usable names are listed as warnings (the server \
+        is any. A configured TLS certificate and key are read and checked to match; the capture's \
+        source (capture.interface or capture.file, with its link type) is printed. Domain list lines that are not usable names are listed as warnings (the server \
         skips them); a missing or unreadable list is an error. With a feeds section, the prefix2as \
         files and the ISP directory are loaded too, and a bad line in either is an error naming file and line.
         """)
@@ -102,9 +103,11 @@ struct CheckConfig: AsyncParsableCommand {
             let lists = try Sinkhole.checkDomainLists(configuration)
             // The feed files only when a feeds section asks for feeds.
             let feeds = configuration.feeds.isConfigured ? try configuration.feeds.load() : nil
+            let capture = try Sinkhole.captureSummary(configuration)
             print("\(options.config): OK (node \(configuration.node), \(configuration.families.count) families, \(lists.names) seized names, \(lists.skipped.count) list lines skipped)")
+            if let capture { print(capture.line) }
             if let feeds { print("feeds: \(feeds.summary)") }
-            for warning in warnings { print("warning: \(warning)") }
+            for warning in warnings + [capture?.warning].compactMap({ $0 }) { print("warning: \(warning)") }
             for line in lists.skipped { print("warning: skipped \(line)") }
         } catch {
             FileHandle.standardError.write(Data("sinkhole: \(error)\n".utf8))

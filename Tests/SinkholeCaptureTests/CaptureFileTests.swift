@@ -13,14 +13,16 @@ struct CaptureFileTests {
     }
 
     /// Reads `writer`'s bytes as a file; returns the summary and the check-ins pushed.
-    static func read(_ writer: PcapTestWriter) throws -> (CaptureFile.Summary, [CheckIn]) {
+    static func read(_ writer: PcapTestWriter, filter: String? = nil,
+                     shouldStop: () -> Bool = { false }) throws -> (CaptureFile.Summary, [CheckIn]) {
         let url = temporaryFile("test.pcap")
         try writer.write(to: url)
         defer { try? FileManager.default.removeItem(at: url) }
         let ring = EventRing<CheckIn>(name: "test", minimumCapacity: 1024,
                                       filler: CheckIn(time: UTCTime(microseconds: 0), source: .zero, sourcePort: 0,
                                                       destination: .zero, destinationPort: 0, transport: .udp, service: .packet))
-        let summary = CaptureFile.read(path: url.path, fileBytes: writer.bytes.count, checkIns: try F.checkIns(), ring: ring)
+        let summary = CaptureFile.read(path: url.path, fileBytes: writer.bytes.count, checkIns: try F.checkIns(), ring: ring,
+                                       filter: filter, shouldStop: shouldStop)
         var events: [CheckIn] = []
         ring.drain { events.append($0) }
         return (summary, events)
@@ -167,5 +169,39 @@ struct CaptureFileTests {
         } catch {
             #expect(error.call == "pcap_compile" && error.message.contains("dst host and or"))
         }
+    }
+
+    @Test("a filter (capture.filter on a capture.file) keeps only the packets it matches")
+    func filteredRead() throws {
+        var writer = PcapTestWriter(linkType: 1)
+        for (i, f) in Self.traffic({ TestFrame.ethernet(ip: $0) }).enumerated() { writer.add(f, seconds: 1_750_000_000 + UInt32(i)) }
+        let (summary, events) = try Self.read(writer, filter: "tcp port 80 or icmp")
+        // The connection to port 80 (SYN, SYN-ACK, ACK, request) and the echo request; the SYN
+        // elsewhere, the DNS query, the fragment and the cut-off TCP header are filtered out.
+        #expect(summary.failure == nil && summary.counts.packets == 5 && summary.counts.events == 3, "\(summary)")
+        #expect(events.map(\.transport) == [.tcp, .tcp, .icmp])
+    }
+
+    @Test("a stop request ends the read at the next progress interval, not at the file's end, with no failure")
+    func stoppedRead() throws {
+        var writer = PcapTestWriter(linkType: 101)
+        let total = CaptureFile.progressInterval * 3
+        for i in 0..<total {
+            writer.add(TestFrame.ipv4(F.bot, "198.51.100.10", proto: 6, TestFrame.tcp(UInt16(1024 + i % 50_000), 4444, flags: TestFrame.syn)),
+                       seconds: 1_750_000_000, microseconds: UInt32(i))
+        }
+        let url = Self.temporaryFile("stop.pcap")
+        try writer.write(to: url)
+        defer { try? FileManager.default.removeItem(at: url) }
+        let ring = EventRing<CheckIn>(name: "test", minimumCapacity: total,
+                                      filler: CheckIn(time: UTCTime(microseconds: 0), source: .zero, sourcePort: 0,
+                                                      destination: .zero, destinationPort: 0, transport: .udp, service: .packet))
+        var asked = 0
+        let summary = CaptureFile.read(path: url.path, fileBytes: writer.bytes.count, checkIns: try F.checkIns(), ring: ring,
+                                       shouldStop: { asked += 1; return asked == 2 })
+        #expect(summary.stopped && summary.failure == nil, "\(summary)")
+        #expect(summary.counts.packets == 2 * CaptureFile.progressInterval && summary.counts.events == summary.counts.packets)
+        #expect(summary.bytesRead < writer.bytes.count)
+        #expect(ring.drain { _ in } == summary.counts.events)
     }
 }

@@ -1,12 +1,13 @@
 // sinkhole-bench: throughput of the EventRing and of the Writer into SQLite, each run beside its
 // anchor in the same process, printed as a Markdown table. Absolute numbers depend on the
 // machine; the ratios are what to compare across machines (STYLE.md: never gate CI on them).
-// Then the allocations per query of the DNS UDP path, which do not depend on the machine: the
-// run fails when that path allocates, as the issue asks ("no allocation per query").
+// Then the allocations per query of the DNS UDP path and per packet of the capture path, which
+// do not depend on the machine: the run fails when either path allocates, as the issues ask
+// ("no allocation per query", "no allocation per packet").
 //
 // Then the ASN map (prefix2as load time and lookups/s) beside a hash-per-length anchor.
 //
-// Usage: sinkhole-bench [ring|writer|postgres|dns|asnmap|all] [--scale F] [--only WORDS] [--no-anchor]
+// Usage: sinkhole-bench [ring|writer|postgres|dns|capture|asnmap|all] [--scale F] [--only WORDS] [--no-anchor]
 //   postgres: the writer into a throwaway PostgreSQL cluster it starts (needs the postgresql
 //   package, which `make deps` installs); not part of `all`.
 //   --scale shrinks every workload (e.g. 0.05 under valgrind); default 1.
@@ -24,7 +25,7 @@ var anchors = true
 var arguments = CommandLine.arguments.dropFirst()
 while let argument = arguments.popFirst() {
     switch argument {
-    case "ring", "writer", "postgres", "dns", "asnmap", "all": which = argument
+    case "ring", "writer", "postgres", "dns", "capture", "asnmap", "all": which = argument
     case "--scale":
         guard let value = arguments.popFirst().flatMap(Double.init), value > 0, value <= 1 else {
             fatalError("--scale takes a number in (0, 1]")
@@ -32,7 +33,7 @@ while let argument = arguments.popFirst() {
         scale = value
     case "--only": only = arguments.popFirst()
     case "--no-anchor": anchors = false
-    default: fatalError("usage: sinkhole-bench [ring|writer|postgres|dns|asnmap|all] [--scale F] [--only WORDS] [--no-anchor]")
+    default: fatalError("usage: sinkhole-bench [ring|writer|postgres|dns|capture|asnmap|all] [--scale F] [--only WORDS] [--no-anchor]")
     }
 }
 
@@ -166,16 +167,48 @@ if which == "all" || which == "dns" {
     }
 }
 
-// MARK: - 4. ASN map: prefix2as load and longest-prefix lookups
+// MARK: - 4. Allocations per packet on the capture path
+
+var allocatingFrames: [String] = []
+if which == "all" || which == "capture" {
+    let checkIns = capturePathCheckIns()
+    let packets = scaled(100_000)
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sinkhole-bench-\(getpid())")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    var maximum = 0.0
+    print("| capture path, per packet | packets | events | allocations/packet | frees/packet | ns/packet |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for kind in CaptureFrames.kinds {
+        log("capture: \(kind.name), \(packets) packets")
+        let run = try runCapturePath(kind, checkIns: checkIns, packets: packets, warmUp: 2048, directory: directory)
+        print("| \(kind.name) | \(run.packets) | \(run.events) | \(String(format: "%.2f", run.allocationsPerPacket)) | \(String(format: "%.2f", run.freesPerPacket)) | \(String(format: "%.0f", run.nanosecondsPerPacket)) |")
+        // Every frame is a check-in: a packet that decoded to nothing would measure nothing.
+        if run.events != run.packets { fatalError("capture path: \(kind.name): \(run.events) events of \(run.packets) packets") }
+        if run.allocations > 0 || run.frees > 0 { allocatingFrames.append(kind.name) }
+        maximum = max(maximum, run.allocationsPerPacket)
+    }
+    print("")
+    if sinkhole_malloc_counter_available() == 0 {
+        verdicts.append("capture path: allocations not counted (the counter replaces glibc's malloc only)")
+    } else {
+        verdicts.append("capture path: \(String(format: "%.2f", maximum)) allocations per packet at most, over \(CaptureFrames.kinds.count) kinds of frame (target 0: \(allocatingFrames.isEmpty ? "met" : "missed for \(allocatingFrames.count)"))")
+    }
+}
+
+// MARK: - 5. ASN map: prefix2as load and longest-prefix lookups
 
 if which == "all" || which == "asnmap" {
     verdicts += try runASNMapBenchmark(v4Count: scaled(1_000_000), v6Count: scaled(200_000), lookups: scaled(2_000_000))
 }
 
 for verdict in verdicts { print("- \(verdict)") }
-// Counts, unlike times, are the same on every machine: an allocation on the DNS path fails the
-// run (and `make test`, which runs this at 1% scale).
+// Counts, unlike times, are the same on every machine: an allocation on the DNS path or the
+// capture path fails the run (and `make test`, which runs this at 1% scale).
 if !allocatingKinds.isEmpty {
     log("sinkhole-bench: the DNS UDP path allocates per query: \(allocatingKinds.joined(separator: "; "))")
-    exit(1)
 }
+if !allocatingFrames.isEmpty {
+    log("sinkhole-bench: the capture path allocates per packet: \(allocatingFrames.joined(separator: "; "))")
+}
+if !allocatingKinds.isEmpty || !allocatingFrames.isEmpty { exit(1) }

@@ -206,6 +206,12 @@ struct FeedsBinaryTests {
         #expect(try Data(contentsOf: URL(fileURLWithPath: out + "/alpha/MANIFEST.sha256")) == before)
         let sums = try runTool("/bin/sh", ["-c", "cd '\(out)/alpha' && sha256sum --check --strict MANIFEST.sha256 && echo ALL-OK"])
         #expect(sums.contains("ALL-OK"), "\(sums)")
+
+        // On a terminal (script(1) gives it one) the export shows its progress on stderr;
+        // piped, as above, it printed none.
+        #expect(!export.stderr.contains("exporting:"))
+        let tty = try runTool("/usr/bin/script", ["-qec", "'\(SinkholeProcess.binary)' export --config '\(setup.config)' --date \(day) --all --out '\(out)'", "/dev/null"])
+        #expect(tty.contains("exporting: 9 of 9 records (100%)"), "\(tty)")
     }
 
     @Test("with a certificate the API speaks TLS only, and SIGHUP puts an edited ISP directory in force")

@@ -1,4 +1,5 @@
 import Foundation
+import SinkholeCore
 import Yams
 
 extension SinkholeConfiguration {

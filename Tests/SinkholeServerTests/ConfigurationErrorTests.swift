@@ -1,3 +1,4 @@
+import SinkholeCore
 import Foundation
 import Testing
 

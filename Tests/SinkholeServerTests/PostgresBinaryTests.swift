@@ -54,15 +54,48 @@ struct PostgresBinaryTests {
         try cluster.psql(database: database, sql).split(separator: "\n").map { $0.split(separator: "|", omittingEmptySubsequences: false).map(String.init) }
     }
 
+    /// Two nodes writing one new database, started together (both migrate it at once: the
+    /// advisory lock orders them) and ready; stopped by PID and their directories removed when
+    /// released. `extraA` adds top-level config to node-a, written into its directory first.
+    final class TwoNodes {
+        let cluster: PostgresCluster
+        let database: String
+        let a: Node
+        let b: Node
+        let processA: SinkholeProcess
+        let processB: SinkholeProcess
+
+        init(extraA: (URL) throws -> String = { _ in "" }) throws {
+            cluster = try PostgresCluster.shared()
+            database = try cluster.makeDatabase()
+            let url = cluster.url(database: database)
+            a = try PostgresBinaryTests.makeNode("node-a", url: url)
+            b = try PostgresBinaryTests.makeNode("node-b", url: url)
+            let extra = try extraA(a.directory)
+            if !extra.isEmpty {
+                try (String(contentsOfFile: a.config, encoding: .utf8) + extra + "\n").write(toFile: a.config, atomically: true, encoding: .utf8)
+            }
+            processA = try SinkholeProcess(arguments: ["run", "--config", a.config], directory: a.directory)
+            processB = try SinkholeProcess(arguments: ["run", "--config", b.config], directory: b.directory)
+            try processA.waitUntilReady()
+            try processB.waitUntilReady()
+        }
+
+        func rows(_ sql: String) throws -> [[String]] { try PostgresBinaryTests.rows(cluster, database, sql) }
+
+        deinit {
+            processA.terminate()
+            processB.terminate()
+            for node in [a, b] { try? FileManager.default.removeItem(at: node.directory) }
+        }
+    }
+
     @Test("the feeds of a database two nodes write: the export and the API hold both nodes' check-ins")
     func feedsFromPostgres() throws {
-        let cluster = try PostgresCluster.shared()
-        let database = try cluster.makeDatabase()
-        let url = cluster.url(database: database)
         let token = "pg-feed-token"
         let tokenHash = String(try runTool("/bin/sh", ["-c", "printf %s \(token) | sha256sum"]).prefix(64))
         let feedsPort = try freeLoopbackPort()
-        func feeds(_ directory: URL, port: UInt16) throws -> String {
+        let nodes = try TwoNodes { directory in
             try """
             - name: loop
               asns: [64500]
@@ -71,19 +104,11 @@ struct PostgresBinaryTests {
               token_sha256: "\(tokenHash)"
               formats: [shadowserver, jsonl]
             """.write(to: directory.appendingPathComponent("isps.yaml"), atomically: true, encoding: .utf8)
-            return "feeds: {asn_map: [], isps: isps.yaml, export_dir: out, listen: \"127.0.0.1:\(port)\"}"
+            return "feeds: {asn_map: [], isps: isps.yaml, export_dir: out, listen: \"127.0.0.1:\(feedsPort)\"}"
         }
-        let a = try Self.makeNode("node-a", url: url)
-        try (String(contentsOfFile: a.config, encoding: .utf8) + (try feeds(a.directory, port: feedsPort)) + "\n")
-            .write(toFile: a.config, atomically: true, encoding: .utf8)
-        let b = try Self.makeNode("node-b", url: url)
-        defer { for node in [a, b] { try? FileManager.default.removeItem(at: node.directory) } }
-        let processA = try SinkholeProcess(arguments: ["run", "--config", a.config], directory: a.directory)
-        defer { processA.terminate() }
-        let processB = try SinkholeProcess(arguments: ["run", "--config", b.config], directory: b.directory)
-        defer { processB.terminate() }
-        try processA.waitUntilReady()
-        try processB.waitUntilReady()
+        // Swift may release an object after its last use; the nodes must run to the end.
+        defer { withExtendedLifetime(nodes) {} }
+        let (cluster, database, a, b, processA, processB) = (nodes.cluster, nodes.database, nodes.a, nodes.b, nodes.processA, nodes.processB)
         try Self.checkIn(a)
         try Self.checkIn(b)
         let deadline = ContinuousClock.now + .seconds(20)
@@ -107,19 +132,10 @@ struct PostgresBinaryTests {
 
     @Test("two nodes write one database: infections counts are the sums, first/last seen span both, rows carry their node")
     func twoNodes() throws {
-        let cluster = try PostgresCluster.shared()
-        let database = try cluster.makeDatabase()
-        let url = cluster.url(database: database)
-        let a = try Self.makeNode("node-a", url: url)
-        let b = try Self.makeNode("node-b", url: url)
-        defer { for node in [a, b] { try? FileManager.default.removeItem(at: node.directory) } }
-        // Started together: both migrate a new database at once (the advisory lock orders them).
-        let processA = try SinkholeProcess(arguments: ["run", "--config", a.config], directory: a.directory)
-        defer { processA.terminate() }
-        let processB = try SinkholeProcess(arguments: ["run", "--config", b.config], directory: b.directory)
-        defer { processB.terminate() }
-        try processA.waitUntilReady()
-        try processB.waitUntilReady()
+        let nodes = try TwoNodes()
+        // Swift may release an object after its last use; the nodes must run to the end.
+        defer { withExtendedLifetime(nodes) {} }
+        let (cluster, database, a, b, processA, processB) = (nodes.cluster, nodes.database, nodes.a, nodes.b, nodes.processA, nodes.processB)
 
         let before = Self.microsNow()
         for _ in 0..<3 { try Self.checkIn(a) }
@@ -158,18 +174,10 @@ struct PostgresBinaryTests {
 
     @Test("sinkhole stats --config with store.postgres reads every node's figures: one bot seen by two nodes is one infected address")
     func statsOverTwoNodes() throws {
-        let cluster = try PostgresCluster.shared()
-        let database = try cluster.makeDatabase()
-        let url = cluster.url(database: database)
-        let a = try Self.makeNode("node-a", url: url)
-        let b = try Self.makeNode("node-b", url: url)
-        defer { for node in [a, b] { try? FileManager.default.removeItem(at: node.directory) } }
-        let processA = try SinkholeProcess(arguments: ["run", "--config", a.config], directory: a.directory)
-        defer { processA.terminate() }
-        let processB = try SinkholeProcess(arguments: ["run", "--config", b.config], directory: b.directory)
-        defer { processB.terminate() }
-        try processA.waitUntilReady()
-        try processB.waitUntilReady()
+        let nodes = try TwoNodes()
+        // Swift may release an object after its last use; the nodes must run to the end.
+        defer { withExtendedLifetime(nodes) {} }
+        let (cluster, database, a, b, processA, processB) = (nodes.cluster, nodes.database, nodes.a, nodes.b, nodes.processA, nodes.processB)
         // Interleaved, so both nodes' batches meet the same infections and summary rows.
         for node in [a, b, a, b, a] { try Self.checkIn(node) }
         for node in [a, b, b] { _ = try dig(server: "127.0.0.1", port: node.dnsPort, name: "X.cc.botnet.example") }

@@ -40,6 +40,18 @@ public final class TLSCertificates: Sendable {
     /// read and checked now: a file that cannot be read, holds no certificate, or a key that
     /// does not match the certificate is an error naming the file, before any listener binds.
     public convenience init(certificateFile: String, keyFile: String) throws(TLSCertificateError) {
+        let (chain, key) = try Self.readPEM(certificateFile: certificateFile, keyFile: keyFile)
+        do {
+            self.init(configured: try Self.serverContext(chain, key: key))
+        } catch {
+            throw TLSCertificateError(description: "the key in \(keyFile) does not go with the certificate in \(certificateFile): \(error)")
+        }
+    }
+
+    /// Reads a PEM certificate chain (leaf first) and its unencrypted PEM key, saying which
+    /// file is wrong and how.
+    public static func readPEM(certificateFile: String, keyFile: String) throws(TLSCertificateError)
+        -> (chain: [NIOSSLCertificate], key: NIOSSLPrivateKey) {
         let chain: [NIOSSLCertificate]
         do {
             chain = try NIOSSLCertificate.fromPEMFile(certificateFile)
@@ -55,11 +67,7 @@ public final class TLSCertificates: Sendable {
         } catch {
             throw TLSCertificateError(description: "cannot read a PEM private key (not encrypted) from \(keyFile): \(error)")
         }
-        do {
-            self.init(configured: try Self.serverContext(chain, key: key))
-        } catch {
-            throw TLSCertificateError(description: "the key in \(keyFile) does not go with the certificate in \(certificateFile): \(error)")
-        }
+        return (chain, key)
     }
 
     /// Certificates signed by the sinkhole: `signer`'s default one for no or unseized SNI, one

@@ -3,6 +3,7 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import SinkholeFeeds
+import SinkholeHTTP
 import SinkholeStore
 
 extension Sinkhole {
@@ -22,19 +23,29 @@ extension Sinkhole {
         } catch {
             throw StartupError(description: "feeds: \(error)")
         }
-        var context: NIOSSLContext?
-        if let certificate = feeds.tlsCertificate, let key = feeds.tlsKey {
-            do {
-                let chain = try NIOSSLCertificate.fromPEMFile(certificate)
-                let privateKey = try NIOSSLPrivateKey(file: key, format: .pem)
-                context = try NIOSSLContext(configuration: .makeServerConfiguration(
-                    certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(privateKey)))
-            } catch {
-                throw StartupError(description: "feeds.tls_certificate / feeds.tls_key: \(error)")
-            }
-        }
+        let context = try feedTLSContext(configuration)
         logger.info("feeds loaded", metadata: ["feeds.summary": "\(attributor.summary)"])
         return FeedSetup(attributor: attributor, context: context)
+    }
+
+    /// The feed API's TLS context from `feeds.tls_certificate`/`tls_key`, nil without them.
+    /// Unlike the bots' listeners (TLS 1.0 up: old bots are the point), NIOSSL's defaults: ISPs
+    /// fetch with current clients, and their tokens deserve current TLS.
+    public static func feedTLSContext(_ configuration: SinkholeConfiguration) throws -> NIOSSLContext? {
+        let feeds = configuration.feeds
+        guard let certificate = feeds.tlsCertificate, let key = feeds.tlsKey else { return nil }
+        let pem: (chain: [NIOSSLCertificate], key: NIOSSLPrivateKey)
+        do {
+            pem = try TLSCertificates.readPEM(certificateFile: certificate, keyFile: key)
+        } catch {
+            throw StartupError(description: "feeds.tls_certificate / feeds.tls_key: \(error)")
+        }
+        do {
+            return try NIOSSLContext(configuration: .makeServerConfiguration(
+                certificateChain: pem.chain.map { .certificate($0) }, privateKey: .privateKey(pem.key)))
+        } catch {
+            throw StartupError(description: "feeds.tls_certificate / feeds.tls_key: the key in \(key) does not go with the certificate in \(certificate): \(error)")
+        }
     }
 
     /// The API service over `setup`, reading the store (SQLite or PostgreSQL) with a read-only

@@ -103,6 +103,8 @@ struct CheckConfig: AsyncParsableCommand {
             let lists = try Sinkhole.checkDomainLists(configuration)
             // The feed files only when a feeds section asks for feeds.
             let feeds = configuration.feeds.isConfigured ? try configuration.feeds.load() : nil
+            // And the feed API's certificate and key, read and checked to match.
+            _ = try Sinkhole.feedTLSContext(configuration)
             let capture = try Sinkhole.captureSummary(configuration)
             print("\(options.config): OK (node \(configuration.node), \(configuration.families.count) families, \(lists.names) seized names, \(lists.skipped.count) list lines skipped)")
             if let capture { print(capture.line) }

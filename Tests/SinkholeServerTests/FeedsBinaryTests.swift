@@ -222,6 +222,15 @@ struct FeedsBinaryTests {
         _ = try runTool("/usr/bin/openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                                              "-keyout", dir + "/feeds.key", "-out", dir + "/feeds.crt", "-days", "2",
                                              "-subj", "/CN=feeds.test"])
+        // check-config reads the pair; a key that is not the certificate's is refused, naming both.
+        #expect(try SinkholeProcess.runToExit(["check-config", "--config", setup.config]).status == 0)
+        _ = try runTool("/usr/bin/openssl", ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", dir + "/other.key"])
+        let mismatched = setup.directory.appendingPathComponent("mismatched.yaml").path
+        try String(contentsOfFile: setup.config, encoding: .utf8).replacingOccurrences(of: "tls_key: feeds.key", with: "tls_key: other.key")
+            .write(toFile: mismatched, atomically: true, encoding: .utf8)
+        let refused = try SinkholeProcess.runToExit(["check-config", "--config", mismatched])
+        #expect(refused.status == 2 && refused.stderr.contains("feeds.tls_certificate / feeds.tls_key: the key in"), "\(refused.stderr)")
+
         let sinkhole = try SinkholeProcess(arguments: ["run", "--config", setup.config], directory: setup.directory)
         defer { sinkhole.terminate() }
         try sinkhole.waitUntilReady()

@@ -152,6 +152,11 @@ struct FeedsBinaryTests {
         let limited = try HTTPBinaryTests.curl(["-D", "-", "-H", "Authorization: Bearer \(Self.alphaToken)", "\(api)/v1/infections?since=\(day)"])
         #expect(limited.status == "429" && limited.output.contains("Retry-After: "), "\(limited.output)")
         #expect(try get("/v1/checkins?date=\(day)", token: Self.betaToken).status == "200", "beta has its own bucket")
+        // Bytes that are not HTTP, and a request line of garbage: refused, and the API goes on.
+        _ = try runTool("/bin/sh", ["-c", "head -c 8192 /dev/urandom | nc -N -w 2 127.0.0.1 \(setup.feedsPort)"])
+        let garbage = try runTool("/bin/sh", ["-c", "printf 'GET \\001\\377 HTTP/9\\r\\n\\r\\n' | nc -N -w 2 127.0.0.1 \(setup.feedsPort)"])
+        #expect(!garbage.contains(" 200 "), "\(garbage)")
+        #expect(try get("/v1/checkins?date=\(day)", token: Self.betaToken).status == "200", "the API survived the garbage")
         #expect(sinkhole.terminate() == 0, "\(sinkhole.stderr)")
         #expect(!sinkhole.stderr.contains(Self.alphaToken) && !sinkhole.stderr.contains(Self.betaToken), "a token was logged")
     }

@@ -208,8 +208,10 @@ public final class Sinkhole: Sendable {
     }
 
     /// Runs until SIGTERM or SIGINT, then stops the listeners, drains every ring into the store
-    /// and returns the writer's outcome. `onReady` gets the bound DNS addresses.
-    public func run(onReady: @escaping @Sendable ([ListenAddress]) -> Void = { _ in }) async throws -> Writer.Outcome {
+    /// and returns the writer's outcome. `onReady` gets the bound DNS addresses. With a
+    /// `notifier`, systemd is told of readiness, status, reloads and shutdown, and pinged.
+    public func run(serviceManager notifier: ServiceManagerNotifier? = nil,
+                    onReady: @escaping @Sendable ([ListenAddress]) -> Void = { _ in }) async throws -> Writer.Outcome {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let loops = Array(group.makeIterator())
         let udpWorkers = configuration.dns.udpWorkers > 0
@@ -255,6 +257,8 @@ public final class Sinkhole: Sendable {
         }
         let outcome = Mutex<Writer.Outcome?>(nil)
         let live = LiveResponder(makeResponder(zones, loadedAt: zonesLoaded))
+        let serviceManager = makeServiceManagerService(notifier, writer: writer, registry: registry, loops: loops,
+                                                       live: live, capture: capture)
         // "sinkhole ready" once every listener of every service is bound, so whoever waits for
         // it (an operator, systemd, the tests) can reach all of them.
         let http = configuration.http
@@ -267,6 +271,7 @@ public final class Sinkhole: Sendable {
                                                      "tls.listen": "\(bound.tls.map(\.description))",
                                                      "catch_all.listen": "\(bound.catchAll.map(\.description))",
                                                      "feeds.listen": "\(bound.feeds.map(\.description))"])
+            serviceManager?.ready()
             onReady(bound.dns)
         }
         var dns = DNSService(
@@ -274,6 +279,7 @@ public final class Sinkhole: Sendable {
             live: live,
             group: group, rings: rings, udpRings: udpRings, logger: logger,
             onBound: { addresses in ready.bound(dns: addresses) })
+        dns.progress = serviceManager?.progress
         let limit = configuration.dns.rateLimit
         dns.rateLimit = ResponseRateLimiter.Settings(
             responsesPerSecond: limit.responsesPerSecond, window: limit.window, slip: limit.slip,
@@ -300,6 +306,7 @@ public final class Sinkhole: Sendable {
         catchAllService.handler = CatchAllTCPHandler.Configuration(
             readBytes: catchAll.readBytes, idleTimeout: .seconds(Int64(catchAll.idleTimeoutS)))
         catchAllService.connectionLimit = catchAll.maxConnections
+        catchAllService.progress = serviceManager?.progress
         // Writer first: it starts first and stops last, after every listener has closed.
         var listeners: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: dns)]
         if !http.listen.isEmpty { listeners.append(.init(service: httpService)) }
@@ -327,11 +334,14 @@ public final class Sinkhole: Sendable {
             ] + listeners + [
                 .init(service: ReloadService(
                     reload: { [self] in
-                        self.reloadSeizedNames(into: live)
-                        if let feedState { self.reloadFeeds(into: feedState) }
+                        let names = self.reloadSeizedNames(into: live)
+                        guard let feedState else { return names }
+                        return names + "; " + self.reloadFeeds(into: feedState)
                     },
-                    rollsAtMidnight: configuration.families.contains { $0.domains.contains { $0.contains("%") } })),
-            ],
+                    rollsAtMidnight: configuration.families.contains { $0.domains.contains { $0.contains("%") } },
+                    serviceManager: notifier)),
+                // The systemd side last: the first told of the shutdown, so STOPPING=1 goes first.
+            ] + (serviceManager.map { [.init(service: $0)] } ?? []),
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         do {
@@ -361,7 +371,9 @@ extension Sinkhole {
 
     /// SIGHUP: reads every family's lists again and puts them in force on every DNS channel.
     /// A list that fails to load keeps the previous names in force, and the log says why.
-    func reloadSeizedNames(into live: LiveResponder) {
+    /// Returns what happened in a line (systemd's status after the reload).
+    @discardableResult
+    func reloadSeizedNames(into live: LiveResponder) -> String {
         let started = UTCTime.now()
         do {
             let zones = try Self.loadZones(configuration, logger: logger)
@@ -369,8 +381,10 @@ extension Sinkhole {
             logger.notice("seized names reloaded", metadata: [
                 "names": "\(zones.count + zones.duplicateCount)", "channels": "\(channels)",
             ])
+            return "reloaded: \(zones.count) seized names in force"
         } catch {
             logger.error("reload failed; the previous seized names stay in force", metadata: ["error": "\(error)"])
+            return "reload failed, the previous seized names stay in force: \(error)"
         }
     }
 }

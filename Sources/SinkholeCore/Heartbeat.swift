@@ -25,7 +25,6 @@ public final class Heartbeat: Sendable {
     }
 
     /// Stamps the current time (the thread is making progress).
-    @inline(__always)
     public func beat() {
         last.store(Self.now(), ordering: .relaxed)
     }

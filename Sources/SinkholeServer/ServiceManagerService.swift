@@ -23,7 +23,7 @@ final class ServiceManagerService: Service, Sendable {
     let progress: ProgressGate
     /// Every event loop gets a probe task that stamps a heartbeat: a loop blocked by a handler
     /// (or a flood it cannot get through) leaves it old.
-    let loops: [any EventLoop]
+    private let probed: [(loop: any EventLoop, heartbeat: Heartbeat)]
     let logger: Logger
     /// The live counts for `STATUS=`.
     let status: @Sendable () -> String
@@ -43,7 +43,7 @@ final class ServiceManagerService: Service, Sendable {
         self.notifier = notifier
         self.statusInterval = statusInterval
         self.progress = progress
-        self.loops = loops
+        probed = loops.enumerated().map { index, loop in (loop, progress.watch("eventloop-\(index)")) }
         self.logger = logger
         self.status = status
     }
@@ -68,12 +68,15 @@ final class ServiceManagerService: Service, Sendable {
             $0.lastStatus = line
         }
         notifier.send([.ready, .status(line)])
+        if let interval = notifier.watchdogInterval, let bound = stallBound {
+            logger.info("watchdog on", metadata: ["watchdog.interval": "\(interval)", "watchdog.stall_bound": "\(bound)",
+                                                  "watchdog.watched": "\(progress.names.joined(separator: ", "))"])
+        }
     }
 
     func run() async throws {
-        let probes = loops.enumerated().map { index, loop in
-            let heartbeat = progress.watch("eventloop-\(index)")
-            return loop.scheduleRepeatedTask(initialDelay: .zero, delay: Self.probeInterval) { _ in heartbeat.beat() }
+        let probes = probed.map { loop, heartbeat in
+            loop.scheduleRepeatedTask(initialDelay: .zero, delay: Self.probeInterval) { _ in heartbeat.beat() }
         }
         let clock = ContinuousClock()
         let pingInterval = notifier.watchdogInterval.map { $0 / 2 }

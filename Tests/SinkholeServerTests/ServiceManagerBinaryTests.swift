@@ -25,8 +25,9 @@ struct ServiceManagerBinaryTests {
         var environment: [String: String] { ["NOTIFY_SOCKET": receiver.notifySocket, "WATCHDOG_USEC": "2000000"] }
     }
 
-    /// DNS and HTTP on loopback, one family for cc.botnet.example, SQLite in the directory.
-    static func makeSetup(rateLimit: Int = 20) throws -> Setup {
+    /// DNS and HTTP on loopback, one family for cc.botnet.example, SQLite in the directory;
+    /// with `capture`, live capture on lo too (passive: nothing is sent to the sinkhole address).
+    static func makeSetup(rateLimit: Int = 20, capture: Bool = false) throws -> Setup {
         let directory = try makeTemporaryDirectory()
         let dnsPort = try freeLoopbackPort()
         let httpPort = try freeLoopbackPort()
@@ -47,6 +48,7 @@ struct ServiceManagerBinaryTests {
         writer: {batch_size: 1024, flush_interval_ms: 100}
         store:
           sqlite: data/checkins.db
+        \(capture ? "capture: {interface: lo, buffer_mb: 2}" : "")
         """.write(toFile: config, atomically: true, encoding: .utf8)
         let receiver = try NotifySocketReceiver(path: directory.appendingPathComponent("notify").path)
         return Setup(directory: directory, dnsPort: dnsPort, httpPort: httpPort, config: config, receiver: receiver)
@@ -62,7 +64,9 @@ struct ServiceManagerBinaryTests {
 
     @Test("READY=1 once the listeners answer, STATUS with live counts, RELOADING=1 + MONOTONIC_USEC then READY=1 on SIGHUP, WATCHDOG=1 every second of a 2 s watchdog, STOPPING=1 on SIGTERM, in that order; logs with journal priorities")
     func notifications() throws {
-        let setup = try Self.makeSetup()
+        // Live capture needs CAP_NET_RAW: as root (CI), its thread is watched too.
+        let capturing = getuid() == 0
+        let setup = try Self.makeSetup(capture: capturing)
         let receiver = setup.receiver
         defer {
             receiver.stop()
@@ -78,6 +82,12 @@ struct ServiceManagerBinaryTests {
         let http = try runTool("/usr/bin/curl", ["-sS", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code}",
                                                  "-H", "Host: cc.botnet.example", "http://127.0.0.1:\(setup.httpPort)/gate.php"])
         #expect(http == "200")
+        // What the watchdog watches: the writer, the capture, every event loop and UDP worker.
+        let armed = try #require(sinkhole.stderr.firstMatch(of: /watchdog.watched=([^\[]*) \[SinkholeServer\] watchdog on/),
+                                 "\(sinkhole.stderr)")
+        let watched = Set(armed.1.split(separator: ", ").map(String.init))
+        let expected = Set(["writer", "eventloop-0", "dns-udp-0"] + (capturing ? ["capture-lo"] : []))
+        #expect(watched.isSuperset(of: expected), "\(watched)")
         let startup = receiver.messages.prefix(ready).compactMap { $0.value("STATUS") }
         #expect(startup == ["loading the seized names and opening the store", "binding the listeners"], "\(startup)")
         #expect(receiver.messages[ready].value("STATUS") == "serving 1 seized names; check-ins: 0 stored, 0 dropped, 0 in the rings")

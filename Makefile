@@ -39,12 +39,16 @@ deps:
 	  $(APT_GET) update -qq && DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq $$missing; \
 	fi
 
+# The release build Deploy/install.sh and `make deb` install (its build_flags line: the Swift
+# runtime linked in), so `make run`, an install and the package share one build in .build/release.
+RELEASE_FLAGS := $(shell sed -n 's/^build_flags=(\(.*\))$$/\1/p' Deploy/install.sh)
+
 build: deps
-	$(SWIFT) build -c release --product sinkhole
+	$(SWIFT) build $(RELEASE_FLAGS)
 
 run: build
 	@mkdir -p var
-	@bin=$$($(SWIFT) build -c release --show-bin-path)/sinkhole; \
+	@bin=$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)/sinkhole; \
 	port=$$(grep -oE '"127\.0\.0\.1:[0-9]+"' $(CONFIG) | head -1 | grep -oE '[0-9]+"$$' | tr -d '"'); \
 	echo; \
 	echo "sinkhole is starting with $(CONFIG): DNS on 127.0.0.1:$$port and [::1]:$$port (UDP and TCP),"; \

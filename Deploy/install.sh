@@ -8,9 +8,11 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
-# The release build both this script and `make deb` install: the Swift runtime linked in, so
-# the daemon does not depend on a toolchain left in place (and readable under ProtectHome=).
-build_flags=(-c release --product sinkhole --static-swift-stdlib)
+# The release build this script, `make deb` and `make build` (which reads this line) install:
+# the Swift runtime linked in, so the daemon does not depend on a toolchain left in place (nor
+# on one readable under ProtectHome=), and its relocations read-only before main (-z now, as
+# Debian builds daemons). One set of flags: SwiftPM rebuilds every module when they change.
+build_flags=(-c release --product sinkhole --static-swift-stdlib -Xlinker -z -Xlinker now)
 
 usage() {
     cat <<EOF

@@ -32,6 +32,7 @@ struct DebPackageTests {
         "/usr/share/doc/sinkhole/examples/sinkhole.yaml", "/usr/share/doc/sinkhole/examples/nftables.conf",
         "/usr/share/doc/sinkhole/examples/families/example-botnet.txt",
         "/etc/sinkhole/sinkhole.yaml", "/etc/sinkhole/families/example-botnet.txt",
+        "/usr/share/lintian/overrides/sinkhole",
     ]
     static let conffiles = ["/etc/sinkhole/families/example-botnet.txt", "/etc/sinkhole/sinkhole.yaml"]
 

@@ -1,5 +1,5 @@
 import Foundation
-import SinkholeServer
+@testable import SinkholeServer
 import Testing
 
 /// Deploy/install.sh, the units in systemd/ and the production example configuration, used as
@@ -274,6 +274,36 @@ struct DeployTests {
             }
         }
         #expect(passed >= 4)
+    }
+}
+
+extension DeployTests {
+    @Test("sysctl.d/sinkhole.conf sets real kernel settings, large enough for the buffers and backlogs the daemon asks for")
+    func sysctlSettings() throws {
+        let text = try String(contentsOf: Self.repository.appendingPathComponent("Deploy/sysctl.d/sinkhole.conf"), encoding: .utf8)
+        var settings: [String: Int] = [:]
+        var comment = false
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("#") { comment = true; continue }
+            if line.isEmpty { comment = false; continue }
+            let parts = line.split(separator: "=").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2, let value = Int(parts[1]) else {
+                Issue.record("not a key = number line: \(line)")
+                continue
+            }
+            #expect(comment, "\(parts[0]) has no comment explaining it")
+            #expect(FileManager.default.fileExists(atPath: "/proc/sys/" + parts[0].replacingOccurrences(of: ".", with: "/")),
+                    "\(parts[0]) is not a kernel setting")
+            settings[parts[0]] = value
+        }
+        // SO_RCVBUF asks are capped at rmem_max: the DNS sockets' 8 MiB must fit whole.
+        #expect(settings["net.core.rmem_max", default: 0] >= DNSService.receiveBufferBytes)
+        #expect(settings["net.core.rmem_max", default: 0] >= CatchAllService.receiveBufferBytes)
+        #expect(settings["net.core.rmem_default", default: 0] >= DNSService.receiveBufferBytes)
+        // listen() backlogs are capped at somaxconn.
+        let backlog = Int(max(DNSService.tcpBacklog, HTTPService.backlog, CatchAllService.backlog))
+        #expect(settings["net.core.somaxconn", default: 0] >= backlog)
+        #expect(settings["net.core.netdev_max_backlog", default: 0] > 1000, "no more than the kernel's default")
     }
 }
 

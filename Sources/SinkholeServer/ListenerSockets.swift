@@ -134,7 +134,7 @@ struct ListenerSockets: Sendable {
             do {
                 fd = try UDPSocket.open(address, reusePort: true, receiveBufferBytes: DNSService.receiveBufferBytes)
             } catch {
-                throw ListenError(address: address, protocolName: "udp", underlying: error)
+                throw ListenError(address: address, protocolName: "dns udp", underlying: error)
             }
             dnsUDP[worker].append(UDPListenSocket(descriptor: fd, local: address))
             guard worker == 0 else { continue }
@@ -166,7 +166,7 @@ struct ListenerSockets: Sendable {
                 throw error
             }
         } catch {
-            throw ListenError(address: address, protocolName: "udp", underlying: error)
+            throw ListenError(address: address, protocolName: "catch-all udp", underlying: error)
         }
         let bound = ListenAddress(address.address, port: UDPSocket.boundPort(descriptor))
         catchAllUDP.append(UDPListenSocket(descriptor: descriptor, local: bound))

@@ -301,7 +301,7 @@ extension DeployTests {
         #expect(settings["net.core.rmem_max", default: 0] >= CatchAllService.receiveBufferBytes)
         #expect(settings["net.core.rmem_default", default: 0] >= DNSService.receiveBufferBytes)
         // listen() backlogs are capped at somaxconn.
-        let backlog = Int(max(DNSService.tcpBacklog, HTTPService.backlog, CatchAllService.backlog))
+        let backlog = Int(ListenerRole.allCases.map(\.backlog).max() ?? 0)
         #expect(settings["net.core.somaxconn", default: 0] >= backlog)
         #expect(settings["net.core.netdev_max_backlog", default: 0] > 1000, "no more than the kernel's default")
     }

@@ -328,8 +328,8 @@ struct SinkholeBinaryTests {
         // open, so none can take a share of the first one's queries.
         let second = try SinkholeProcess.runToExit(["run", "--config", setup.config])
         #expect(second.status == 1, "\(second.stderr)")
-        #expect(second.stderr.contains("cannot listen on 127.0.0.1:\(setup.port) (tcp)"), "\(second.stderr)")
-        // The failed start recorded its (empty) run and closed it; the first instance is unharmed.
+        #expect(second.stderr.contains("cannot listen on 127.0.0.1:\(setup.port) (dns tcp)"), "\(second.stderr)")
+        // The failed start stopped before opening the store; the first instance is unharmed.
         #expect(try dig(server: "127.0.0.1", port: setup.port, name: "cc.botnet.example").answers.count == 1)
         #expect(first.terminate() == 0)
 
@@ -347,7 +347,7 @@ struct SinkholeBinaryTests {
         #expect(bound == 0)
         let third = try SinkholeProcess.runToExit(["run", "--config", setup.config])
         #expect(third.status == 1, "\(third.stderr)")
-        #expect(third.stderr.contains("cannot listen on 127.0.0.1:\(setup.port) (udp)"), "\(third.stderr)")
+        #expect(third.stderr.contains("cannot listen on 127.0.0.1:\(setup.port) (dns udp)"), "\(third.stderr)")
         #expect(third.stderr.contains("bind: Address already in use"), "\(third.stderr)")
     }
 

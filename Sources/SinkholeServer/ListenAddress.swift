@@ -97,7 +97,9 @@ extension ListenAddress {
         var bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: backlog)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            // tcpOption, not socketOption: at SOL_SOCKET, TCP_NODELAY's number (1) is SO_DEBUG,
+            // which only root may set; every connection to an unprivileged daemon was closed.
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
         if address.family == .v6 {
             bootstrap = bootstrap.serverChannelOption(
                 ChannelOptions.Types.SocketOption(level: .ipv6, name: .ipv6_v6only), value: 1)

@@ -1,0 +1,364 @@
+#!/usr/bin/env bash
+# The hardened units of systemd/ under a real systemd: boots Debian 12 in a systemd-nspawn
+# container (this host's PID 1 is not systemd), installs the sinkhole there as an operator
+# would (binary in /usr/local/bin, units, sysusers.d, tmpfiles.d, /etc/sinkhole), starts
+# sinkhole.service unchanged and drives every feature the hardening could break: DNS on 53
+# (CAP_NET_BIND_SERVICE), HTTP on 80, TLS on 443, the catch-all, live capture on lo
+# (CAP_NET_RAW, AF_PACKET), the store, the feed API, reload, `sinkhole stats`, the export
+# service; then checks the process runs unprivileged with only those two capabilities and
+# what `systemd-analyze security` makes of the running unit.
+#
+#   Tests/Systemd/boot-test.sh [SINKHOLE_BINARY]   (root; `make test-systemd` builds and runs it)
+#
+# The root file system (debootstrap, about 3 minutes cold) is cached in .build/nspawn and
+# rebuilt only when missing or when ROOTFS_PACKAGES changes; each run boots a throwaway
+# overlay of it, so the cache stays clean. The container has a private network (its own
+# loopback only): every packet of the test stays inside it. Everything the run creates (the
+# container, the overlay) is removed on exit, the container stopped by its nspawn's PID.
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+binary=${1:-$repo/.build/release/sinkhole}
+cache=$repo/.build/nspawn
+rootfs=$cache/bookworm-rootfs
+mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+# What the daemon links (libpcap, libsqlite3; the Swift runtime is linked in statically) and
+# what the checks run inside the container (dig, curl, sqlite3, nc, ip, systemd-analyze).
+ROOTFS_PACKAGES="systemd dbus procps iproute2 dnsutils curl sqlite3 libpcap0.8 libsqlite3-0 netcat-openbsd"
+# Addresses on the container's loopback: the sinkhole's own and a seized C&C address.
+SINKHOLE_IP=198.51.100.10
+SINKHOLE_IP6=2001:db8::10
+SEIZED_IP=198.51.100.7
+
+if [ "$(id -u)" != 0 ]; then
+    echo "boot-test: skipped, needs root (systemd-nspawn, mounts); CI runs as root"
+    exit 0
+fi
+[ -x "$binary" ] || { echo "boot-test: no sinkhole binary at $binary (make test-systemd builds it)"; exit 1; }
+
+source "$repo/Benchmarks/lib/setup.sh"
+
+# systemd-nspawn comes in systemd-container, which requires the host's systemd at the same
+# version: pinned to the installed one when the archive still has it, so installing the tool
+# does not upgrade the host's systemd.
+install_tools() {
+    local systemd_version container=systemd-container
+    dpkg-query -W -f='${Status}' systemd-container 2>/dev/null | grep -q "install ok installed" &&
+        dpkg-query -W -f='${Status}' debootstrap 2>/dev/null | grep -q "install ok installed" && return 0
+    systemd_version=$(dpkg-query -W -f='${Version}' systemd 2>/dev/null || true)
+    if [ -n "$systemd_version" ] && apt-cache madison systemd-container | grep -qF " $systemd_version "; then
+        container="systemd-container=$systemd_version"
+    fi
+    echo "Installing debootstrap and $container"
+    apt-get -o DPkg::Lock::Timeout=600 update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq debootstrap "$container" >/dev/null
+}
+
+# The cached root file system: built in a scratch directory and renamed, so an interrupted
+# debootstrap never leaves a half root behind that later runs would take as the cache.
+build_rootfs() {
+    if [ -f "$rootfs/.sinkhole-packages" ] && [ "$(cat "$rootfs/.sinkhole-packages")" = "$ROOTFS_PACKAGES" ]; then
+        return 0
+    fi
+    local scratch=$cache/bookworm-rootfs.tmp start=$SECONDS
+    rm -rf "$scratch" "$rootfs"
+    mkdir -p "$cache"
+    echo "boot-test: building the Debian 12 root file system in $rootfs (cached)"
+    debootstrap --variant=minbase --include="${ROOTFS_PACKAGES// /,}" bookworm "$scratch" "$mirror" > "$cache/debootstrap.log" 2>&1 ||
+        { tail -20 "$cache/debootstrap.log"; echo "boot-test: debootstrap failed (log: $cache/debootstrap.log)"; exit 1; }
+    # No getty on the console: nspawn's output is the boot log, nothing waits for a login.
+    ln -sf /dev/null "$scratch/etc/systemd/system/console-getty.service"
+    # apt's timers would start downloads in a container that has no network.
+    ln -sf /dev/null "$scratch/etc/systemd/system/apt-daily.timer"
+    ln -sf /dev/null "$scratch/etc/systemd/system/apt-daily-upgrade.timer"
+    echo "$ROOTFS_PACKAGES" > "$scratch/.sinkhole-packages"
+    mv "$scratch" "$rootfs"
+    echo "boot-test: root file system built in $((SECONDS - start)) s"
+}
+
+install_tools
+build_rootfs
+
+run=$(mktemp -d "$cache/run.XXXXXX")
+machine=sinkhole-test-$$
+root=$run/root
+nspawn_pid=""
+failures=0
+
+cleanup() {
+    local status=$?
+    # BOOT_TEST_KEEP=1: the container stays up (at most 30 minutes) to be looked into.
+    if [ -n "${BOOT_TEST_KEEP:-}" ] && [ -n "${leader:-}" ] && kill -0 "$nspawn_pid" 2>/dev/null; then
+        echo "boot-test: container kept: nsenter --target $leader --mount --uts --ipc --net --pid --cgroup --root --wdns=/ bash;"
+        echo "           end it with: kill $nspawn_pid"
+        for _ in $(seq 1 1800); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 1; done
+    fi
+    if [ -n "$nspawn_pid" ] && kill -0 "$nspawn_pid" 2>/dev/null; then
+        # SIGTERM makes nspawn ask the container's systemd to power off; bounded, then killed.
+        kill -TERM "$nspawn_pid" 2>/dev/null || true
+        for _ in $(seq 1 300); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$nspawn_pid" 2>/dev/null || true
+        wait "$nspawn_pid" 2>/dev/null || true
+    fi
+    mountpoint -q "$root" && umount "$root"
+    rm -rf "$run"
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A per-run overlay: the container writes into $run/upper, never into the cache.
+mkdir -p "$run/upper" "$run/work" "$root"
+mount -t overlay overlay -o "lowerdir=$rootfs,upperdir=$run/upper,workdir=$run/work" "$root"
+
+# --register=no and --keep-unit: no systemd on the host to register a machine or a scope with.
+systemd-nspawn --quiet --directory="$root" --machine="$machine" --boot --private-network \
+    --register=no --keep-unit > "$run/console.log" 2>&1 < /dev/null &
+nspawn_pid=$!
+
+# The container's PID 1: nspawn's child that is PID 1 of a new PID namespace.
+leader=""
+for _ in $(seq 1 200); do
+    for child in $(cat /proc/"$nspawn_pid"/task/*/children 2>/dev/null); do
+        if awk '/^NSpid:/ { exit !($NF == 1 && NF == 3) }' /proc/"$child"/status 2>/dev/null; then leader=$child; fi
+    done
+    [ -n "$leader" ] && break
+    kill -0 "$nspawn_pid" 2>/dev/null || break
+    sleep 0.1
+done
+if [ -z "$leader" ]; then
+    cat "$run/console.log"; echo "boot-test: the container did not start"; exit 1
+fi
+
+# A command inside the container: its namespaces and root, a clean environment.
+in_container() {
+    nsenter --target "$leader" --mount --uts --ipc --net --pid --cgroup --root --wdns=/ -- \
+        env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 "$@"
+}
+
+pass() { echo "ok   $1"; }
+fail() { echo "FAIL $1"; shift; [ $# -gt 0 ] && printf '     %s\n' "$@"; failures=$((failures + 1)); }
+# check "what" command...: passes when the command succeeds.
+check() { local what=$1 out; shift; if out=$("$@" 2>&1); then pass "$what"; else fail "$what" "$out"; fi; }
+
+boot_start=$SECONDS
+# Until PID 1 has its private socket, systemctl cannot connect; then it waits for the boot.
+state=""
+while [ $((SECONDS - boot_start)) -lt 120 ]; do
+    state=$(in_container timeout 120 systemctl is-system-running --wait 2>&1 || true)
+    # "offline": /run/systemd/system is not there yet, PID 1 has just started.
+    case "$state" in *"Failed to connect"*|offline) sleep 0.2 ;; *) break ;; esac
+done
+# "degraded" is a unit of the minimal Debian failing, listed below; the test needs only PID 1.
+case "$state" in
+    running|degraded) echo "boot-test: container booted ($state) in $((SECONDS - boot_start)) s" ;;
+    *) cat "$run/console.log"; echo "boot-test: the container's systemd did not finish booting: $state"; exit 1 ;;
+esac
+[ "$state" = degraded ] && in_container systemctl --failed --no-legend --plain
+
+# --- Install, as Deploy/install.sh does on a running host -------------------------------
+install -D -m 0755 "$binary" "$root/usr/local/bin/sinkhole"
+# A binary built without --static-swift-stdlib (a debug build) loads the Swift runtime from the
+# toolchain: copied to the same path. System libraries come from the root file system's
+# packages only, so a library missing from ROOTFS_PACKAGES fails the start here as on a host.
+for library in $(ldd "$binary" | awk '$3 ~ /^\// { print $3 }'); do
+    case $library in /lib/*|/usr/lib/*) continue ;; esac
+    install -D -m 0644 "$library" "$root$library"
+done
+for unit in sinkhole.service sinkhole.socket sinkhole-export.service sinkhole-export.timer; do
+    install -D -m 0644 "$repo/systemd/$unit" "$root/etc/systemd/system/$unit"
+done
+install -D -m 0644 "$repo/systemd/sysusers.d/sinkhole.conf" "$root/usr/lib/sysusers.d/sinkhole.conf"
+install -D -m 0644 "$repo/systemd/tmpfiles.d/sinkhole.conf" "$root/usr/lib/tmpfiles.d/sinkhole.conf"
+
+# The daemon's sd_notify is not in this branch yet: the service starts as Type=simple, without
+# the watchdog, until READY=1 is sent (then this drop-in goes and the unit runs as written).
+install -D -m 0644 /dev/stdin "$root/etc/systemd/system/sinkhole.service.d/until-sd-notify.conf" <<'EOF'
+[Service]
+Type=simple
+WatchdogSec=0
+EOF
+
+# The container's PID 1 cannot raise RLIMIT_NOFILE above the hard limit it was started with
+# (this host gives no process CAP_SYS_RESOURCE); on such a host LimitNOFILE=65536 would fail the
+# start for a reason no real host has, so it is lowered to that limit, and said so.
+hard_nofile=$(in_container sh -c 'ulimit -Hn')
+if [ "$hard_nofile" != unlimited ] && [ "$hard_nofile" -lt 65536 ]; then
+    echo "boot-test: the container's hard RLIMIT_NOFILE is $hard_nofile: LimitNOFILE=$hard_nofile in a drop-in"
+    printf '[Service]\nLimitNOFILE=%s\n' "$hard_nofile" |
+        install -D -m 0644 /dev/stdin "$root/etc/systemd/system/sinkhole.service.d/host-nofile.conf"
+fi
+
+install -d -m 0755 "$root/etc/sinkhole/families"
+printf 'cc.botnet.example\n' > "$root/etc/sinkhole/families/example.txt"
+# The feed API's ISP owns the container's loopback sources; its token is "boot-test-token".
+token_sha256=$(printf %s boot-test-token | sha256sum | cut -d' ' -f1)
+cat > "$root/etc/sinkhole/isps.yaml" <<EOF
+- name: test-isp
+  asns: [64497]
+  cidrs: ["198.51.100.0/24", "127.0.0.0/8"]
+  abuse: abuse@test-isp.example
+  token_sha256: "$token_sha256"
+  formats: [shadowserver, jsonl]
+EOF
+printf '198.51.100.0\t24\t64497\n' > "$root/etc/sinkhole/pfx2as.txt"
+# The default ports, privileged on purpose: binding them is what CAP_NET_BIND_SERVICE is for.
+cat > "$root/etc/sinkhole/sinkhole.yaml" <<EOF
+node: boot-test
+sinkhole_addresses: [$SINKHOLE_IP, "$SINKHOLE_IP6"]
+families:
+  - name: example
+    domains: [families/example.txt]
+    addresses: [$SEIZED_IP]
+dns:
+  listen: ["0.0.0.0:53", "[::]:53"]
+  nameservers: [ns1.sinkhole.example]
+http:
+  listen: ["0.0.0.0:80"]
+  tls_listen: ["0.0.0.0:443"]
+catch_all:
+  tcp: ["0.0.0.0:9000"]
+  udp: ["0.0.0.0:9000"]
+  idle_timeout_s: 2
+capture:
+  interface: lo
+  buffer_mb: 4
+ring: {memory_mb: 16}
+writer: {batch_size: 64, flush_interval_ms: 200}
+feeds:
+  asn_map: pfx2as.txt
+  isps: isps.yaml
+  export_dir: /var/lib/sinkhole/feeds
+  listen: "127.0.0.1:8444"
+EOF
+chmod -R go-w "$root/etc/sinkhole"
+
+in_container ip address add "$SINKHOLE_IP/32" dev lo
+in_container ip address add "$SEIZED_IP/32" dev lo
+in_container ip address add "$SINKHOLE_IP6/128" dev lo
+
+check "systemd-sysusers creates the sinkhole user" in_container sh -c 'systemd-sysusers && id sinkhole'
+check "systemd-tmpfiles creates /var/lib/sinkhole/feeds" in_container sh -c \
+    'systemd-tmpfiles --create /usr/lib/tmpfiles.d/sinkhole.conf && test "$(stat -c %U:%a /var/lib/sinkhole/feeds)" = sinkhole:750'
+in_container systemctl daemon-reload
+
+# --- Start ------------------------------------------------------------------------------
+journal() { in_container journalctl --no-pager -o cat -u sinkhole.service; }
+if ! in_container timeout 90 systemctl start sinkhole.service; then
+    fail "systemctl start sinkhole" "$(in_container systemctl status --no-pager sinkhole.service)" "$(journal)"
+    exit 1
+fi
+# Active is not enough: the daemon has bound every listener and opened capture.
+ready=""
+for _ in $(seq 1 300); do
+    journal | grep -q "sinkhole ready" && { ready=1; break; }
+    in_container systemctl is-active --quiet sinkhole.service || break
+    sleep 0.1
+done
+substate=$(in_container systemctl show -P SubState sinkhole.service)
+if [ -n "$ready" ] && [ "$substate" = running ]; then
+    pass "sinkhole.service is active (running) and ready"
+else
+    fail "sinkhole.service is active (running) and ready" "SubState=$substate" "$(journal)"
+    exit 1
+fi
+
+# --- Features -----------------------------------------------------------------------------
+dig_a() { in_container dig +short +time=2 +tries=2 "@$1" -p 53 "$2" "${3:-A}"; }
+expect_eq() { local what=$1 want=$2 got=$3; if [ "$got" = "$want" ]; then pass "$what"; else fail "$what" "want: $want" "got:  $got"; fi; }
+
+expect_eq "DNS over UDP on $SINKHOLE_IP:53 answers the seized name" "$SINKHOLE_IP" "$(dig_a "$SINKHOLE_IP" cc.botnet.example 2>&1)"
+expect_eq "DNS over UDP on [$SINKHOLE_IP6]:53 answers the seized name" "$SINKHOLE_IP" "$(dig_a "$SINKHOLE_IP6" cc.botnet.example 2>&1)"
+expect_eq "DNS over TCP on $SINKHOLE_IP:53 answers the seized name" "$SINKHOLE_IP" \
+    "$(in_container dig +short +tcp +time=2 +tries=2 "@$SINKHOLE_IP" cc.botnet.example 2>&1)"
+expect_eq "HTTP on port 80 answers 200" 200 "$(in_container curl -sS -m 5 -o /dev/null -w '%{http_code}' -A boot-test/1.0 \
+    --resolve "cc.botnet.example:80:$SEIZED_IP" http://cc.botnet.example/gate.php?id=1 2>&1)"
+expect_eq "TLS on port 443 answers 200" 200 "$(in_container curl -sS -k -m 5 -o /dev/null -w '%{http_code}' -A boot-test/1.0 \
+    --resolve "cc.botnet.example:443:$SEIZED_IP" https://cc.botnet.example/gate.php?id=2 2>&1)"
+check "the catch-all takes a TCP connection on 9000" in_container sh -c "printf 'SSH-2.0-boot-test\r\n' | nc -N -w 3 $SEIZED_IP 9000"
+check "the catch-all takes a UDP datagram on 9000" in_container sh -c "printf 'udp-boot-test' | nc -u -w 1 $SEIZED_IP 9000"
+# Nothing listens on 4444: only the capture sees this datagram.
+check "a UDP datagram to an unserved port is sent" in_container sh -c "printf 'packet-boot-test' | nc -u -w 1 $SEIZED_IP 4444"
+
+# --- Reload keeps serving and rereads the lists -------------------------------------------
+printf 'cc.botnet.example\nnew.botnet.example\n' > "$root/etc/sinkhole/families/example.txt"
+check "systemctl reload sinkhole" in_container timeout 30 systemctl reload sinkhole.service
+answered=""
+for _ in $(seq 1 50); do
+    [ "$(dig_a "$SINKHOLE_IP" new.botnet.example 2>/dev/null)" = "$SINKHOLE_IP" ] && { answered=1; break; }
+    sleep 0.1
+done
+if [ -n "$answered" ]; then pass "after reload, a name added to the list is answered"; else fail "after reload, a name added to the list is answered" "$(journal | tail -20)"; fi
+expect_eq "after reload, the old name is still answered" "$SINKHOLE_IP" "$(dig_a "$SINKHOLE_IP" cc.botnet.example 2>&1)"
+expect_eq "after reload, sinkhole.service is still running, same PID" "running $(in_container systemctl show -P MainPID sinkhole.service)" \
+    "$(in_container systemctl show -P SubState sinkhole.service) $(in_container systemctl show -P MainPID sinkhole.service)"
+
+# --- The process: unprivileged, two capabilities ------------------------------------------
+main_pid=$(in_container systemctl show -P MainPID sinkhole.service)
+status=$(in_container cat "/proc/$main_pid/status")
+sinkhole_uid=$(in_container id -u sinkhole)
+expect_eq "the daemon runs as the sinkhole user (real, effective, saved, fs uid)" \
+    "$sinkhole_uid $sinkhole_uid $sinkhole_uid $sinkhole_uid" "$(awk '/^Uid:/ { print $2, $3, $4, $5 }' <<< "$status")"
+# CAP_NET_BIND_SERVICE (bit 10) and CAP_NET_RAW (bit 13), nothing else, in every set but the
+# inheritable one.
+for set in CapEff CapPrm CapBnd CapAmb; do
+    expect_eq "$set is cap_net_bind_service,cap_net_raw only" 0000000000002400 "$(awk -v s="$set:" '$1 == s { print $2 }' <<< "$status")"
+done
+expect_eq "NoNewPrivs is set" 1 "$(awk '/^NoNewPrivs:/ { print $2 }' <<< "$status")"
+expect_eq "the system call filter is on" 2 "$(awk '/^Seccomp:/ { print $2 }' <<< "$status")"
+
+# --- stats, the feed API, the export service ----------------------------------------------
+# Rows reach the store within writer.flush_interval_ms (200 ms); stats reads beside the daemon.
+sleep 1
+stats=$(in_container runuser -u sinkhole -- sinkhole stats --config /etc/sinkhole/sinkhole.yaml --since 1h --format json 2>&1) &&
+    grep -q '"dns"' <<< "$stats" && pass "sinkhole stats runs as the sinkhole user beside the daemon" ||
+    fail "sinkhole stats runs as the sinkhole user beside the daemon" "$stats"
+feed=$(in_container curl -sS -m 5 -H 'Authorization: Bearer boot-test-token' \
+    "http://127.0.0.1:8444/v1/checkins?date=$(date -u +%F)&format=jsonl" 2>&1 || true)
+if grep -q '"gate.php?id=1"\|/gate.php?id=1' <<< "$feed"; then pass "the feed API serves today's HTTP check-in"; else fail "the feed API serves today's HTTP check-in" "$feed"; fi
+if in_container timeout 60 systemctl start sinkhole-export.service; then
+    manifest=$(in_container sh -c 'ls /var/lib/sinkhole/feeds/test-isp/MANIFEST.sha256 && stat -c %U /var/lib/sinkhole/feeds/test-isp/MANIFEST.sha256' 2>&1)
+    expect_eq "sinkhole-export.service writes yesterday's export as the sinkhole user" \
+        "/var/lib/sinkhole/feeds/test-isp/MANIFEST.sha256 sinkhole" "$(tr '\n' ' ' <<< "$manifest" | sed 's/ $//')"
+else
+    fail "sinkhole-export.service writes yesterday's export as the sinkhole user" \
+        "$(in_container journalctl --no-pager -o cat -u sinkhole-export.service)"
+fi
+
+# --- systemd-analyze on the running unit ----------------------------------------------------
+security=$(in_container systemd-analyze security --no-pager sinkhole.service 2>&1 || true)
+exposure=$(sed -n 's/.*Overall exposure level for sinkhole.service: \([0-9.]*\).*/\1/p' <<< "$security")
+if [ -n "$exposure" ] && awk -v e="$exposure" 'BEGIN { exit !(e <= 2.0) }'; then
+    pass "systemd-analyze security on the running unit: exposure $exposure (at most 2.0)"
+else
+    fail "systemd-analyze security on the running unit: exposure ${exposure:-?} (at most 2.0)" "$security"
+fi
+
+# --- Stop: drained into the store ---------------------------------------------------------
+check "systemctl stop sinkhole" in_container timeout 100 systemctl stop sinkhole.service
+expect_eq "the service stopped cleanly" "inactive success" \
+    "$(in_container systemctl show -P ActiveState sinkhole.service) $(in_container systemctl show -P Result sinkhole.service)"
+store() { in_container sqlite3 -separator ' ' /var/lib/sinkhole/checkins.db "$1" 2>&1; }
+expect_eq "the store holds the DNS queries" 1 "$(store "SELECT count(*) > 0 FROM dns_queries WHERE qname = 'cc.botnet.example'")"
+expect_eq "the store holds the HTTP request on 80" "http /gate.php?id=1" \
+    "$(store "SELECT service, http_path FROM checkins WHERE service = 'http' AND dst_port = 80")"
+expect_eq "the store holds the TLS request on 443" "tls cc.botnet.example" \
+    "$(store "SELECT service, tls_sni FROM checkins WHERE service = 'tls' AND dst_port = 443 LIMIT 1")"
+expect_eq "the store holds the catch-all's TCP and UDP check-ins" "tcp 9000
+udp 9000" "$(store "SELECT service, listener_port FROM checkins WHERE service IN ('tcp', 'udp') ORDER BY service")"
+expect_eq "capture stored the datagram to the unserved port (service packet)" "packet udp example 4444" \
+    "$(store "SELECT service, transport, family, dst_port FROM checkins WHERE dst_port = 4444")"
+expect_eq "the store's files belong to the sinkhole user, unreadable by others" "sinkhole 640" \
+    "$(in_container stat -c '%U %a' /var/lib/sinkhole/checkins.db)"
+
+journal_lines=$(journal)
+for line in "sinkhole ready" "capture open" "capture finished"; do
+    if grep -q "$line" <<< "$journal_lines"; then pass "the journal has \"$line\""; else fail "the journal has \"$line\"" "$journal_lines"; fi
+done
+
+if [ "$failures" -gt 0 ]; then
+    echo "boot-test: $failures check(s) failed; the daemon's journal:"
+    echo "$journal_lines" | tail -40
+    exit 1
+fi
+echo "boot-test: every check passed"

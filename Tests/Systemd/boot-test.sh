@@ -22,13 +22,17 @@ binary=${1:-$repo/.build/release/sinkhole}
 cache=$repo/.build/nspawn
 rootfs=$cache/bookworm-rootfs
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-# What the daemon links (libpcap, libsqlite3; the Swift runtime is linked in statically) and
-# what the checks run inside the container (dig, curl, sqlite3, nc, ip, systemd-analyze).
-ROOTFS_PACKAGES="systemd dbus procps iproute2 dnsutils curl sqlite3 libpcap0.8 libsqlite3-0 netcat-openbsd"
+# What the daemon links (libpcap, libsqlite3; the Swift runtime is linked in statically), what
+# the unit runs (/bin/kill, from procps: every Debian install has it but debootstrap's minbase)
+# and what the checks run inside the container (dig, curl, sqlite3, nc, ip, nft, systemd-analyze).
+ROOTFS_PACKAGES="systemd dbus procps iproute2 nftables dnsutils curl sqlite3 libpcap0.8 libsqlite3-0 netcat-openbsd"
 # Addresses on the container's loopback: the sinkhole's own and a seized C&C address.
 SINKHOLE_IP=198.51.100.10
 SINKHOLE_IP6=2001:db8::10
 SEIZED_IP=198.51.100.7
+# A bot in a network namespace inside the container, on a veth pair to it.
+BOT_IP=203.0.113.66
+GATEWAY_IP=203.0.113.1
 
 if [ "$(id -u)" != 0 ]; then
     echo "boot-test: skipped, needs root (systemd-nspawn, mounts); CI runs as root"
@@ -189,6 +193,7 @@ if [ "$hard_nofile" != unlimited ] && [ "$hard_nofile" -lt 65536 ]; then
         install -D -m 0644 /dev/stdin "$root/etc/systemd/system/sinkhole.service.d/host-nofile.conf"
 fi
 
+install -D -m 0644 "$repo/Deploy/nftables.conf" "$root/etc/nftables.d/sinkhole.nft"
 install -d -m 0755 "$root/etc/sinkhole/families"
 printf 'cc.botnet.example\n' > "$root/etc/sinkhole/families/example.txt"
 # The feed API's ISP owns the container's loopback sources; its token is "boot-test-token".
@@ -216,9 +221,10 @@ dns:
 http:
   listen: ["0.0.0.0:80"]
   tls_listen: ["0.0.0.0:443"]
+# 10000: the catch-all ports Deploy/nftables.conf ships with, so it is loaded unchanged.
 catch_all:
-  tcp: ["0.0.0.0:9000"]
-  udp: ["0.0.0.0:9000"]
+  tcp: ["0.0.0.0:10000"]
+  udp: ["0.0.0.0:10000"]
   idle_timeout_s: 2
 capture:
   interface: lo
@@ -275,13 +281,35 @@ expect_eq "HTTP on port 80 answers 200" 200 "$(in_container curl -sS -m 5 -o /de
     --resolve "cc.botnet.example:80:$SEIZED_IP" http://cc.botnet.example/gate.php?id=1 2>&1)"
 expect_eq "TLS on port 443 answers 200" 200 "$(in_container curl -sS -k -m 5 -o /dev/null -w '%{http_code}' -A boot-test/1.0 \
     --resolve "cc.botnet.example:443:$SEIZED_IP" https://cc.botnet.example/gate.php?id=2 2>&1)"
-check "the catch-all takes a TCP connection on 9000" in_container sh -c "printf 'SSH-2.0-boot-test\r\n' | nc -N -w 3 $SEIZED_IP 9000"
-check "the catch-all takes a UDP datagram on 9000" in_container sh -c "printf 'udp-boot-test' | nc -u -w 1 $SEIZED_IP 9000"
-# Nothing listens on 4444: only the capture sees this datagram.
+check "the catch-all takes a TCP connection on 10000" in_container sh -c "printf 'SSH-2.0-boot-test\r\n' | nc -N -w 3 $SEIZED_IP 10000"
+check "the catch-all takes a UDP datagram on 10000" in_container sh -c "printf 'udp-boot-test' | nc -u -w 1 $SEIZED_IP 10000"
+# Nothing listens on 4444 and the ruleset is not loaded yet: only the capture sees this datagram.
 check "a UDP datagram to an unserved port is sent" in_container sh -c "printf 'packet-boot-test' | nc -u -w 1 $SEIZED_IP 4444"
+
+# --- Every port, through Deploy/nftables.conf, from a bot's namespace ---------------------
+# The bot's packets arrive on an interface, as on a real host, so they go through prerouting,
+# where the shipped ruleset sends the ports nobody serves to the catch-all: TCP by redirect
+# (read back with SO_ORIGINAL_DST), UDP by tproxy (only to a transparent socket: CAP_NET_RAW).
+# The namespace lives inside the container's and goes with it.
+check "the bot's namespace, the ruleset and the tproxy routes are set up" in_container sh -ec "
+    ip netns add bot
+    ip link add sinkhole0 type veth peer name bot0 netns bot
+    ip address add $GATEWAY_IP/24 dev sinkhole0
+    ip link set sinkhole0 up
+    ip -n bot address add $BOT_IP/24 dev bot0
+    ip -n bot link set bot0 up
+    ip -n bot link set lo up
+    ip -n bot route add default via $GATEWAY_IP
+    ip rule add fwmark 0x5348 lookup 100
+    ip route add local 0.0.0.0/0 dev lo table 100
+    nft -f /etc/nftables.d/sinkhole.nft"
+in_bot() { in_container ip netns exec bot "$@"; }
+check "the bot's TCP connection to port 4444 is taken" in_bot sh -c "printf 'bot-tcp-4444' | nc -N -w 3 $SEIZED_IP 4444"
+check "the bot's UDP datagram to port 5555 is sent" in_bot sh -c "printf 'bot-udp-5555' | nc -u -w 1 $SEIZED_IP 5555"
 
 # --- Reload keeps serving and rereads the lists -------------------------------------------
 printf 'cc.botnet.example\nnew.botnet.example\n' > "$root/etc/sinkhole/families/example.txt"
+pid_before_reload=$(in_container systemctl show -P MainPID sinkhole.service)
 check "systemctl reload sinkhole" in_container timeout 30 systemctl reload sinkhole.service
 answered=""
 for _ in $(seq 1 50); do
@@ -290,7 +318,7 @@ for _ in $(seq 1 50); do
 done
 if [ -n "$answered" ]; then pass "after reload, a name added to the list is answered"; else fail "after reload, a name added to the list is answered" "$(journal | tail -20)"; fi
 expect_eq "after reload, the old name is still answered" "$SINKHOLE_IP" "$(dig_a "$SINKHOLE_IP" cc.botnet.example 2>&1)"
-expect_eq "after reload, sinkhole.service is still running, same PID" "running $(in_container systemctl show -P MainPID sinkhole.service)" \
+expect_eq "after reload, sinkhole.service is still running, same PID" "running $pid_before_reload" \
     "$(in_container systemctl show -P SubState sinkhole.service) $(in_container systemctl show -P MainPID sinkhole.service)"
 
 # --- The process: unprivileged, two capabilities ------------------------------------------
@@ -325,6 +353,9 @@ else
         "$(in_container journalctl --no-pager -o cat -u sinkhole-export.service)"
 fi
 
+check "sinkhole-export.timer starts and has its next run" in_container sh -c \
+    'systemctl start sinkhole-export.timer && test -n "$(systemctl show -P NextElapseUSecRealtime sinkhole-export.timer)"'
+
 # --- systemd-analyze on the running unit ----------------------------------------------------
 security=$(in_container systemd-analyze security --no-pager sinkhole.service 2>&1 || true)
 exposure=$(sed -n 's/.*Overall exposure level for sinkhole.service: \([0-9.]*\).*/\1/p' <<< "$security")
@@ -344,12 +375,36 @@ expect_eq "the store holds the HTTP request on 80" "http /gate.php?id=1" \
     "$(store "SELECT service, http_path FROM checkins WHERE service = 'http' AND dst_port = 80")"
 expect_eq "the store holds the TLS request on 443" "tls cc.botnet.example" \
     "$(store "SELECT service, tls_sni FROM checkins WHERE service = 'tls' AND dst_port = 443 LIMIT 1")"
-expect_eq "the store holds the catch-all's TCP and UDP check-ins" "tcp 9000
-udp 9000" "$(store "SELECT service, listener_port FROM checkins WHERE service IN ('tcp', 'udp') ORDER BY service")"
+expect_eq "the store holds the catch-all's TCP and UDP check-ins on its own port" "tcp 10000 0
+udp 10000 0" "$(store "SELECT service, listener_port, redirected FROM checkins WHERE service IN ('tcp', 'udp') AND dst_port = 10000 ORDER BY service")"
+expect_eq "the store holds the bot's redirected TCP and tproxied UDP check-ins with the ports it dialled" \
+    "tcp $BOT_IP $SEIZED_IP 4444 10000 1 example
+udp $BOT_IP $SEIZED_IP 5555 10000 1 example" \
+    "$(store "SELECT service, src_ip, dst_ip, dst_port, listener_port, redirected, family FROM checkins WHERE src_ip = '$BOT_IP' ORDER BY service")"
 expect_eq "capture stored the datagram to the unserved port (service packet)" "packet udp example 4444" \
-    "$(store "SELECT service, transport, family, dst_port FROM checkins WHERE dst_port = 4444")"
+    "$(store "SELECT service, transport, family, dst_port FROM checkins WHERE dst_port = 4444 AND src_ip != '$BOT_IP'")"
 expect_eq "the store's files belong to the sinkhole user, unreadable by others" "sinkhole 640" \
     "$(in_container stat -c '%U %a' /var/lib/sinkhole/checkins.db)"
+
+# --- Restart=on-failure: a killed daemon comes back and serves -------------------------------
+# Started again (on the store of the first run), then killed: what the rings held is lost,
+# which is why this comes after the store was checked.
+check "systemctl start sinkhole, again" in_container timeout 90 systemctl start sinkhole.service
+main_pid=$(in_container systemctl show -P MainPID sinkhole.service)
+in_container systemctl kill --signal=KILL sinkhole.service
+restarted=""
+for _ in $(seq 1 100); do
+    new_pid=$(in_container systemctl show -P MainPID sinkhole.service)
+    if [ "$new_pid" != 0 ] && [ "$new_pid" != "$main_pid" ] && [ "$(in_container systemctl show -P SubState sinkhole.service)" = running ] &&
+        [ "$(dig_a "$SINKHOLE_IP" cc.botnet.example 2>/dev/null)" = "$SINKHOLE_IP" ]; then
+        restarted=1; break
+    fi
+    sleep 0.1
+done
+if [ -n "$restarted" ]; then pass "killed with SIGKILL, the daemon is restarted (RestartSec=2s) and answers"; else
+    fail "killed with SIGKILL, the daemon is restarted (RestartSec=2s) and answers" "$(in_container systemctl status --no-pager sinkhole.service)"; fi
+
+check "systemctl stop sinkhole, again" in_container timeout 100 systemctl stop sinkhole.service
 
 journal_lines=$(journal)
 for line in "sinkhole ready" "capture open" "capture finished"; do

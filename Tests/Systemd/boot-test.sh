@@ -24,8 +24,9 @@ rootfs=$cache/bookworm-rootfs
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # What the daemon links (libpcap, libsqlite3; the Swift runtime is linked in statically), what
 # the unit runs (/bin/kill, from procps: every Debian install has it but debootstrap's minbase)
-# and what the checks run inside the container (dig, curl, sqlite3, nc, ip, nft, systemd-analyze).
-ROOTFS_PACKAGES="systemd dbus procps iproute2 nftables dnsutils curl sqlite3 libpcap0.8 libsqlite3-0 netcat-openbsd"
+# the checks run inside the container (dig, curl, sqlite3, nc, ip, nft, systemd-analyze), and
+# PostgreSQL, whose packaged cluster the second run stores into over its unix socket.
+ROOTFS_PACKAGES="systemd dbus procps iproute2 nftables dnsutils curl sqlite3 libpcap0.8 libsqlite3-0 netcat-openbsd postgresql"
 # Addresses on the container's loopback: the sinkhole's own and a seized C&C address.
 SINKHOLE_IP=198.51.100.10
 SINKHOLE_IP6=2001:db8::10
@@ -250,24 +251,30 @@ in_container systemctl daemon-reload
 
 # --- Start ------------------------------------------------------------------------------
 journal() { in_container journalctl --no-pager -o cat -u sinkhole.service; }
-if ! in_container timeout 90 systemctl start sinkhole.service; then
-    fail "systemctl start sinkhole" "$(in_container systemctl status --no-pager sinkhole.service)" "$(journal)"
-    exit 1
-fi
-# Active is not enough: the daemon has bound every listener and opened capture.
-ready=""
-for _ in $(seq 1 300); do
-    journal | grep -q "sinkhole ready" && { ready=1; break; }
-    in_container systemctl is-active --quiet sinkhole.service || break
-    sleep 0.1
-done
-substate=$(in_container systemctl show -P SubState sinkhole.service)
-if [ -n "$ready" ] && [ "$substate" = running ]; then
-    pass "sinkhole.service is active (running) and ready"
-else
-    fail "sinkhole.service is active (running) and ready" "SubState=$substate" "$(journal)"
-    exit 1
-fi
+# start_ready WHAT: systemctl start, then (bounded) until the daemon says "sinkhole ready" once
+# more than before (active is not enough: every listener bound, capture open); exits on failure.
+start_ready() {
+    local before ready=""
+    before=$(journal | grep -c "sinkhole ready" || true)
+    if ! in_container timeout 90 systemctl start sinkhole.service; then
+        fail "$1" "$(in_container systemctl status --no-pager sinkhole.service)" "$(journal | tail -30)"
+        exit 1
+    fi
+    for _ in $(seq 1 300); do
+        [ "$(journal | grep -c "sinkhole ready" || true)" -gt "$before" ] && { ready=1; break; }
+        in_container systemctl is-active --quiet sinkhole.service || break
+        sleep 0.1
+    done
+    local substate
+    substate=$(in_container systemctl show -P SubState sinkhole.service)
+    if [ -n "$ready" ] && [ "$substate" = running ]; then
+        pass "$1"
+    else
+        fail "$1" "SubState=$substate" "$(journal | tail -30)"
+        exit 1
+    fi
+}
+start_ready "systemctl start sinkhole: active (running) and ready"
 
 # --- Features -----------------------------------------------------------------------------
 dig_a() { in_container dig +short +time=2 +tries=2 "@$1" -p 53 "$2" "${3:-A}"; }
@@ -389,7 +396,7 @@ expect_eq "the store's files belong to the sinkhole user, unreadable by others" 
 # --- Restart=on-failure: a killed daemon comes back and serves -------------------------------
 # Started again (on the store of the first run), then killed: what the rings held is lost,
 # which is why this comes after the store was checked.
-check "systemctl start sinkhole, again" in_container timeout 90 systemctl start sinkhole.service
+start_ready "systemctl start sinkhole, again: ready on the same store"
 main_pid=$(in_container systemctl show -P MainPID sinkhole.service)
 in_container systemctl kill --signal=KILL sinkhole.service
 restarted=""
@@ -405,6 +412,25 @@ if [ -n "$restarted" ]; then pass "killed with SIGKILL, the daemon is restarted 
     fail "killed with SIGKILL, the daemon is restarted (RestartSec=2s) and answers" "$(in_container systemctl status --no-pager sinkhole.service)"; fi
 
 check "systemctl stop sinkhole, again" in_container timeout 100 systemctl stop sinkhole.service
+
+# --- A PostgreSQL store on a unix socket ---------------------------------------------------
+# What the unit's AF_UNIX is for: the packaged cluster, peer authentication as the sinkhole
+# user (its role owns the database). sinkhole-export.service reaches it from its private
+# network namespace: a unix socket is a file, not an address.
+check "PostgreSQL has a sinkhole role and database" in_container sh -ec '
+    for _ in $(seq 1 100); do runuser -u postgres -- pg_isready -q && break; sleep 0.1; done
+    runuser -u postgres -- createuser sinkhole
+    runuser -u postgres -- createdb --owner=sinkhole sinkhole'
+printf 'store:\n  postgres: "postgresql://sinkhole@/sinkhole?host=/run/postgresql"\n' >> "$root/etc/sinkhole/sinkhole.yaml"
+start_ready "systemctl start sinkhole with the PostgreSQL store: ready"
+expect_eq "DNS answers with the PostgreSQL store" "$SINKHOLE_IP" "$(dig_a "$SINKHOLE_IP" cc.botnet.example 2>&1)"
+expect_eq "HTTP answers 200 with the PostgreSQL store" 200 "$(in_container curl -sS -m 5 -o /dev/null -w '%{http_code}' -A boot-test/1.0 \
+    --resolve "cc.botnet.example:80:$SEIZED_IP" http://cc.botnet.example/gate.php?id=postgres 2>&1)"
+check "systemctl stop sinkhole, PostgreSQL store" in_container timeout 100 systemctl stop sinkhole.service
+expect_eq "the HTTP check-in is in PostgreSQL" "http|/gate.php?id=postgres|boot-test" \
+    "$(in_container runuser -u sinkhole -- psql -d sinkhole -h /run/postgresql -tA -c \
+        "SELECT service, convert_from(http_path, 'UTF8'), node FROM checkins WHERE http_path = '/gate.php?id=postgres'::bytea" 2>&1)"
+check "sinkhole-export.service exports from PostgreSQL" in_container timeout 60 systemctl start sinkhole-export.service
 
 journal_lines=$(journal)
 for line in "sinkhole ready" "capture open" "capture finished"; do

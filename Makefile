@@ -76,7 +76,7 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel
 	@# The hardened units under a real systemd: Debian 12 booted in systemd-nspawn (root file
-	@# system cached in .build/nspawn, about 3 minutes when cold), the release binary installed
+	@# system cached in .build/nspawn, about a minute when cold), the release binary installed
 	@# and every feature driven through sinkhole.service (Tests/Systemd/boot-test.sh).
 	$(MAKE) --no-print-directory test-systemd
 	@# The benchmarks build and run at 1% scale, so a change that breaks them fails here and

@@ -3,18 +3,21 @@
 # container (this host's PID 1 is not systemd), installs the sinkhole there as an operator
 # would (binary in /usr/local/bin, units, sysusers.d, tmpfiles.d, /etc/sinkhole), starts
 # sinkhole.service unchanged and drives every feature the hardening could break: DNS on 53
-# (CAP_NET_BIND_SERVICE), HTTP on 80, TLS on 443, the catch-all, live capture on lo
-# (CAP_NET_RAW, AF_PACKET), the store, the feed API, reload, `sinkhole stats`, the export
-# service; then checks the process runs unprivileged with only those two capabilities and
-# what `systemd-analyze security` makes of the running unit.
+# (CAP_NET_BIND_SERVICE), HTTP on 80, TLS on 443, the catch-all on its own port and behind
+# Deploy/nftables.conf (tproxy: CAP_NET_RAW), live capture on lo (CAP_NET_RAW, AF_PACKET), the
+# SQLite store, the feed API, reload, `sinkhole stats`, the export service and timer, a
+# restart after SIGKILL, and a PostgreSQL store on a unix socket; checks that the process runs
+# unprivileged with only those two capabilities, and what `systemd-analyze security` makes of
+# the running unit. A hardening line that breaks a feature fails a check here.
 #
 #   Tests/Systemd/boot-test.sh [SINKHOLE_BINARY]   (root; `make test-systemd` builds and runs it)
+#   BOOT_TEST_KEEP=1 Tests/Systemd/boot-test.sh    keeps the container up afterwards, to look into
 #
-# The root file system (debootstrap, about 3 minutes cold) is cached in .build/nspawn and
-# rebuilt only when missing or when ROOTFS_PACKAGES changes; each run boots a throwaway
+# The root file system (debootstrap: about a minute cold, 330 MB) is cached in .build/nspawn
+# and rebuilt only when missing or when ROOTFS_PACKAGES changes; each run boots a throwaway
 # overlay of it, so the cache stays clean. The container has a private network (its own
-# loopback only): every packet of the test stays inside it. Everything the run creates (the
-# container, the overlay) is removed on exit, the container stopped by its nspawn's PID.
+# loopback, and a veth pair to a namespace inside it): every packet of the test stays inside.
+# Everything the run creates is removed on exit, the container stopped by its nspawn's PID.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -40,8 +43,6 @@ if [ "$(id -u)" != 0 ]; then
     exit 0
 fi
 [ -x "$binary" ] || { echo "boot-test: no sinkhole binary at $binary (make test-systemd builds it)"; exit 1; }
-
-source "$repo/Benchmarks/lib/setup.sh"
 
 # systemd-nspawn comes in systemd-container, which requires the host's systemd at the same
 # version: pinned to the installed one when the archive still has it, so installing the tool

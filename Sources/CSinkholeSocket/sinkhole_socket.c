@@ -3,6 +3,7 @@
 // gave it beyond the call.
 #define _GNU_SOURCE
 #include "sinkhole_socket.h"
+#include "endpoint_sockaddr.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -56,45 +57,6 @@ struct sinkhole_datagram_batch {
     int queued;
 };
 
-static void fill_sockaddr(const sinkhole_endpoint *e, struct sockaddr_storage *ss, socklen_t *len) {
-    memset(ss, 0, sizeof *ss);
-    if (e->family == 6) {
-        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons(e->port);
-        memcpy(&s6->sin6_addr, e->bytes, 16);
-        *len = sizeof *s6;
-    } else {
-        struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons(e->port);
-        memcpy(&s4->sin_addr, e->bytes, 4);
-        *len = sizeof *s4;
-    }
-}
-
-static void read_sockaddr(const struct sockaddr_storage *ss, sinkhole_endpoint *out) {
-    memset(out, 0, sizeof *out);
-    if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
-        // An IPv4-mapped sender on a dual-stack socket is reported as the IPv4 address it is.
-        static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-        if (memcmp(s6->sin6_addr.s6_addr, mapped, 12) == 0) {
-            out->family = 4;
-            memcpy(out->bytes, s6->sin6_addr.s6_addr + 12, 4);
-        } else {
-            out->family = 6;
-            memcpy(out->bytes, s6->sin6_addr.s6_addr, 16);
-        }
-        out->port = ntohs(s6->sin6_port);
-    } else if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
-        out->family = 4;
-        memcpy(out->bytes, &s4->sin_addr, 4);
-        out->port = ntohs(s4->sin_port);
-    }
-}
-
 int sinkhole_udp_open(const sinkhole_endpoint *address, int reuse_port, int receive_buffer,
                       const char **failed_call) {
     int domain = address->family == 6 ? AF_INET6 : AF_INET;
@@ -116,7 +78,7 @@ int sinkhole_udp_open(const sinkhole_endpoint *address, int reuse_port, int rece
     (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
     struct sockaddr_storage ss;
     socklen_t len;
-    fill_sockaddr(address, &ss, &len);
+    sinkhole_fill_sockaddr(address, &ss, &len);
     if (bind(fd, (struct sockaddr *)&ss, len) != 0) {
         int e = errno;
         close(fd);
@@ -143,7 +105,7 @@ int sinkhole_udp_bound_port(int fd) {
     socklen_t len = sizeof ss;
     if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0) return -errno;
     sinkhole_endpoint e;
-    read_sockaddr(&ss, &e);
+    sinkhole_read_sockaddr(&ss, &e);
     return e.port;
 }
 
@@ -227,7 +189,7 @@ size_t sinkhole_batch_datagram(const sinkhole_datagram_batch *b, int index, uint
 void sinkhole_batch_source(const sinkhole_datagram_batch *b, int index, sinkhole_endpoint *out) {
     memset(out, 0, sizeof *out);
     if (index < 0 || index >= b->received) return;
-    read_sockaddr(&b->sources[index], out);
+    sinkhole_read_sockaddr(&b->sources[index], out);
 }
 
 void sinkhole_batch_destination(const sinkhole_datagram_batch *b, int index, sinkhole_endpoint *out) {
@@ -274,7 +236,7 @@ void sinkhole_batch_original_destination(const sinkhole_datagram_batch *b, int i
             memset(&ss, 0, sizeof ss);
             size_t length = c->cmsg_len - CMSG_LEN(0);
             memcpy(&ss, CMSG_DATA(c), length < sizeof ss ? length : sizeof ss);
-            read_sockaddr(&ss, out);
+            sinkhole_read_sockaddr(&ss, out);
         }
     }
 }

@@ -19,13 +19,12 @@ import SinkholeHTTP
 /// worker handles what its sockets hold, then every open connection is closed and logged;
 /// `run` returns once all have, before the writer's last drain.
 struct CatchAllService: Service {
-    /// The accept queue asked of the kernel: a scan of every port arrives all at once.
-    static let backlog: Int32 = 1024
     /// Asked of the kernel for each UDP socket, as for DNS: bursts wait there for the worker.
     static let receiveBufferBytes = 4 * 1024 * 1024
 
-    let tcp: [ListenAddress]
-    let udp: [ListenAddress]
+    /// The listeners, bound or adopted by `ListenerSockets`.
+    let tcp: [TCPListenSocket]
+    let udp: [UDPListenSocket]
     let group: any EventLoopGroup
     let rings: EventLoopRings
     /// The UDP worker's ring; nil exactly when `udp` is empty.
@@ -46,10 +45,16 @@ struct CatchAllService: Service {
     func run() async throws {
         precondition(udp.isEmpty == (udpRing == nil), "a UDP catch-all needs its ring")
         var listeners: [Listener] = []
-        var sockets: [UDPListenSocket] = []
+        let sockets = udp
         do {
-            for address in tcp { listeners.append(try await bind(address)) }
-            for address in udp { sockets.append(try openUDP(address)) }
+            for (index, socket) in tcp.enumerated() {
+                do {
+                    listeners.append(try await serve(socket))
+                } catch {
+                    for unserved in tcp[(index + 1)...] { close(unserved.descriptor) }
+                    throw error
+                }
+            }
         } catch {
             for socket in sockets { close(socket.descriptor) }
             for listener in listeners {
@@ -97,12 +102,11 @@ struct CatchAllService: Service {
         ])
     }
 
-    private func bind(_ address: ListenAddress) async throws -> Listener {
-        let socketAddress = try address.socketAddress(protocolName: "tcp")
+    private func serve(_ socket: TCPListenSocket) async throws -> Listener {
         let connections = DNSTCPConnections(limit: connectionLimit)
         let (rings, targets, handler) = (self.rings, self.targets, self.handler)
-        let family = address.address.family
-        var bootstrap = address.tcpBootstrap(group: group, backlog: Self.backlog)
+        let family = socket.local.address.family
+        var bootstrap = socket.bootstrap(group: group)
         bootstrap = bootstrap.childChannelInitializer { channel in
             // On the channel's loop, so this completes before the connection is active.
             OriginalDestination.read(channel, family: family).flatMapThrowing { original in
@@ -111,49 +115,14 @@ struct CatchAllService: Service {
                     connections: connections, original: original))
             }
         }
-        let channel: any Channel
-        do {
-            channel = try await bootstrap.bind(to: socketAddress).get()
-        } catch {
-            throw ListenError(address: address, protocolName: "tcp", underlying: error)
-        }
+        let channel = try await socket.serve(with: bootstrap, protocolName: "catch-all tcp")
         logger.info("catch-all listener bound", metadata: [
-            "listen.address": "\(channel.localAddress.flatMap(ListenAddress.init(socketAddress:))?.description ?? address.description)",
+            "listen.address": "\(socket.local)",
             "listen.protocol": "tcp",
             "tcp.max_connections": "\(connections.limit)",
             "catch_all.read_bytes": "\(handler.readBytes)",
             "catch_all.idle_timeout_ms": "\(handler.idleTimeout.nanoseconds / 1_000_000)",
         ])
         return Listener(channel: channel, connections: connections)
-    }
-
-    /// Opens a UDP socket that learns each datagram's original destination. Transparency
-    /// (what tproxy needs) is asked for and, when refused, logged: the listener still logs
-    /// what is sent to its own port, which is all a loopback test or `make run` sends.
-    private func openUDP(_ address: ListenAddress) throws -> UDPListenSocket {
-        let descriptor: Int32
-        let transparencyRefused: Int32?
-        do {
-            descriptor = try UDPSocket.open(address, reusePort: false, receiveBufferBytes: Self.receiveBufferBytes)
-            do {
-                transparencyRefused = try UDPSocket.recoverOriginalDestination(descriptor, family: address.address.family)
-            } catch {
-                close(descriptor)
-                throw error
-            }
-        } catch {
-            throw ListenError(address: address, protocolName: "udp", underlying: error)
-        }
-        let bound = ListenAddress(address.address, port: UDPSocket.boundPort(descriptor))
-        var metadata: Logger.Metadata = ["listen.address": "\(bound)", "listen.protocol": "udp"]
-        if let errno = transparencyRefused {
-            metadata["udp.transparent"] = "no: \(String(cString: strerror(errno)))"
-            metadata["hint"] = "nftables tproxy delivers only to a transparent socket: grant CAP_NET_RAW (AmbientCapabilities) to catch redirected UDP"
-            logger.warning("catch-all listener bound", metadata: metadata)
-        } else {
-            metadata["udp.transparent"] = "yes"
-            logger.info("catch-all listener bound", metadata: metadata)
-        }
-        return UDPListenSocket(descriptor: descriptor, local: bound)
     }
 }

@@ -8,11 +8,16 @@ extension ConfigurationReader {
 
     mutating func configuration(_ root: Node) -> Config {
         var config = Config()
-        let keys = ["node", "sinkhole_addresses", "families", "dns", "http", "catch_all", "capture",
+        let keys = ["node", "user", "group", "sinkhole_addresses", "families", "dns", "http", "catch_all", "capture",
                     "ring", "writer", "store", "feeds", "metrics"]
+        var groupNode: (Node, String)?
         for (key, value, path) in fields(root, "", allowed: keys) {
             switch key {
             case "node": if let v = node(value, path) { config.node = v }
+            case "user": if let v = accountName(value, path) { config.user = v }
+            case "group":
+                groupNode = (value, path)
+                if let v = accountName(value, path) { config.group = v }
             case "sinkhole_addresses": if let v = addresses(value, path) { config.sinkholeAddresses = v }
             case "families": if let v = families(value, path) { config.families = v }
             case "dns": config.dns = dns(value, path)
@@ -26,7 +31,27 @@ extension ConfigurationReader {
             default: config.metrics = metrics(value, path)
             }
         }
+        if let (value, path) = groupNode, config.user == nil {
+            fail(value, path, "group needs user: the sinkhole drops root to user (and this group) after binding")
+        }
         return config
+    }
+
+    /// A user or group name as `useradd` accepts it; the account itself is looked up at start
+    /// (and by `check-config`), on the host that runs the sinkhole.
+    mutating func accountName(_ value: Node, _ path: String) -> String? {
+        guard let name = string(value, path) else { return nil }
+        let allowed = name.utf8.allSatisfy { c in
+            (c >= UInt8(ascii: "a") && c <= UInt8(ascii: "z")) || (c >= UInt8(ascii: "A") && c <= UInt8(ascii: "Z"))
+                || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) || c == UInt8(ascii: "-")
+                || c == UInt8(ascii: "_") || c == UInt8(ascii: ".")
+        }
+        guard !name.isEmpty, name.utf8.count <= 32, allowed, !name.hasPrefix("-"),
+              !name.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
+            fail(value, path, "\"\(name)\" is not a user or group name (1 to 32 letters, digits, \".\", \"_\" or \"-\", not all digits)")
+            return nil
+        }
+        return name
     }
 
     /// The node name goes into export file names (`…-<node>.csv`), so no path separators.

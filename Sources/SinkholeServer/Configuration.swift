@@ -15,6 +15,11 @@ import Darwin
 public struct SinkholeConfiguration: Sendable, Equatable {
     /// Stamped on every stored row and in export file names; defaults to the host name.
     public var node: String
+    /// The account to become after binding the listeners and opening capture, when started as
+    /// root (hosts without systemd's `User=`); nil keeps the account the sinkhole started as.
+    public var user: String? = nil
+    /// The group to become; nil means the user's primary group.
+    public var group: String? = nil
     /// What A/AAAA answers for seized names point to.
     public var sinkholeAddresses: [IPAddress]
     /// The seized botnets.

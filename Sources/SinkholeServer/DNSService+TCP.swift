@@ -5,21 +5,16 @@ import SinkholeCore
 import SinkholeDNS
 
 extension DNSService {
-    /// Asked of the kernel for each TCP listener's accept queue: a burst of bots retrying over
-    /// TCP after truncated answers arrives all at once.
-    static let tcpBacklog: Int32 = 256
-
-    /// Binds the DNS-over-TCP listener for `address`. Each accepted connection is served on
+    /// Serves DNS over TCP on `socket`. Each accepted connection is served on
     /// its own event loop (and pushes to that loop's ring), so a slow or stalled TCP client
     /// holds nothing but its own connection, and UDP, on its own worker threads, never waits
     /// for TCP at all.
-    func bindTCP(_ address: ListenAddress) async throws -> TCPListener {
-        let socketAddress = try address.socketAddress(protocolName: "tcp")
+    func serveTCP(_ socket: TCPListenSocket) async throws -> TCPListener {
         let live = self.live
         let rings = self.rings
         let configuration = self.tcp
         let connections = DNSTCPConnections(limit: tcpConnectionLimit)
-        var bootstrap = address.tcpBootstrap(group: group, backlog: Self.tcpBacklog)
+        var bootstrap = socket.bootstrap(group: group)
         bootstrap = bootstrap.childChannelInitializer { channel in
             let handler = DNSTCPHandler(
                 responder: live.attach(channel), ring: rings.ring(for: channel.eventLoop),
@@ -34,14 +29,9 @@ extension DNSService {
                 try pipeline.addHandler(handler)
             }
         }
-        let channel: any Channel
-        do {
-            channel = try await bootstrap.bind(to: socketAddress).get()
-        } catch {
-            throw ListenError(address: address, protocolName: "tcp", underlying: error)
-        }
+        let channel = try await socket.serve(with: bootstrap, protocolName: "dns tcp")
         logger.info("dns listener bound", metadata: [
-            "listen.address": "\(channel.localAddress.flatMap(ListenAddress.init(socketAddress:))?.description ?? address.description)",
+            "listen.address": "\(socket.local)",
             "listen.protocol": "tcp",
             "tcp.max_connections": "\(connections.limit)",
             "tcp.idle_timeout_ms": "\(configuration.idleTimeout.nanoseconds / 1_000_000)",

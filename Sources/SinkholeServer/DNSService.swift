@@ -6,13 +6,13 @@ import ServiceLifecycle
 import SinkholeCore
 import SinkholeDNS
 
-/// The DNS listeners: for each configured address a TCP listener (RFC 7766 §5: TCP is not
-/// optional) whose connections are served by `DNSTCPHandler`s on the event loops, and UDP
-/// sockets on the same address and port served by the `DNSUDPWorker` threads, one socket per
-/// worker (SO_REUSEPORT). Every handler and worker pushes into its own ring.
-///
-/// TCP binds first: a second sinkhole started on the same ports fails there, before any of its
-/// UDP sockets could join this one's SO_REUSEPORT group and take a share of the queries.
+/// The DNS listeners: for each address a TCP listener (RFC 7766 §5: TCP is not optional)
+/// whose connections are served by `DNSTCPHandler`s on the event loops, and UDP sockets on the
+/// same address and port served by the `DNSUDPWorker` threads, one socket per worker
+/// (SO_REUSEPORT). Every handler and worker pushes into its own ring. The sockets come bound
+/// (or adopted from systemd) from `ListenerSockets`, which binds TCP first: a second sinkhole
+/// started on the same ports fails there, before any of its UDP sockets could join this one's
+/// SO_REUSEPORT group and take a share of the queries.
 ///
 /// On graceful shutdown or cancellation the workers answer what their sockets hold and stop,
 /// the TCP listeners close, then every open TCP connection; `run` returns only once all of
@@ -23,12 +23,15 @@ struct DNSService: Service {
     /// their default UDP buffers while NSD, which enlarges its buffer, lost none.
     static let receiveBufferBytes = 8 * 1024 * 1024
 
-    let listen: [ListenAddress]
+    /// The TCP listeners, bound or adopted (`ListenerSockets`), one per address.
+    let tcpSockets: [TCPListenSocket]
+    /// Each UDP worker's sockets, one per address.
+    let udpSockets: [[UDPListenSocket]]
     /// The responder in force; a reload publishes a new one to every channel and worker.
     let live: LiveResponder
     let group: any EventLoopGroup
     let rings: EventLoopRings
-    /// One ring per UDP worker thread; their count is the number of workers.
+    /// One ring per UDP worker thread, as many as `udpSockets`.
     let udpRings: [EventRing<CheckIn>]
     let logger: Logger
     /// Response rate limiting of each UDP worker (TCP is never limited).
@@ -51,28 +54,27 @@ struct DNSService: Service {
     static func defaultUDPWorkers(cores: Int) -> Int { max(1, cores - 1) }
 
     func run() async throws {
+        precondition(udpSockets.count == udpRings.count, "one ring per UDP worker")
         var listeners: [TCPListener] = []
-        // sockets[w] are worker w's sockets, one per listen address.
-        var sockets = Array(repeating: [DNSUDPWorker.Socket](), count: udpRings.count)
         do {
-            for address in listen {
-                let listener = try await bindTCP(address)
-                listeners.append(listener)
-                // The port TCP got: a configured port 0 must give UDP the same one.
-                let port = listener.channel.localAddress?.port.map(UInt16.init) ?? address.port
-                let bound = ListenAddress(address.address, port: port)
-                for worker in sockets.indices {
-                    sockets[worker].append(try openUDP(bound, first: worker == 0))
+            for (index, socket) in tcpSockets.enumerated() {
+                do {
+                    listeners.append(try await serveTCP(socket))
+                } catch {
+                    // The ones not yet handed to NIO are still this service's to close.
+                    for unserved in tcpSockets[(index + 1)...] { close(unserved.descriptor) }
+                    throw error
                 }
             }
         } catch {
-            for socket in sockets.joined() { close(socket.descriptor) }
+            for socket in udpSockets.joined() { close(socket.descriptor) }
             for listener in listeners {
                 try? await listener.channel.close()
                 _ = listener.connections.closeAll()
             }
             throw error
         }
+        let sockets = udpSockets
         let workers = sockets.enumerated().map { index, sockets in
             DNSUDPWorker(name: "dns-udp-\(index)", sockets: sockets, ring: udpRings[index], live: live,
                          rateLimit: rateLimit)
@@ -105,38 +107,6 @@ struct DNSService: Service {
             "udp.unsent_replies": "\(counts.unsentReplies)", "udp.ring_drops": "\(counts.ringDrops)",
         ])
     }
-
-    /// Opens one worker's UDP socket on `address`; the first one of each address is logged.
-    private func openUDP(_ address: ListenAddress, first: Bool) throws -> DNSUDPWorker.Socket {
-        let descriptor: Int32
-        do {
-            descriptor = try UDPSocket.open(address, reusePort: true, receiveBufferBytes: Self.receiveBufferBytes)
-        } catch {
-            throw ListenError(address: address, protocolName: "udp", underlying: error)
-        }
-        if first {
-            let granted = UDPSocket.receiveBufferBytes(descriptor)
-            var metadata: Logger.Metadata = [
-                "listen.address": "\(address)", "listen.protocol": "udp",
-                "udp.workers": "\(udpRings.count)", "socket.rcvbuf_bytes": "\(granted)",
-            ]
-            // Linux reports double the usable size; below the request means net.core.rmem_max capped it.
-            if granted < Self.receiveBufferBytes {
-                metadata["hint"] = "raise net.core.rmem_max to at least \(Self.receiveBufferBytes) so bursts are not dropped by the kernel"
-            }
-            logger.info("dns listener bound", metadata: metadata)
-        }
-        return DNSUDPWorker.Socket(descriptor: descriptor, local: address)
-    }
-}
-
-/// A listener that could not be bound, naming the address and protocol.
-public struct ListenError: Error, CustomStringConvertible {
-    public let address: ListenAddress
-    public let protocolName: String
-    public let underlying: any Error
-
-    public var description: String { "cannot listen on \(address) (\(protocolName)): \(underlying)" }
 }
 
 extension ListenAddress {

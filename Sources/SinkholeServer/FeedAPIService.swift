@@ -10,7 +10,8 @@ import SinkholeFeeds
 /// token (`FeedAPIHandler`). Over TLS when `context` is set; configuration refuses a listen
 /// address beyond loopback without it, so tokens never cross a network in clear.
 struct FeedAPIService: Service {
-    let listen: ListenAddress
+    /// The listener (`feeds.listen`), bound or adopted by `ListenerSockets`.
+    let socket: TCPListenSocket
     let group: any EventLoopGroup
     let state: FeedAPIState
     let context: NIOSSLContext?
@@ -22,9 +23,8 @@ struct FeedAPIService: Service {
     var onBound: @Sendable (ListenAddress) -> Void = { _ in }
 
     func run() async throws {
-        let socketAddress = try listen.socketAddress(protocolName: "feeds")
         let (state, context, readTimeout, writeTimeout) = (self.state, self.context, self.readTimeout, self.writeTimeout)
-        let bootstrap = listen.tcpBootstrap(group: group, backlog: 128).childChannelInitializer { channel in
+        let bootstrap = socket.bootstrap(group: group).childChannelInitializer { channel in
             channel.eventLoop.makeCompletedFuture {
                 let pipeline = channel.pipeline.syncOperations
                 if let context {
@@ -35,13 +35,8 @@ struct FeedAPIService: Service {
                 try pipeline.addHandler(FeedAPIHandler(state: state))
             }
         }
-        let channel: any Channel
-        do {
-            channel = try await bootstrap.bind(to: socketAddress).get()
-        } catch {
-            throw ListenError(address: listen, protocolName: "feeds", underlying: error)
-        }
-        let bound = channel.localAddress.flatMap(ListenAddress.init(socketAddress:)) ?? listen
+        let channel = try await socket.serve(with: bootstrap, protocolName: "feeds")
+        let bound = socket.local
         logger.info("feed API listening", metadata: ["listen.address": "\(bound)", "feeds.tls": "\(context != nil)"])
         onBound(bound)
         await withTaskCancellationOrGracefulShutdownHandler {

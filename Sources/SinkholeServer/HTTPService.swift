@@ -19,10 +19,8 @@ import SinkholeHTTP
 /// pushes a check-in after the writer's last drain. Requests already read were answered and
 /// pushed as they were read, so none is lost.
 struct HTTPService: Service {
-    /// The accept queue asked of the kernel: bots reconnect in bursts.
-    static let backlog: Int32 = 1024
-
-    var listen: [ListenAddress]
+    /// The listeners (`http.listen` or `http.tls_listen`), bound or adopted by `ListenerSockets`.
+    var sockets: [TCPListenSocket]
     let group: any EventLoopGroup
     let rings: EventLoopRings
     let responses: HTTPResponses
@@ -47,7 +45,14 @@ struct HTTPService: Service {
     func run() async throws {
         var listeners: [Listener] = []
         do {
-            for address in listen { listeners.append(try await bind(address)) }
+            for (index, socket) in sockets.enumerated() {
+                do {
+                    listeners.append(try await serve(socket))
+                } catch {
+                    for unserved in sockets[(index + 1)...] { close(unserved.descriptor) }
+                    throw error
+                }
+            }
         } catch {
             for listener in listeners {
                 try? await listener.channel.close()
@@ -77,13 +82,12 @@ struct HTTPService: Service {
         ])
     }
 
-    private func bind(_ address: ListenAddress) async throws -> Listener {
-        let socketAddress = try address.socketAddress(protocolName: protocolName)
+    private func serve(_ socket: TCPListenSocket) async throws -> Listener {
         let connections = DNSTCPConnections(limit: connectionLimit)
         let (rings, responses, live, handler) = (self.rings, self.responses, self.live, self.handler)
         let seizedAddresses = self.seizedAddresses
         let certificates = self.certificates
-        var bootstrap = address.tcpBootstrap(group: group, backlog: Self.backlog)
+        var bootstrap = socket.bootstrap(group: group)
         bootstrap = bootstrap.childChannelInitializer { channel in
             // Attached before the first byte: a reload from now on reaches this connection.
             let zones = live.attach(channel).zones
@@ -102,14 +106,9 @@ struct HTTPService: Service {
                 try pipeline.addHandler(serve)
             }
         }
-        let channel: any Channel
-        do {
-            channel = try await bootstrap.bind(to: socketAddress).get()
-        } catch {
-            throw ListenError(address: address, protocolName: protocolName, underlying: error)
-        }
+        let channel = try await socket.serve(with: bootstrap, protocolName: protocolName)
         logger.info(certificates == nil ? "http listener bound" : "tls listener bound", metadata: [
-            "listen.address": "\(channel.localAddress.flatMap(ListenAddress.init(socketAddress:))?.description ?? address.description)",
+            "listen.address": "\(socket.local)",
             "tcp.max_connections": "\(connections.limit)",
             "http.header_timeout_ms": "\(handler.headerTimeout.nanoseconds / 1_000_000)",
             "http.body_timeout_ms": "\(handler.bodyTimeout.nanoseconds / 1_000_000)",

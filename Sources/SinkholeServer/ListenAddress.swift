@@ -76,34 +76,3 @@ public struct ListenAddress: Hashable, Sendable, CustomStringConvertible {
         return .success(ListenAddress(address, port: UInt16(port)))
     }
 }
-
-extension ListenAddress {
-    /// The NIO address to bind, or a `ListenError` naming this address and `protocolName`.
-    func socketAddress(protocolName: String) throws -> SocketAddress {
-        do {
-            return try SocketAddress(ipAddress: address.description, port: Int(port))
-        } catch {
-            throw ListenError(address: self, protocolName: protocolName, underlying: error)
-        }
-    }
-
-    /// A TCP listener bootstrap as every sinkhole TCP service wants it: `backlog` pending
-    /// connections; SO_REUSEADDR, which on a TCP listener only lets a restart bind while old
-    /// connections sit in TIME_WAIT (another process still cannot take the port: that is
-    /// SO_REUSEPORT); TCP_NODELAY, since replies are whole messages written once; and for IPv6
-    /// IPV6_V6ONLY, or `[::]` would also take IPv4 and the default pair of wildcard listeners
-    /// could not both bind.
-    func tcpBootstrap(group: any EventLoopGroup, backlog: Int32) -> ServerBootstrap {
-        var bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: backlog)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            // tcpOption, not socketOption: at SOL_SOCKET, TCP_NODELAY's number (1) is SO_DEBUG,
-            // which only root may set; every connection to an unprivileged daemon was closed.
-            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-        if address.family == .v6 {
-            bootstrap = bootstrap.serverChannelOption(
-                ChannelOptions.Types.SocketOption(level: .ipv6, name: .ipv6_v6only), value: 1)
-        }
-        return bootstrap
-    }
-}

@@ -50,7 +50,7 @@ extension Sinkhole {
 
     /// The API service over `setup`, reading the store (SQLite or PostgreSQL) with a read-only
     /// connection of its own per request.
-    func makeFeedAPIService(_ setup: FeedSetup, group: any EventLoopGroup, pool: NIOThreadPool,
+    func makeFeedAPIService(_ setup: FeedSetup, socket: TCPListenSocket, group: any EventLoopGroup, pool: NIOThreadPool,
                             onBound: @escaping @Sendable (ListenAddress) -> Void) -> (FeedAPIService, FeedAPIState) {
         let feeds = configuration.feeds
         let store = configuration.store
@@ -59,7 +59,7 @@ extension Sinkhole {
             limiter: FeedRateLimiter(perMinute: feeds.rateLimitPerMinute, burst: feeds.rateLimitBurst),
             pool: pool, logger: logger,
             openReader: { try store.dayReader() })
-        let service = FeedAPIService(listen: feeds.listen, group: group, state: state, context: setup.context,
+        let service = FeedAPIService(socket: socket, group: group, state: state, context: setup.context,
                                      logger: logger, onBound: onBound)
         return (service, state)
     }

@@ -14,14 +14,15 @@ import Synchronization
 /// The assembled server: seized names loaded, store opened, rings and writer set up, listeners
 /// run in a `ServiceGroup` until SIGTERM or SIGINT.
 ///
-/// Everything that can fail because of the host (a missing domain list, an unwritable store)
-/// fails in `init`, before any socket is bound, so a broken setup never half-starts.
+/// What can fail because of the configuration's files (a missing domain list, a bad
+/// certificate) fails in `init`; the store opens in `run`, after the listeners are bound and
+/// root is dropped (`user:`), so its files belong to the account that writes them. Either way
+/// nothing is answered until everything is ready, so a broken setup never half-starts.
 public final class Sinkhole: Sendable {
     public let configuration: SinkholeConfiguration
     let zones: SeizedZones
     /// When the domain lists were loaded: the SOA serial of every seized zone.
     let zonesLoaded: UTCTime
-    let store: any CheckInStore
     /// The HTTP answers, rendered once (the body file is read at start).
     let httpResponses: HTTPResponses
     /// The TLS listeners' certificates (read or signed at start); nil without TLS listeners.
@@ -49,11 +50,16 @@ public final class Sinkhole: Sendable {
             logger.info("tls certificates ready", metadata: ["tls.certificate": "\(tlsCertificates.summary)"])
         }
         feedSetup = try Self.makeFeedSetup(configuration, logger: logger)
+        // Bad store settings (a malformed URL, an unreadable password file) fail here too.
+        _ = try configuration.store.postgresLocation()
+    }
+
+    /// Opens the configured store: PostgreSQL when `store.postgres` is set, else SQLite.
+    static func openConfiguredStore(_ configuration: SinkholeConfiguration, logger: Logger) throws -> any CheckInStore {
         if let location = try configuration.store.postgresLocation() {
-            store = try Self.openPostgresStore(location: location, configuration.store, logger: logger)
-        } else {
-            store = try Self.openStore(path: configuration.store.sqlite, logger: logger)
+            return try openPostgresStore(location: location, configuration.store, logger: logger)
         }
+        return try openStore(path: configuration.store.sqlite, logger: logger)
     }
 
     /// How many skipped list lines are logged one by one before only the count is.
@@ -209,21 +215,28 @@ public final class Sinkhole: Sendable {
 
     /// Runs until SIGTERM or SIGINT, then stops the listeners, drains every ring into the store
     /// and returns the writer's outcome. `onReady` gets the bound DNS addresses.
+    ///
+    /// The start goes in the order a privileged start needs: every listener is bound (or
+    /// adopted from systemd), capture opens, root is dropped for `user:`, then the store opens
+    /// and the run is recorded; only then do the services take their sockets and read.
     public func run(onReady: @escaping @Sendable ([ListenAddress]) -> Void = { _ in }) async throws -> Writer.Outcome {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
-        let loops = Array(group.makeIterator())
         let udpWorkers = configuration.dns.udpWorkers > 0
             ? configuration.dns.udpWorkers : DNSService.defaultUDPWorkers(cores: System.coreCount)
+        let privilegeDrop = try PrivilegeDrop.resolve(configuration)
+        let plan = try listenerPlan()
+        let sockets = try ListenerSockets.open(plan, dnsWorkers: udpWorkers, logger: logger)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        let loops = Array(group.makeIterator())
         let catchAll = configuration.catchAll
         // The catch-all UDP listeners share one worker thread and its ring.
-        let catchAllUDPWorkers = catchAll.udp.isEmpty ? 0 : 1
+        let catchAllUDPWorkers = sockets.catchAllUDP.isEmpty ? 0 : 1
         let captureThreads = configuration.capture.interface == nil && configuration.capture.file == nil ? 0 : 1
         let registry = EventRings<CheckIn>(memoryBytes: configuration.ring.memoryMB << 20,
                                            producers: loops.count + udpWorkers + catchAllUDPWorkers + captureThreads,
                                            filler: CheckIn.empty)
         let rings = EventLoopRings(group: group, registry: registry)
         let udpRings = (0..<udpWorkers).map { registry.register(name: "dns-udp-\($0)") }
-        let catchAllUDPRing = catchAll.udp.isEmpty ? nil : registry.register(name: "catchall-udp")
+        let catchAllUDPRing = sockets.catchAllUDP.isEmpty ? nil : registry.register(name: "catchall-udp")
         logger.info("event rings ready", metadata: ["rings": "\(registry.all.count)", "ring.slots": "\(registry.slotsPerRing)",
                                                     "ring.slot_bytes": "\(MemoryLayout<CheckIn>.stride)"])
         var writerConfiguration = Writer.Configuration(
@@ -234,33 +247,39 @@ public final class Sinkhole: Sendable {
                                  infectionsDays: configuration.store.retentionDays.infections,
                                  dnsQueriesDays: configuration.store.retentionDays.dnsQueries))
         writerConfiguration.spillBatches = configuration.writer.spillBatches
-        let writer = Writer(configuration: writerConfiguration, rings: registry, store: store, logger: logger)
-        // The run is recorded before any listener binds: a store that cannot take it must stop
-        // the start, not leave listeners answering bots that nothing records.
-        do {
-            try writer.beginRun()
-        } catch {
-            try? await group.shutdownGracefully()
-            throw StartupError(description: "cannot record the run in the store: \(error)")
-        }
-        let logger = self.logger
-        // The capture handle opens before any listener binds: no CAP_NET_RAW or no such
-        // interface stops the start here, and nothing after "sinkhole ready" is missed.
+        let writer: Writer
+        // The capture handle opens while the process may still be root (CAP_NET_RAW); no such
+        // interface stops the start here, and nothing after "sinkhole ready" is missed. Then
+        // root goes, and the store opens as the account that will write it. The run is
+        // recorded before any service reads: a store that cannot take it must stop the start,
+        // not leave listeners answering bots that nothing records.
         let capture: CaptureService?
         do {
             capture = try openCapture(registry: registry)
+            try privilegeDrop?.apply(logger: logger)
+            let store = try Self.openConfiguredStore(configuration, logger: logger)
+            writer = Writer(configuration: writerConfiguration, rings: registry, store: store, logger: logger)
+            do {
+                try writer.beginRun()
+            } catch {
+                throw StartupError(description: "cannot record the run in the store: \(error)")
+            }
         } catch {
+            sockets.closeAll()
             try? await group.shutdownGracefully()
             throw error
         }
+        let logger = self.logger
         let outcome = Mutex<Writer.Outcome?>(nil)
         let live = LiveResponder(makeResponder(zones, loadedAt: zonesLoaded))
         // "sinkhole ready" once every listener of every service is bound, so whoever waits for
         // it (an operator, systemd, the tests) can reach all of them.
         let http = configuration.http
-        let servesTLS = tlsCertificates != nil
-        let catchAllOn = !catchAll.tcp.isEmpty || !catchAll.udp.isEmpty
-        let listening = 1 + (http.listen.isEmpty ? 0 : 1) + (servesTLS ? 1 : 0) + (catchAllOn ? 1 : 0) + (feedSetup == nil ? 0 : 1)
+        let servesHTTP = !sockets.tcp(.http).isEmpty
+        let servesTLS = !sockets.tcp(.tls).isEmpty
+        let catchAllOn = !sockets.tcp(.catchAll).isEmpty || !sockets.catchAllUDP.isEmpty
+        let feedSocket = feedSetup == nil ? nil : sockets.tcp(.feeds).first
+        let listening = 1 + (servesHTTP ? 1 : 0) + (servesTLS ? 1 : 0) + (catchAllOn ? 1 : 0) + (feedSocket == nil ? 0 : 1)
         let ready = ReadyBarrier(services: listening) { bound in
             logger.notice("sinkhole ready", metadata: ["dns.listen": "\(bound.dns.map(\.description))",
                                                      "http.listen": "\(bound.http.map(\.description))",
@@ -270,7 +289,7 @@ public final class Sinkhole: Sendable {
             onReady(bound.dns)
         }
         var dns = DNSService(
-            listen: configuration.dns.listen,
+            tcpSockets: sockets.tcp(.dns), udpSockets: sockets.dnsUDP,
             live: live,
             group: group, rings: rings, udpRings: udpRings, logger: logger,
             onBound: { addresses in ready.bound(dns: addresses) })
@@ -279,7 +298,7 @@ public final class Sinkhole: Sendable {
             responsesPerSecond: limit.responsesPerSecond, window: limit.window, slip: limit.slip,
             ipv4PrefixLength: limit.ipv4Prefix, ipv6PrefixLength: limit.ipv6Prefix)
         var httpService = HTTPService(
-            listen: http.listen, group: group, rings: rings, responses: httpResponses,
+            sockets: sockets.tcp(.http), group: group, rings: rings, responses: httpResponses,
             seizedAddresses: Self.seizedAddresses(configuration), live: live, logger: logger,
             onBound: { addresses in ready.bound(http: addresses) })
         httpService.handler = HTTPServerHandler.Configuration(
@@ -290,11 +309,11 @@ public final class Sinkhole: Sendable {
         httpService.connectionLimit = http.maxConnections
         // The TLS listeners are HTTP listeners with TLS in front: same limits, same responses.
         var tlsService = httpService
-        tlsService.listen = http.tlsListen
+        tlsService.sockets = sockets.tcp(.tls)
         tlsService.certificates = tlsCertificates
         tlsService.onBound = { addresses in ready.bound(tls: addresses) }
         var catchAllService = CatchAllService(
-            tcp: catchAll.tcp, udp: catchAll.udp, group: group, rings: rings, udpRing: catchAllUDPRing,
+            tcp: sockets.tcp(.catchAll), udp: sockets.catchAllUDP, group: group, rings: rings, udpRing: catchAllUDPRing,
             targets: SeizedTargets(zones: zones, addresses: Self.seizedAddresses(configuration)), logger: logger,
             onBound: { addresses in ready.bound(catchAll: addresses) })
         catchAllService.handler = CatchAllTCPHandler.Configuration(
@@ -302,7 +321,7 @@ public final class Sinkhole: Sendable {
         catchAllService.connectionLimit = catchAll.maxConnections
         // Writer first: it starts first and stops last, after every listener has closed.
         var listeners: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: dns)]
-        if !http.listen.isEmpty { listeners.append(.init(service: httpService)) }
+        if servesHTTP { listeners.append(.init(service: httpService)) }
         if servesTLS { listeners.append(.init(service: tlsService)) }
         if catchAllOn { listeners.append(.init(service: catchAllService)) }
         if let capture {
@@ -313,8 +332,10 @@ public final class Sinkhole: Sendable {
         }
         // Store reads for the feed API block; they get threads of their own.
         let feedPool = NIOThreadPool(numberOfThreads: 2)
-        let feedAPI = feedSetup.map {
-            makeFeedAPIService($0, group: group, pool: feedPool, onBound: { address in ready.bound(feeds: [address]) })
+        let feedAPI = feedSetup.flatMap { setup in
+            feedSocket.map {
+                makeFeedAPIService(setup, socket: $0, group: group, pool: feedPool, onBound: { address in ready.bound(feeds: [address]) })
+            }
         }
         let feedState = feedAPI?.1
         if let (service, _) = feedAPI {

@@ -34,9 +34,9 @@ final class DatagramBatch {
 
     /// Reads the datagrams waiting on `socket` (none when it would block); replies queued before
     /// are forgotten. Returns how many were read, or the errno of a failed read.
-    func receive(from socket: Int32) -> Result<Int, UDPSocketError> {
+    func receive(from socket: Int32) -> Result<Int, SocketCallError> {
         let n = sinkhole_batch_receive(handle, socket)
-        return n >= 0 ? .success(Int(n)) : .failure(UDPSocketError(call: "recvmmsg", errno: -n))
+        return n >= 0 ? .success(Int(n)) : .failure(SocketCallError(call: "recvmmsg", errno: -n))
     }
 
     /// Replaces `buffer`'s contents with datagram `index`; true when the datagram was longer than
@@ -99,8 +99,8 @@ final class DatagramBatch {
     }
 }
 
-/// A UDP socket call that failed, with the call's name and the system's reason.
-struct UDPSocketError: Error, CustomStringConvertible {
+/// A socket call that failed, with the call's name and the system's reason.
+struct SocketCallError: Error, CustomStringConvertible {
     let call: String
     let errno: Int32
 
@@ -112,12 +112,12 @@ enum UDPSocket {
     /// Opens a non-blocking socket bound to `address`, with packet info and receive timestamps.
     /// `reusePort` lets one socket per worker thread share the address (SO_REUSEPORT), the kernel
     /// spreading datagrams over them by a hash of the sender.
-    static func open(_ address: ListenAddress, reusePort: Bool, receiveBufferBytes: Int) throws(UDPSocketError) -> Int32 {
+    static func open(_ address: ListenAddress, reusePort: Bool, receiveBufferBytes: Int) throws(SocketCallError) -> Int32 {
         var endpoint = sinkhole_endpoint(address.address, port: address.port)
         var failedCall: UnsafePointer<CChar>? = nil
         let fd = sinkhole_udp_open(&endpoint, reusePort ? 1 : 0, Int32(receiveBufferBytes), &failedCall)
         guard fd >= 0 else {
-            throw UDPSocketError(call: failedCall.map { String(cString: $0) } ?? "socket", errno: -fd)
+            throw SocketCallError(call: failedCall.map { String(cString: $0) } ?? "socket", errno: -fd)
         }
         return fd
     }
@@ -126,11 +126,11 @@ enum UDPSocket {
     /// transparent, so nftables `tproxy` can deliver datagrams addressed to other ports to it.
     /// Returns the errno that refused transparency (EPERM without CAP_NET_RAW), nil when
     /// granted; the socket then still takes what is sent to its own address and port.
-    static func recoverOriginalDestination(_ socket: Int32, family: IPAddress.Family) throws(UDPSocketError) -> Int32? {
+    static func recoverOriginalDestination(_ socket: Int32, family: IPAddress.Family) throws(SocketCallError) -> Int32? {
         var transparentError: Int32 = 0
         let result = sinkhole_udp_recover_original_destination(socket, Int32(family.rawValue), &transparentError)
         guard result == 0 else {
-            throw UDPSocketError(call: "setsockopt(IP_RECVORIGDSTADDR)", errno: -result)
+            throw SocketCallError(call: "setsockopt(IP_RECVORIGDSTADDR)", errno: -result)
         }
         return transparentError == 0 ? nil : transparentError
     }

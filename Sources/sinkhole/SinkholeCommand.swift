@@ -106,6 +106,8 @@ struct CheckConfig: AsyncParsableCommand {
             // And the feed API's certificate and key, read and checked to match.
             _ = try Sinkhole.feedTLSContext(configuration)
             let capture = try Sinkhole.captureSummary(configuration)
+            // The account of `user:`/`group:` must exist on this host.
+            try Sinkhole.checkAccount(configuration)
             print("\(options.config): OK (node \(configuration.node), \(configuration.families.count) families, \(lists.names) seized names, \(lists.skipped.count) list lines skipped)")
             if let capture { print(capture.line) }
             if let feeds { print("feeds: \(feeds.summary)") }

@@ -1,0 +1,194 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import SinkholeCore
+
+/// A TCP listener's descriptor, bound (or adopted) and listening, not yet handed to NIO.
+struct TCPListenSocket: Sendable {
+    let descriptor: Int32
+    let local: ListenAddress
+
+    /// A bootstrap as every sinkhole TCP service wants it: TCP_NODELAY, since replies are whole
+    /// messages written once. The socket options of the listener itself (SO_REUSEADDR,
+    /// IPV6_V6ONLY, the backlog) were set when it was bound; IPV6_V6ONLY cannot change after.
+    /// tcpOption, not socketOption: at SOL_SOCKET, TCP_NODELAY's number (1) is SO_DEBUG, which
+    /// needs CAP_NET_ADMIN; an unprivileged daemon's every accepted connection was closed.
+    func bootstrap(group: any EventLoopGroup) -> ServerBootstrap {
+        ServerBootstrap(group: group).childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+    }
+
+    /// Hands the descriptor to NIO, which owns (and closes) it from then on.
+    func serve(with bootstrap: ServerBootstrap, protocolName: String) async throws -> any Channel {
+        do {
+            return try await bootstrap.withBoundSocket(descriptor).get()
+        } catch {
+            throw ListenError(address: local, protocolName: protocolName, underlying: error)
+        }
+    }
+}
+
+/// Every listening socket of a run, bound by the sinkhole or adopted from systemd before any
+/// service starts, so that capture can open and root can be dropped before a single packet is
+/// read (`user:`), and so that socket activation and binding feed the services one way.
+///
+/// Nothing is read from these sockets until the services take them: the kernel queues what
+/// arrives meanwhile.
+struct ListenerSockets: Sendable {
+    /// TCP listeners by service, in configuration order (named sockets after them).
+    private(set) var tcp: [ListenerRole: [TCPListenSocket]] = [:]
+    /// The DNS UDP sockets of each worker: `dnsUDP[w][a]` is worker w's socket for address a.
+    /// Bound sockets are one per worker (SO_REUSEPORT); an adopted one is shared (duplicated).
+    private(set) var dnsUDP: [[UDPListenSocket]]
+    /// The catch-all UDP sockets (one worker serves them all).
+    private(set) var catchAllUDP: [UDPListenSocket] = []
+
+    private init(dnsWorkers: Int) {
+        dnsUDP = Array(repeating: [], count: dnsWorkers)
+    }
+
+    func tcp(_ role: ListenerRole) -> [TCPListenSocket] { tcp[role] ?? [] }
+
+    /// Adopts the plan's passed sockets and binds the rest. On any failure every socket opened
+    /// so far is closed and the error names the listener.
+    static func open(_ plan: ListenerPlan, dnsWorkers: Int, logger: Logger) throws -> ListenerSockets {
+        var sockets = ListenerSockets(dnsWorkers: dnsWorkers)
+        do {
+            for (endpoint, passed) in plan.adopted {
+                try sockets.adopt(passed, as: endpoint, logger: logger)
+            }
+            // The port a DNS TCP listener got, for the UDP sockets of a configured port 0.
+            var dnsPorts: [ListenAddress: UInt16] = [:]
+            for endpoint in plan.toBind {
+                let address = endpoint.address
+                switch (endpoint.role, endpoint.transport) {
+                case (.dns, .udp):
+                    let port = address.port == 0 ? dnsPorts[address] ?? 0 : address.port
+                    try sockets.bindDNSUDP(ListenAddress(address.address, port: port), logger: logger)
+                case (.catchAll, .udp):
+                    try sockets.bindCatchAllUDP(address, logger: logger)
+                case (let role, .tcp):
+                    let fd: Int32
+                    do {
+                        fd = try ListenSocketCalls.listenTCP(address, backlog: role.backlog)
+                    } catch {
+                        throw ListenError(address: address, protocolName: "\(role) tcp", underlying: error)
+                    }
+                    let bound = ListenAddress(address.address, port: UDPSocket.boundPort(fd))
+                    if role == .dns { dnsPorts[address] = bound.port }
+                    sockets.tcp[role, default: []].append(TCPListenSocket(descriptor: fd, local: bound))
+                case (let role, .udp):
+                    preconditionFailure("\(role) has no UDP listener")
+                }
+            }
+        } catch {
+            sockets.closeAll()
+            throw error
+        }
+        return sockets
+    }
+
+    /// Closes every descriptor (a start that failed before the services took them).
+    func closeAll() {
+        for socket in tcp.values.joined() { close(socket.descriptor) }
+        for socket in dnsUDP.joined() { close(socket.descriptor) }
+        for socket in catchAllUDP { close(socket.descriptor) }
+    }
+
+    private mutating func adopt(_ passed: PassedSocket, as endpoint: ListenerEndpoint, logger: Logger) throws {
+        let fd = passed.descriptor
+        do {
+            switch (endpoint.role, passed.transport) {
+            case (let role, .tcp):
+                try ListenSocketCalls.adoptTCP(fd)
+                tcp[role, default: []].append(TCPListenSocket(descriptor: fd, local: passed.address))
+            case (.dns, .udp):
+                try ListenSocketCalls.adoptUDP(fd, family: passed.address.address.family,
+                                               receiveBufferBytes: DNSService.receiveBufferBytes)
+                for worker in dnsUDP.indices {
+                    let descriptor = worker == 0 ? fd : try ListenSocketCalls.duplicate(fd)
+                    dnsUDP[worker].append(UDPListenSocket(descriptor: descriptor, local: passed.address))
+                }
+            case (.catchAll, .udp):
+                try ListenSocketCalls.adoptUDP(fd, family: passed.address.address.family,
+                                               receiveBufferBytes: CatchAllService.receiveBufferBytes)
+                _ = try UDPSocket.recoverOriginalDestination(fd, family: passed.address.address.family)
+                catchAllUDP.append(UDPListenSocket(descriptor: fd, local: passed.address))
+            case (let role, .udp):
+                preconditionFailure("\(role) has no UDP listener")
+            }
+        } catch {
+            throw SocketActivationError("\(passed): \(error)")
+        }
+        var metadata: Logger.Metadata = [
+            "listen.address": "\(passed.address)", "listen.protocol": "\(passed.transport)",
+            "socket.descriptor": "\(fd)", "socket.name": "\(passed.name)",
+        ]
+        if passed.transport == .udp { metadata["socket.rcvbuf_bytes"] = "\(UDPSocket.receiveBufferBytes(fd))" }
+        logger.info("\(endpoint.role) listener adopted from systemd", metadata: metadata)
+    }
+
+    /// One SO_REUSEPORT socket per worker on `address`; the first is logged with the receive
+    /// buffer the kernel granted.
+    private mutating func bindDNSUDP(_ address: ListenAddress, logger: Logger) throws {
+        for worker in dnsUDP.indices {
+            let fd: Int32
+            do {
+                fd = try UDPSocket.open(address, reusePort: true, receiveBufferBytes: DNSService.receiveBufferBytes)
+            } catch {
+                throw ListenError(address: address, protocolName: "udp", underlying: error)
+            }
+            dnsUDP[worker].append(UDPListenSocket(descriptor: fd, local: address))
+            guard worker == 0 else { continue }
+            let granted = UDPSocket.receiveBufferBytes(fd)
+            var metadata: Logger.Metadata = [
+                "listen.address": "\(address)", "listen.protocol": "udp",
+                "udp.workers": "\(dnsUDP.count)", "socket.rcvbuf_bytes": "\(granted)",
+            ]
+            // Linux reports double the usable size; below the request means net.core.rmem_max capped it.
+            if granted < DNSService.receiveBufferBytes {
+                metadata["hint"] = "raise net.core.rmem_max to at least \(DNSService.receiveBufferBytes) (Deploy/sysctl.d/sinkhole.conf) so bursts are not dropped by the kernel"
+            }
+            logger.info("dns listener bound", metadata: metadata)
+        }
+    }
+
+    /// A UDP socket that learns each datagram's original destination. Transparency (what
+    /// tproxy needs) is asked for and, when refused, logged: the listener still logs what is
+    /// sent to its own port, which is all a loopback test or `make run` sends.
+    private mutating func bindCatchAllUDP(_ address: ListenAddress, logger: Logger) throws {
+        let descriptor: Int32
+        let transparencyRefused: Int32?
+        do {
+            descriptor = try UDPSocket.open(address, reusePort: false, receiveBufferBytes: CatchAllService.receiveBufferBytes)
+            do {
+                transparencyRefused = try UDPSocket.recoverOriginalDestination(descriptor, family: address.address.family)
+            } catch {
+                close(descriptor)
+                throw error
+            }
+        } catch {
+            throw ListenError(address: address, protocolName: "udp", underlying: error)
+        }
+        let bound = ListenAddress(address.address, port: UDPSocket.boundPort(descriptor))
+        catchAllUDP.append(UDPListenSocket(descriptor: descriptor, local: bound))
+        var metadata: Logger.Metadata = ["listen.address": "\(bound)", "listen.protocol": "udp"]
+        if let errno = transparencyRefused {
+            metadata["udp.transparent"] = "no: \(String(cString: strerror(errno)))"
+            metadata["hint"] = "nftables tproxy delivers only to a transparent socket: grant CAP_NET_RAW (AmbientCapabilities) to catch redirected UDP"
+            logger.warning("catch-all listener bound", metadata: metadata)
+        } else {
+            metadata["udp.transparent"] = "yes"
+            logger.info("catch-all listener bound", metadata: metadata)
+        }
+    }
+}
+
+/// A listener that could not be bound, naming the address and protocol.
+public struct ListenError: Error, CustomStringConvertible {
+    public let address: ListenAddress
+    public let protocolName: String
+    public let underlying: any Error
+
+    public var description: String { "cannot listen on \(address) (\(protocolName)): \(underlying)" }
+}

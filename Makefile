@@ -11,14 +11,17 @@ CONFIG ?= Deploy/sinkhole.dev.yaml
 # postgresql: the PostgreSQL store's tests start a throwaway cluster of their own (initdb into a
 # temporary directory, a unix socket only, stopped when the test process exits; as the
 # `postgres` user when run as root) — the package's own cluster service is not used.
-PACKAGES := pkg-config libsqlite3-dev sqlite3 dnsutils knot-dnsutils curl openssl nftables iproute2 netcat-openbsd libpcap-dev postgresql
+# dpkg-dev (dpkg-shlibdeps) and lintian: `make deb` and its tests; systemd: systemd-analyze,
+# which the deploy tests run on the units (verify, security).
+PACKAGES := pkg-config libsqlite3-dev sqlite3 dnsutils knot-dnsutils curl openssl nftables iproute2 netcat-openbsd libpcap-dev postgresql dpkg-dev lintian systemd
 APT_GET := $(if $(filter 0,$(shell id -u)),apt-get,sudo apt-get)
 
-.PHONY: run test build deps bench clean help
+.PHONY: run test build deps bench clean help deb
 
 help:
 	@echo "make run    build (release) and start the sinkhole on loopback ports with $(CONFIG)"
 	@echo "make test   build and run the whole test suite (unit, integration, ring stress under TSan, 45 s of fuzzing)"
+	@echo "make deb    the Debian package, checked by lintian: .build/deb/sinkhole_VERSION-1_ARCH.deb (Deploy/README.md)"
 	@echo "make test-systemd  boot systemd in a container and run the hardened sinkhole.service there (root)"
 	@echo "make fuzz   fuzz the DNS parser and responder and the TLS hello reader for FUZZ_SECONDS (default 600); findings go to Fuzz/crashes/"
 	@echo "make fuzz-packet  fuzz the packet decoder for FUZZ_SECONDS; findings go to Fuzz/crashes-packet/"
@@ -37,12 +40,16 @@ deps:
 	  $(APT_GET) update -qq && DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq $$missing; \
 	fi
 
+# The release build Deploy/install.sh and `make deb` install (its build_flags line: the Swift
+# runtime linked in), so `make run`, an install and the package share one build in .build/release.
+RELEASE_FLAGS := $(shell sed -n 's/^build_flags=(\(.*\))$$/\1/p' Deploy/install.sh)
+
 build: deps
-	$(SWIFT) build -c release --product sinkhole
+	$(SWIFT) build $(RELEASE_FLAGS)
 
 run: build
 	@mkdir -p var
-	@bin=$$($(SWIFT) build -c release --show-bin-path)/sinkhole; \
+	@bin=$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)/sinkhole; \
 	port=$$(grep -oE '"127\.0\.0\.1:[0-9]+"' $(CONFIG) | head -1 | grep -oE '[0-9]+"$$' | tr -d '"'); \
 	echo; \
 	echo "sinkhole is starting with $(CONFIG): DNS on 127.0.0.1:$$port and [::1]:$$port (UDP and TCP),"; \
@@ -74,6 +81,9 @@ run: build
 # the two cores and the flood would be measuring the machine, not the sinkhole.
 test: deps
 	$(SWIFT) build --build-tests
+	@# The Debian package, which DebPackageTests takes apart, runs lintian on and installs in a
+	@# scratch root: a release build with the Swift runtime linked in (.build/release).
+	Deploy/deb/build.sh --no-lintian
 	$(SWIFT) test --skip-build --no-parallel
 	@# The hardened units under a real systemd: Debian 12 booted in systemd-nspawn (root file
 	@# system cached in .build/nspawn, about a minute when cold), the release binary installed
@@ -89,13 +99,17 @@ test: deps
 	@# 45 s of fuzzing the DNS parser, responder and TCP framing and the TLS hello reader; any finding fails the run.
 	$(MAKE) --no-print-directory fuzz-smoke
 
-# The release binary as Deploy/install.sh builds it (the Swift runtime linked in), booted with
-# the units of systemd/ in a container; root (systemd-nspawn), installs debootstrap and
-# systemd-container when missing. BOOT_TEST_KEEP=1 keeps the container up to look into.
+# The Debian package (Deploy/deb/build.sh): what Deploy/install.sh installs, under /usr, with
+# maintainer scripts; its path is the last line printed.
+deb: deps
+	Deploy/deb/build.sh
+
+# The release binary `make build`, install.sh and the package share, booted with the units of
+# systemd/ in a container; root (systemd-nspawn), installs debootstrap and systemd-container
+# when missing. BOOT_TEST_KEEP=1 keeps the container up to look into.
 .PHONY: test-systemd
-test-systemd: deps
-	$(SWIFT) build -c release --product sinkhole --static-swift-stdlib
-	Tests/Systemd/boot-test.sh $$($(SWIFT) build -c release --show-bin-path)/sinkhole
+test-systemd: build
+	Tests/Systemd/boot-test.sh $$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)/sinkhole
 
 bench: deps
 	$(SWIFT) run -c release --package-path Benchmarks sinkhole-bench

@@ -55,6 +55,8 @@ public final class LiveCapture: Sendable {
     private let stopRequested = Atomic<Bool>(false)
     private let state = Mutex<(last: Report, done: Bool, waiters: [CheckedContinuation<Void, Never>])>((Report(), false, []))
     private let report: @Sendable (Report) -> Void
+    /// Stamped on every turn of the capture loop (at least every read timeout), for the watchdog.
+    public let heartbeat: Heartbeat
 
     /// Opens and filters the interface; throws (naming the libpcap call) when it cannot, so a
     /// broken capture stops the start instead of silently capturing nothing.
@@ -64,6 +66,7 @@ public final class LiveCapture: Sendable {
         self.checkIns = checkIns
         self.ring = ring
         self.report = report
+        heartbeat = Heartbeat(name: "capture-\(settings.interface)")
         handle = try PcapHandle.openLive(interface: settings.interface, snaplen: settings.snaplen,
                                          bufferBytes: settings.bufferBytes,
                                          timeoutMilliseconds: Self.readTimeoutMilliseconds)
@@ -109,6 +112,7 @@ public final class LiveCapture: Sendable {
         var nextReport = clock.now + settings.statisticsInterval
         var failure: PcapError?
         capturing: while !stopRequested.load(ordering: .relaxed) {
+            heartbeat.beat()
             _ = handle.waitReadable(timeoutMilliseconds: Int32(Self.readTimeoutMilliseconds))
             // Read what is there (non-blocking), bounded so a flood still lets the thread see a
             // stop request and report on time.

@@ -36,6 +36,8 @@ struct CatchAllService: Service {
     var connectionLimit = 1024
     /// Called with every bound address (TCP, then UDP) once all are bound.
     var onBound: @Sendable ([ListenAddress]) -> Void = { _ in }
+    /// Where the UDP worker's heartbeat is watched (the systemd watchdog); nil: not watched.
+    var progress: ProgressGate?
 
     struct Listener {
         let channel: any Channel
@@ -65,7 +67,7 @@ struct CatchAllService: Service {
         }
         let (targets, readBytes) = (self.targets, handler.readBytes)
         let worker = udpRing.map { ring in
-            CatchAllUDPWorker(name: "catchall-udp", sockets: sockets, ring: ring) {
+            CatchAllUDPWorker(name: "catchall-udp", sockets: sockets, ring: ring, progress: progress) {
                 CatchAllDatagramHandler(targets: targets, readBytes: readBytes)
             }
         }

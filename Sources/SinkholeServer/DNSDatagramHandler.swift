@@ -44,8 +44,8 @@ struct DNSDatagramHandler: DatagramHandler {
 extension UDPWorker where Handler == DNSDatagramHandler {
     /// A DNS worker answering with `live`'s responder, rate limited by `rateLimit`.
     convenience init(name: String, sockets: [Socket], ring: EventRing<CheckIn>, live: LiveResponder,
-                     rateLimit: ResponseRateLimiter.Settings) {
-        self.init(name: name, sockets: sockets, ring: ring) {
+                     rateLimit: ResponseRateLimiter.Settings, progress: ProgressGate? = nil) {
+        self.init(name: name, sockets: sockets, ring: ring, progress: progress) {
             DNSDatagramHandler(live: live, rateLimit: rateLimit)
         }
     }

@@ -42,6 +42,8 @@ struct DNSService: Service {
     var tcp = DNSTCPHandler.Configuration()
     /// The most TCP connections open at once on each listener.
     var tcpConnectionLimit = DNSTCPConnections.defaultLimit
+    /// Where the UDP workers' heartbeats are watched (the systemd watchdog); nil: not watched.
+    var progress: ProgressGate?
 
     /// A bound TCP listener and the table of its open connections.
     struct TCPListener {
@@ -77,7 +79,7 @@ struct DNSService: Service {
         let sockets = udpSockets
         let workers = sockets.enumerated().map { index, sockets in
             DNSUDPWorker(name: "dns-udp-\(index)", sockets: sockets, ring: udpRings[index], live: live,
-                         rateLimit: rateLimit)
+                         rateLimit: rateLimit, progress: progress)
         }
         for worker in workers { worker.start() }
         onBound(listeners.compactMap { $0.channel.localAddress.flatMap(ListenAddress.init(socketAddress:)) })

@@ -65,15 +65,18 @@ extension Sinkhole {
     }
 
     /// SIGHUP: reads the ISP directory and prefix2as files again; on any error the previous
-    /// ones stay in force.
-    func reloadFeeds(into state: FeedAPIState) {
+    /// ones stay in force. Returns what happened in a line (systemd's status after the reload).
+    @discardableResult
+    func reloadFeeds(into state: FeedAPIState) -> String {
         do {
             let attributor = try configuration.feeds.load()
             state.update(.init(directory: attributor.directory, attributor: attributor))
             logger.notice("feeds reloaded", metadata: ["feeds.summary": "\(attributor.summary)"])
+            return "feeds reloaded"
         } catch {
             logger.error("feeds reload failed; the previous ISP directory and ASN map stay in force",
                          metadata: ["error": "\(error)"])
+            return "feeds reload failed, the previous ones stay in force: \(error)"
         }
     }
 }

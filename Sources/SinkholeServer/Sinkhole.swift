@@ -214,12 +214,14 @@ public final class Sinkhole: Sendable {
     }
 
     /// Runs until SIGTERM or SIGINT, then stops the listeners, drains every ring into the store
-    /// and returns the writer's outcome. `onReady` gets the bound DNS addresses.
+    /// and returns the writer's outcome. `onReady` gets the bound DNS addresses. With a
+    /// `notifier`, systemd is told of readiness, status, reloads and shutdown, and pinged.
     ///
     /// The start goes in the order a privileged start needs: every listener is bound (or
     /// adopted from systemd), capture opens, root is dropped for `user:`, then the store opens
     /// and the run is recorded; only then do the services take their sockets and read.
-    public func run(onReady: @escaping @Sendable ([ListenAddress]) -> Void = { _ in }) async throws -> Writer.Outcome {
+    public func run(serviceManager notifier: ServiceManagerNotifier? = nil,
+                    onReady: @escaping @Sendable ([ListenAddress]) -> Void = { _ in }) async throws -> Writer.Outcome {
         let udpWorkers = configuration.dns.udpWorkers > 0
             ? configuration.dns.udpWorkers : DNSService.defaultUDPWorkers(cores: System.coreCount)
         let privilegeDrop = try PrivilegeDrop.resolve(configuration)
@@ -272,6 +274,8 @@ public final class Sinkhole: Sendable {
         let logger = self.logger
         let outcome = Mutex<Writer.Outcome?>(nil)
         let live = LiveResponder(makeResponder(zones, loadedAt: zonesLoaded))
+        let serviceManager = makeServiceManagerService(notifier, writer: writer, registry: registry, loops: loops,
+                                                       live: live, capture: capture)
         // "sinkhole ready" once every listener of every service is bound, so whoever waits for
         // it (an operator, systemd, the tests) can reach all of them.
         let http = configuration.http
@@ -286,6 +290,7 @@ public final class Sinkhole: Sendable {
                                                      "tls.listen": "\(bound.tls.map(\.description))",
                                                      "catch_all.listen": "\(bound.catchAll.map(\.description))",
                                                      "feeds.listen": "\(bound.feeds.map(\.description))"])
+            serviceManager?.ready()
             onReady(bound.dns)
         }
         var dns = DNSService(
@@ -293,6 +298,7 @@ public final class Sinkhole: Sendable {
             live: live,
             group: group, rings: rings, udpRings: udpRings, logger: logger,
             onBound: { addresses in ready.bound(dns: addresses) })
+        dns.progress = serviceManager?.progress
         let limit = configuration.dns.rateLimit
         dns.rateLimit = ResponseRateLimiter.Settings(
             responsesPerSecond: limit.responsesPerSecond, window: limit.window, slip: limit.slip,
@@ -319,6 +325,7 @@ public final class Sinkhole: Sendable {
         catchAllService.handler = CatchAllTCPHandler.Configuration(
             readBytes: catchAll.readBytes, idleTimeout: .seconds(Int64(catchAll.idleTimeoutS)))
         catchAllService.connectionLimit = catchAll.maxConnections
+        catchAllService.progress = serviceManager?.progress
         // Writer first: it starts first and stops last, after every listener has closed.
         var listeners: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: dns)]
         if servesHTTP { listeners.append(.init(service: httpService)) }
@@ -348,11 +355,14 @@ public final class Sinkhole: Sendable {
             ] + listeners + [
                 .init(service: ReloadService(
                     reload: { [self] in
-                        self.reloadSeizedNames(into: live)
-                        if let feedState { self.reloadFeeds(into: feedState) }
+                        let names = self.reloadSeizedNames(into: live)
+                        guard let feedState else { return names }
+                        return names + "; " + self.reloadFeeds(into: feedState)
                     },
-                    rollsAtMidnight: configuration.families.contains { $0.domains.contains { $0.contains("%") } })),
-            ],
+                    rollsAtMidnight: configuration.families.contains { $0.domains.contains { $0.contains("%") } },
+                    serviceManager: notifier)),
+                // The systemd side last: the first told of the shutdown, so STOPPING=1 goes first.
+            ] + (serviceManager.map { [.init(service: $0)] } ?? []),
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         do {
@@ -382,7 +392,9 @@ extension Sinkhole {
 
     /// SIGHUP: reads every family's lists again and puts them in force on every DNS channel.
     /// A list that fails to load keeps the previous names in force, and the log says why.
-    func reloadSeizedNames(into live: LiveResponder) {
+    /// Returns what happened in a line (systemd's status after the reload).
+    @discardableResult
+    func reloadSeizedNames(into live: LiveResponder) -> String {
         let started = UTCTime.now()
         do {
             let zones = try Self.loadZones(configuration, logger: logger)
@@ -390,8 +402,10 @@ extension Sinkhole {
             logger.notice("seized names reloaded", metadata: [
                 "names": "\(zones.count + zones.duplicateCount)", "channels": "\(channels)",
             ])
+            return "reloaded: \(zones.count) seized names in force"
         } catch {
             logger.error("reload failed; the previous seized names stay in force", metadata: ["error": "\(error)"])
+            return "reload failed, the previous seized names stay in force: \(error)"
         }
     }
 }

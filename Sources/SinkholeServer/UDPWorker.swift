@@ -64,10 +64,14 @@ final class UDPWorker<Handler: DatagramHandler>: Sendable {
     private let stopRequested = Atomic<Bool>(false)
     private let finished = Mutex<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
     private let counters = Mutex(UDPWorkerCounts())
+    /// Stamped on every turn of the loop (at least every `pollMilliseconds`), for the watchdog.
+    let heartbeat: Heartbeat
 
-    init(name: String, sockets: [Socket], ring: EventRing<CheckIn>, handler: @escaping @Sendable () -> Handler) {
+    init(name: String, sockets: [Socket], ring: EventRing<CheckIn>, progress: ProgressGate? = nil,
+         handler: @escaping @Sendable () -> Handler) {
         precondition(!sockets.isEmpty && sockets.count <= 64, "a worker serves 1 to 64 sockets")
         self.name = name
+        heartbeat = progress?.watch(name) ?? Heartbeat(name: name)
         self.sockets = sockets
         self.ring = ring
         makeHandler = handler
@@ -116,6 +120,7 @@ final class UDPWorker<Handler: DatagramHandler>: Sendable {
         let descriptors = sockets.map(\.descriptor)
         var readable = [UInt8](repeating: 0, count: sockets.count)
         while !stopRequested.load(ordering: .relaxed) {
+            heartbeat.beat()
             UDPSocket.waitReadable(descriptors, timeoutMilliseconds: Self.pollMilliseconds, readable: &readable)
             handler.refresh()
             for (index, socket) in sockets.enumerated() where readable[index] != 0 {

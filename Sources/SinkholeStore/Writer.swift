@@ -59,6 +59,10 @@ public final class Writer: Sendable {
     private let state: Mutex<WriterLoop>
     private let control = Mutex<Control>(Control())
     private let progress = WriterProgress()
+    /// Stamped by the writer thread before every pass: a pass stuck in a store call (a hung
+    /// disk, a lock that never comes) leaves it old, and the watchdog stops pinging. A store
+    /// that refuses writes is not stuck: the thread goes on passing, spilling and counting.
+    public let heartbeat = Heartbeat(name: "writer")
 
     struct Control {
         var stopRequested = false
@@ -103,6 +107,7 @@ public final class Writer: Sendable {
 
     private func runLoop() {
         while !control.withLock({ $0.stopRequested }) {
+            heartbeat.beat()
             let idle = state.withLock { $0.pass(final: false) == 0 }
             if idle { Thread.sleep(forTimeInterval: state.withLock { $0.idleSleepSeconds }) }
         }
@@ -127,11 +132,12 @@ public final class Writer: Sendable {
         state.withLock { $0.finish() }
     }
 
-    /// The run's counters as committed so far. Lock-free: metrics and the watchdog read it
-    /// without waiting for a commit in progress.
+    /// The run's counters as committed so far. Lock-free: metrics and systemd's status line
+    /// read it without waiting for a commit in progress.
     public var committedCounters: RunCounters { progress.counters }
 
-    /// Batches committed so far; the watchdog reads it to tell a working writer from a stuck one.
+    /// Batches committed so far. Not what the watchdog looks at: an idle writer commits
+    /// nothing and is not stuck; `heartbeat` tells the two apart.
     public var batchesCommitted: Int { progress.batches }
 }
 

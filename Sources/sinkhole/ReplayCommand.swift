@@ -47,12 +47,8 @@ struct ReplayCommand: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try options.load()
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            // The summaries are the output; only problems are logged.
-            handler.logLevel = .warning
-            return handler
-        }
+        // The summaries are the output; only problems are logged.
+        LoggingSystem.bootstrapStandardError(level: .warning)
         let logger = Logger(label: "sinkhole.replay")
         let progress = ReplayProgress(enabled: isatty(STDERR_FILENO) == 1)
         let outcome: Replay.Outcome

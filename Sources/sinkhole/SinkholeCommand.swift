@@ -57,24 +57,26 @@ struct Run: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try options.load()
-        let level = logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        let journal = LoggingSystem.bootstrapStandardError(level: logLevel)
         let logger = Logger(label: "sinkhole")
         logger.info("starting", metadata: ["version": "\(SinkholeVersion.string)", "config": "\(options.config)",
                                            "node": "\(configuration.node)"])
+        // Under systemd (Type=notify): readiness, status, reloads, shutdown and watchdog pings.
+        let serviceManager = ServiceManagerNotifier(environment: ProcessInfo.processInfo.environment, logger: logger)
+        serviceManager?.status("loading the seized names and opening the store")
         let outcome: Writer.Outcome
         do {
             let sinkhole = try Sinkhole(configuration: configuration, logger: logger)
-            outcome = try await sinkhole.run()
+            outcome = try await sinkhole.run(serviceManager: serviceManager)
         } catch {
             logger.critical("cannot run", metadata: ["error": "\(error)"])
-            FileHandle.standardError.write(Data("sinkhole: \(error)\n".utf8))
+            serviceManager?.status("cannot run: \(error)")
+            // The journal has it from the critical line, at its priority.
+            if !journal { FileHandle.standardError.write(Data("sinkhole: \(error)\n".utf8)) }
             throw ExitCode(1)
         }
+        let counters = outcome.counters
+        serviceManager?.status("stopped: \(counters.stored) check-ins stored, \(counters.dropped) dropped, \(outcome.lost) lost")
         if outcome.lost > 0 { throw ExitCode(1) }
         logger.info("stopped cleanly")
     }
@@ -121,3 +123,15 @@ struct CheckConfig: AsyncParsableCommand {
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+extension LoggingSystem {
+    /// Logs to standard error at `level`: with syslog priority prefixes and no timestamps when
+    /// standard error is systemd's journal stream (`JOURNAL_STREAM` names it), plain lines
+    /// with timestamps otherwise. Returns whether standard error is the journal.
+    @discardableResult
+    static func bootstrapStandardError(level: Logger.Level) -> Bool {
+        let journal = JournalStream.carriesStandardError(environment: ProcessInfo.processInfo.environment)
+        bootstrap { label in JournalStream.standardErrorHandler(label: label, level: level, journal: journal) }
+        return journal
+    }
+}

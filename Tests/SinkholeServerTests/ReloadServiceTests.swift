@@ -19,7 +19,7 @@ struct ReloadServiceTests {
     @Test("per-day lists roll on schedule until graceful shutdown, then the service returns")
     func rollsUntilShutdown() async throws {
         let reloads = Atomic<Int>(0)
-        let service = ReloadService(reload: { reloads.add(1, ordering: .relaxed) }, rollsAtMidnight: true,
+        let service = ReloadService(reload: { reloads.add(1, ordering: .relaxed); return "reloaded" }, rollsAtMidnight: true,
                                     untilNextRoll: { .milliseconds(5) })
         try await testGracefulShutdown { trigger in
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -38,7 +38,7 @@ struct ReloadServiceTests {
     @Test("without per-day lists nothing rolls")
     func noRollWithoutPerDayLists() async throws {
         let reloads = Atomic<Int>(0)
-        let service = ReloadService(reload: { reloads.add(1, ordering: .relaxed) }, rollsAtMidnight: false,
+        let service = ReloadService(reload: { reloads.add(1, ordering: .relaxed); return "reloaded" }, rollsAtMidnight: false,
                                     untilNextRoll: { .milliseconds(1) })
         try await testGracefulShutdown { trigger in
             try await withThrowingTaskGroup(of: Void.self) { group in

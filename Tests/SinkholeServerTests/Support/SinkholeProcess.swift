@@ -25,7 +25,12 @@ final class SinkholeProcess {
 
     /// - Parameter launcher: a command that runs the binary in place (`ip netns exec NAME`,
     ///   which execs it, so the PID signalled is the sinkhole's), or empty to run it directly.
-    init(arguments: [String], directory: URL, launcher: [String] = []) throws {
+    /// - Parameter environment: added to the test's own environment, whose systemd variables
+    ///   (a test run from a unit) are left out, so only a test that sets them talks to systemd.
+    /// - Parameter journal: sets `JOURNAL_STREAM` to the stderr file's device and inode, as
+    ///   systemd does for the stream it connects, so the binary takes its stderr for the journal.
+    init(arguments: [String], directory: URL, launcher: [String] = [], environment: [String: String] = [:],
+         journal: Bool = false) throws {
         self.directory = directory
         stderrPath = directory.appendingPathComponent("stderr.log").path
         _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
@@ -34,6 +39,15 @@ final class SinkholeProcess {
         process.arguments = Array(command.dropFirst())
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
         process.standardOutput = FileHandle.nullDevice
+        var inherited = ProcessInfo.processInfo.environment
+        for name in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "JOURNAL_STREAM"] { inherited[name] = nil }
+        process.environment = inherited.merging(environment) { _, set in set }
+        if journal {
+            let attributes = try FileManager.default.attributesOfItem(atPath: stderrPath)
+            let device = (attributes[.systemNumber] as? NSNumber)?.uint64Value ?? 0
+            let inode = (attributes[.systemFileNumber] as? NSNumber)?.uint64Value ?? 0
+            process.environment?["JOURNAL_STREAM"] = "\(device):\(inode)"
+        }
         try process.run()
     }
 

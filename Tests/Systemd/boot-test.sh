@@ -2,14 +2,16 @@
 # The hardened units of systemd/ under a real systemd: boots Debian 12 in a systemd-nspawn
 # container (this host's PID 1 is not systemd), installs the sinkhole there as an operator
 # would (binary in /usr/local/bin, units, sysusers.d, tmpfiles.d, /etc/sinkhole), starts
-# sinkhole.service unchanged and drives every feature the hardening could break: DNS on 53
-# (CAP_NET_BIND_SERVICE), HTTP on 80, TLS on 443, the catch-all on its own port and behind
-# Deploy/nftables.conf (tproxy: CAP_NET_RAW), live capture on lo (CAP_NET_RAW, AF_PACKET), the
-# SQLite store, the feed API, reload, `sinkhole stats`, the export service and timer, a
-# restart after SIGKILL, socket activation through sinkhole.socket, a root start that drops to
-# `user:` itself, and a PostgreSQL store on a unix socket; checks that the process runs
-# unprivileged with only those two capabilities, and what `systemd-analyze security` makes of
-# the running unit. A hardening line that breaks a feature fails a check here.
+# sinkhole.service unchanged (Type=notify: READY=1, STATUS=, the watchdog's pings and the
+# journal priorities of its log lines are checked too) and drives every feature the hardening
+# could break: DNS on 53 (CAP_NET_BIND_SERVICE), HTTP on 80, TLS on 443, the catch-all on its
+# own port and behind Deploy/nftables.conf (tproxy: CAP_NET_RAW), live capture on lo
+# (CAP_NET_RAW, AF_PACKET), the SQLite store, the feed API, reload, `sinkhole stats`, the
+# export service and timer, a restart after SIGKILL, socket activation through sinkhole.socket,
+# a root start that drops to `user:` itself, and a PostgreSQL store on a unix socket; checks
+# that the process runs unprivileged with only those two capabilities, and what
+# `systemd-analyze security` makes of the running unit. A hardening line that breaks a
+# feature fails a check here.
 #
 #   Tests/Systemd/boot-test.sh [SINKHOLE_BINARY]   (root; `make test-systemd` builds and runs it)
 #   BOOT_TEST_KEEP=1 Tests/Systemd/boot-test.sh    keeps the container up afterwards, to look into
@@ -182,14 +184,6 @@ done
 install -D -m 0644 "$repo/systemd/sysusers.d/sinkhole.conf" "$root/usr/lib/sysusers.d/sinkhole.conf"
 install -D -m 0644 "$repo/systemd/tmpfiles.d/sinkhole.conf" "$root/usr/lib/tmpfiles.d/sinkhole.conf"
 
-# The daemon's sd_notify is not in this branch yet: the service starts as Type=simple, without
-# the watchdog, until READY=1 is sent (then this drop-in goes and the unit runs as written).
-install -D -m 0644 /dev/stdin "$root/etc/systemd/system/sinkhole.service.d/until-sd-notify.conf" <<'EOF'
-[Service]
-Type=simple
-WatchdogSec=0
-EOF
-
 # The container's PID 1 cannot raise RLIMIT_NOFILE above the hard limit it was started with
 # (this host gives no process CAP_SYS_RESOURCE); on such a host LimitNOFILE=65536 would fail the
 # start for a reason no real host has, so it is lowered to that limit, and said so.
@@ -284,6 +278,12 @@ start_ready() {
     fi
 }
 start_ready "systemctl start sinkhole: active (running) and ready"
+started_at=$SECONDS
+# systemd stamps the watchdog when the service becomes ready; each WATCHDOG=1 restamps it.
+watchdog_at_start=$(in_container systemctl show -P WatchdogTimestampMonotonic sinkhole.service)
+# Type=notify: the start returned once READY=1 came; the status line is the daemon's.
+status_text=$(in_container systemctl show -P StatusText sinkhole.service)
+if [ -n "$status_text" ]; then pass "the unit's status is the daemon's STATUS= line: $status_text"; else fail "the unit's status is the daemon's STATUS= line" "(empty)"; fi
 
 # --- Features -----------------------------------------------------------------------------
 dig_a() { in_container dig +short +time=2 +tries=2 "@$1" -p 53 "$2" "${3:-A}"; }
@@ -350,6 +350,19 @@ for set in CapEff CapPrm CapBnd CapAmb; do
 done
 expect_eq "NoNewPrivs is set" 1 "$(awk '/^NoNewPrivs:/ { print $2 }' <<< "$status")"
 expect_eq "the system call filter is on" 2 "$(awk '/^Seccomp:/ { print $2 }' <<< "$status")"
+
+# --- The watchdog: WatchdogSec=30s, so the first WATCHDOG=1 comes 15 s after READY=1 -------
+watchdog=$watchdog_at_start
+while [ $((SECONDS - started_at)) -lt 25 ]; do
+    watchdog=$(in_container systemctl show -P WatchdogTimestampMonotonic sinkhole.service)
+    [ "$watchdog" != "$watchdog_at_start" ] && break
+    sleep 0.5
+done
+if [ "$watchdog" != "$watchdog_at_start" ] && [ "$(in_container systemctl show -P MainPID sinkhole.service)" = "$main_pid" ]; then
+    pass "the daemon pings the watchdog (WatchdogTimestamp moved on $(( (watchdog - watchdog_at_start) / 1000000 )) s after ready), no restart"
+else
+    fail "the daemon pings the watchdog" "WatchdogTimestampMonotonic stayed $watchdog_at_start" "$(journal | grep -i watchdog)"
+fi
 
 # --- stats, the feed API, the export service ----------------------------------------------
 # Rows reach the store within writer.flush_interval_ms (200 ms); stats reads beside the daemon.
@@ -482,6 +495,12 @@ journal_lines=$(journal)
 for line in "sinkhole ready" "capture open" "capture finished"; do
     if grep -q "$line" <<< "$journal_lines"; then pass "the journal has \"$line\""; else fail "the journal has \"$line\"" "$journal_lines"; fi
 done
+# The daemon's <N> prefixes become journal priorities: "sinkhole ready" is a notice, "capture
+# open" information.
+expect_eq "the journal files \"sinkhole ready\" at priority notice" "sinkhole ready" \
+    "$(in_container journalctl --no-pager -o cat -p notice..notice -u sinkhole.service | grep -o 'sinkhole ready$' | head -1)"
+expect_eq "the journal files \"capture open\" at priority info" 1 \
+    "$(in_container journalctl --no-pager -o cat -p info..info -u sinkhole.service | grep -c 'capture open' | awk '{ print ($1 > 0) }')"
 
 if [ "$failures" -gt 0 ]; then
     echo "boot-test: $failures check(s) failed; the daemon's journal:"

@@ -22,6 +22,7 @@ help:
 	@echo "make run    build (release) and start the sinkhole on loopback ports with $(CONFIG)"
 	@echo "make test   build and run the whole test suite (unit, integration, ring stress under TSan, 45 s of fuzzing)"
 	@echo "make deb    the Debian package, checked by lintian: .build/deb/sinkhole_VERSION-1_ARCH.deb (Deploy/README.md)"
+	@echo "make test-systemd  boot systemd in a container and run the hardened sinkhole.service there (root)"
 	@echo "make fuzz   fuzz the DNS parser and responder and the TLS hello reader for FUZZ_SECONDS (default 600); findings go to Fuzz/crashes/"
 	@echo "make fuzz-packet  fuzz the packet decoder for FUZZ_SECONDS; findings go to Fuzz/crashes-packet/"
 	@echo "make bench  run the benchmarks and print the table recorded in Benchmarks/RESULTS.md"
@@ -90,6 +91,10 @@ test: deps
 	$(SWIFT) build --package-path Benchmarks $(RELEASE_FLAGS)
 	Deploy/deb/build.sh --no-lintian --binary "$$($(SWIFT) build --package-path Benchmarks $(RELEASE_FLAGS) --show-bin-path)/sinkhole"
 	$(SWIFT) test --skip-build --no-parallel
+	@# The hardened units under a real systemd: Debian 12 booted in systemd-nspawn (root file
+	@# system cached in .build/nspawn, about a minute when cold), the release binary installed
+	@# and every feature driven through sinkhole.service (Tests/Systemd/boot-test.sh).
+	$(MAKE) --no-print-directory test-systemd
 	@# The benchmarks build and run at 1% scale, so a change that breaks them fails here and
 	@# not on the next `make bench`; no timing is checked, but an allocation on the DNS UDP
 	@# path per query fails the run (counted, not timed).
@@ -104,6 +109,13 @@ test: deps
 # maintainer scripts; its path is the last line printed.
 deb: deps
 	Deploy/deb/build.sh
+
+# The release binary `make build`, install.sh and the package share, booted with the units of
+# systemd/ in a container; root (systemd-nspawn), installs debootstrap and systemd-container
+# when missing. BOOT_TEST_KEEP=1 keeps the container up to look into.
+.PHONY: test-systemd
+test-systemd: build
+	Tests/Systemd/boot-test.sh $$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)/sinkhole
 
 bench: deps
 	$(SWIFT) run -c release --package-path Benchmarks sinkhole-bench

@@ -12,8 +12,10 @@ struct TCPListenSocket: Sendable {
     /// A bootstrap as every sinkhole TCP service wants it: TCP_NODELAY, since replies are whole
     /// messages written once. The socket options of the listener itself (SO_REUSEADDR,
     /// IPV6_V6ONLY, the backlog) were set when it was bound; IPV6_V6ONLY cannot change after.
+    /// tcpOption, not socketOption: at SOL_SOCKET, TCP_NODELAY's number (1) is SO_DEBUG, which
+    /// needs CAP_NET_ADMIN; an unprivileged daemon's every accepted connection was closed.
     func bootstrap(group: any EventLoopGroup) -> ServerBootstrap {
-        ServerBootstrap(group: group).childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+        ServerBootstrap(group: group).childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
     }
 
     /// Hands the descriptor to NIO, which owns (and closes) it from then on.

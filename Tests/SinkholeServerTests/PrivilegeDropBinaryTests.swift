@@ -95,6 +95,12 @@ struct PrivilegeDropBinaryTests {
 
         let answer = try dig(server: "127.0.0.1", port: dnsPort, name: "bot.cc.botnet.example")
         #expect(answer.answers == ["bot.cc.botnet.example. 300 IN A 198.51.100.10"], "\(answer.output)")
+        // TCP too: an accepted connection's options are set by the account, not by root.
+        let http = try runTool("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10",
+                                                  "-H", "Host: cc.botnet.example", "http://127.0.0.1:\(httpPort)/gate.php"])
+        #expect(http == "200", "\(sinkhole.stderr)")
+        let overTCP = try dig(server: "127.0.0.1", port: dnsPort, name: "tcp.cc.botnet.example", options: ["+tcp"])
+        #expect(overTCP.answers == ["tcp.cc.botnet.example. 300 IN A 198.51.100.10"], "\(overTCP.output)")
         let peer = try LoopbackPeer("127.0.0.31")
         peer.send(Array("beacon".utf8), to: "127.0.0.3", port: 4444)
         Thread.sleep(forTimeInterval: 0.5)
@@ -103,7 +109,7 @@ struct PrivilegeDropBinaryTests {
         let database = directory.appendingPathComponent("checkins.db").path
         let attributes = try FileManager.default.attributesOfItem(atPath: database)
         #expect(attributes[.ownerAccountID] as? Int == 65534, "the store belongs to the account that writes it")
-        #expect(try sqliteRows(database, "SELECT qname FROM dns_queries") == [["bot.cc.botnet.example"]])
+        #expect(try sqliteRows(database, "SELECT qname FROM dns_queries ORDER BY qname") == [["bot.cc.botnet.example"], ["tcp.cc.botnet.example"]])
         let captured = try sqliteRows(database, "SELECT service, family, dst_port FROM checkins WHERE src_ip = '127.0.0.31'")
         #expect(captured == [["packet", "botnet", "4444"]], "\(captured)")
     }

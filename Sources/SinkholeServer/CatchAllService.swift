@@ -39,30 +39,14 @@ struct CatchAllService: Service {
     /// Where the UDP worker's heartbeat is watched (the systemd watchdog); nil: not watched.
     var progress: ProgressGate?
 
-    struct Listener {
-        let channel: any Channel
-        let connections: DNSTCPConnections
-    }
-
     func run() async throws {
         precondition(udp.isEmpty == (udpRing == nil), "a UDP catch-all needs its ring")
-        var listeners: [Listener] = []
         let sockets = udp
+        let listeners: [TCPListener]
         do {
-            for (index, socket) in tcp.enumerated() {
-                do {
-                    listeners.append(try await serve(socket))
-                } catch {
-                    for unserved in tcp[(index + 1)...] { close(unserved.descriptor) }
-                    throw error
-                }
-            }
+            listeners = try await tcp.serveAll(serve)
         } catch {
             for socket in sockets { close(socket.descriptor) }
-            for listener in listeners {
-                try? await listener.channel.close()
-                _ = listener.connections.closeAll()
-            }
             throw error
         }
         let (targets, readBytes) = (self.targets, handler.readBytes)
@@ -104,7 +88,7 @@ struct CatchAllService: Service {
         ])
     }
 
-    private func serve(_ socket: TCPListenSocket) async throws -> Listener {
+    private func serve(_ socket: TCPListenSocket) async throws -> TCPListener {
         let connections = DNSTCPConnections(limit: connectionLimit)
         let (rings, targets, handler) = (self.rings, self.targets, self.handler)
         let family = socket.local.address.family
@@ -125,6 +109,6 @@ struct CatchAllService: Service {
             "catch_all.read_bytes": "\(handler.readBytes)",
             "catch_all.idle_timeout_ms": "\(handler.idleTimeout.nanoseconds / 1_000_000)",
         ])
-        return Listener(channel: channel, connections: connections)
+        return TCPListener(channel: channel, connections: connections)
     }
 }

@@ -41,11 +41,7 @@ extension ConfigurationReader {
     /// (and by `check-config`), on the host that runs the sinkhole.
     mutating func accountName(_ value: Node, _ path: String) -> String? {
         guard let name = string(value, path) else { return nil }
-        let allowed = name.utf8.allSatisfy { c in
-            (c >= UInt8(ascii: "a") && c <= UInt8(ascii: "z")) || (c >= UInt8(ascii: "A") && c <= UInt8(ascii: "Z"))
-                || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) || c == UInt8(ascii: "-")
-                || c == UInt8(ascii: "_") || c == UInt8(ascii: ".")
-        }
+        let allowed = Self.isPortableName(name)
         guard !name.isEmpty, name.utf8.count <= 32, allowed, !name.hasPrefix("-"),
               !name.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
             fail(value, path, "\"\(name)\" is not a user or group name (1 to 32 letters, digits, \".\", \"_\" or \"-\", not all digits)")
@@ -57,16 +53,21 @@ extension ConfigurationReader {
     /// The node name goes into export file names (`…-<node>.csv`), so no path separators.
     mutating func node(_ value: Node, _ path: String) -> String? {
         guard let name = string(value, path) else { return nil }
-        let allowed = name.utf8.allSatisfy { c in
-            (c >= UInt8(ascii: "a") && c <= UInt8(ascii: "z")) || (c >= UInt8(ascii: "A") && c <= UInt8(ascii: "Z"))
-                || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) || c == UInt8(ascii: "-")
-                || c == UInt8(ascii: "_") || c == UInt8(ascii: ".")
-        }
+        let allowed = Self.isPortableName(name)
         guard !name.isEmpty, name.utf8.count <= 64, allowed, !name.hasPrefix(".") else {
             fail(value, path, "node name \"\(name)\" must be 1 to 64 letters, digits, \".\", \"_\" or \"-\" (it is used in file names)")
             return nil
         }
         return name
+    }
+
+    /// Letters, digits, ".", "_" and "-" only: safe in file names and account names alike.
+    static func isPortableName(_ name: String) -> Bool {
+        name.utf8.allSatisfy { c in
+            (c >= UInt8(ascii: "a") && c <= UInt8(ascii: "z")) || (c >= UInt8(ascii: "A") && c <= UInt8(ascii: "Z"))
+                || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) || c == UInt8(ascii: "-")
+                || c == UInt8(ascii: "_") || c == UInt8(ascii: ".")
+        }
     }
 
     // MARK: - Families

@@ -45,35 +45,17 @@ struct DNSService: Service {
     /// Where the UDP workers' heartbeats are watched (the systemd watchdog); nil: not watched.
     var progress: ProgressGate?
 
-    /// A bound TCP listener and the table of its open connections.
-    struct TCPListener {
-        let channel: any Channel
-        let connections: DNSTCPConnections
-    }
-
     /// UDP worker threads for a host with `cores` cores: one core is left to the writer and the
     /// TCP event loops, which log what the workers answer.
     static func defaultUDPWorkers(cores: Int) -> Int { max(1, cores - 1) }
 
     func run() async throws {
         precondition(udpSockets.count == udpRings.count, "one ring per UDP worker")
-        var listeners: [TCPListener] = []
+        let listeners: [TCPListener]
         do {
-            for (index, socket) in tcpSockets.enumerated() {
-                do {
-                    listeners.append(try await serveTCP(socket))
-                } catch {
-                    // The ones not yet handed to NIO are still this service's to close.
-                    for unserved in tcpSockets[(index + 1)...] { close(unserved.descriptor) }
-                    throw error
-                }
-            }
+            listeners = try await tcpSockets.serveAll(serveTCP)
         } catch {
             for socket in udpSockets.joined() { close(socket.descriptor) }
-            for listener in listeners {
-                try? await listener.channel.close()
-                _ = listener.connections.closeAll()
-            }
             throw error
         }
         let sockets = udpSockets

@@ -37,29 +37,8 @@ struct HTTPService: Service {
     /// Called with every bound address once all are bound.
     var onBound: @Sendable ([ListenAddress]) -> Void = { _ in }
 
-    struct Listener {
-        let channel: any Channel
-        let connections: DNSTCPConnections
-    }
-
     func run() async throws {
-        var listeners: [Listener] = []
-        do {
-            for (index, socket) in sockets.enumerated() {
-                do {
-                    listeners.append(try await serve(socket))
-                } catch {
-                    for unserved in sockets[(index + 1)...] { close(unserved.descriptor) }
-                    throw error
-                }
-            }
-        } catch {
-            for listener in listeners {
-                try? await listener.channel.close()
-                _ = listener.connections.closeAll()
-            }
-            throw error
-        }
+        let listeners = try await sockets.serveAll(serve)
         onBound(listeners.compactMap { $0.channel.localAddress.flatMap(ListenAddress.init(socketAddress:)) })
         let channels = listeners.map(\.channel)
         let tables = listeners.map(\.connections)
@@ -82,7 +61,7 @@ struct HTTPService: Service {
         ])
     }
 
-    private func serve(_ socket: TCPListenSocket) async throws -> Listener {
+    private func serve(_ socket: TCPListenSocket) async throws -> TCPListener {
         let connections = DNSTCPConnections(limit: connectionLimit)
         let (rings, responses, live, handler) = (self.rings, self.responses, self.live, self.handler)
         let seizedAddresses = self.seizedAddresses
@@ -114,6 +93,6 @@ struct HTTPService: Service {
             "http.body_timeout_ms": "\(handler.bodyTimeout.nanoseconds / 1_000_000)",
             "http.idle_timeout_ms": "\(handler.idleTimeout.nanoseconds / 1_000_000)",
         ])
-        return Listener(channel: channel, connections: connections)
+        return TCPListener(channel: channel, connections: connections)
     }
 }

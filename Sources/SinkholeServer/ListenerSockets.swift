@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import SinkholeCore
+import SinkholeDNS
 
 /// A TCP listener's descriptor, bound (or adopted) and listening, not yet handed to NIO.
 struct TCPListenSocket: Sendable {
@@ -25,6 +26,34 @@ struct TCPListenSocket: Sendable {
         } catch {
             throw ListenError(address: local, protocolName: protocolName, underlying: error)
         }
+    }
+}
+
+/// A TCP listener NIO serves, and the table of its open connections.
+struct TCPListener {
+    let channel: any Channel
+    let connections: DNSTCPConnections
+}
+
+extension Array where Element == TCPListenSocket {
+    /// Hands every socket to NIO with `serve`. When one fails, the listeners already serving are
+    /// closed and the descriptors not yet handed over are closed too, then the error is thrown:
+    /// a failed start leaves no socket behind.
+    func serveAll(_ serve: (TCPListenSocket) async throws -> TCPListener) async throws -> [TCPListener] {
+        var listeners: [TCPListener] = []
+        for (index, socket) in enumerated() {
+            do {
+                listeners.append(try await serve(socket))
+            } catch {
+                for unserved in self[(index + 1)...] { close(unserved.descriptor) }
+                for listener in listeners {
+                    try? await listener.channel.close()
+                    _ = listener.connections.closeAll()
+                }
+                throw error
+            }
+        }
+        return listeners
     }
 }
 

@@ -30,7 +30,7 @@ extension StatusPage {
         for fraction in [0, 1, 2] {
             let value = top * fraction / 2
             let y = baseline - plotHeight * fraction / 2
-            html += "<line class=\"\(fraction == 0 ? "axis" : "grid")\" x1=\"\(plotLeft)\" y1=\"\(y)\" x2=\"\(plotLeft + plotWidth)\" y2=\"\(y)\"/>"
+            html += "<line class=\"\(fraction == 0 ? "axis" : "grid")\" x1=\"\(plotLeft)\" y1=\"\(y)\" x2=\"\(plotLeft + plotWidth - 1)\" y2=\"\(y)\"/>"
             html += "<text x=\"\(plotLeft - 6)\" y=\"\(y + 4)\" text-anchor=\"end\">\(grouped(value))</text>\n"
         }
         // Vertical gridlines on every UTC hour, labelled every 3 hours.

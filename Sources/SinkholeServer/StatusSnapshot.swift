@@ -1,0 +1,102 @@
+import SinkholeCore
+
+/// Everything /status shows, as plain values: the writer's in-memory summary and the loss
+/// counters copied out at request time, so `StatusPage.render` is a pure function of it.
+public struct StatusSnapshot: Sendable, Equatable {
+    /// One family's traffic today.
+    public struct Family: Sendable, Equatable {
+        /// The family's name from configuration (escaped when printed all the same).
+        public var name: String
+        /// Check-ins per minute, oldest first, ending at the minute of `generatedAt`:
+        /// `MinuteSeries.values(endingAt:)`, 1440 values.
+        public var perMinute: [Int]
+        /// Distinct infected addresses since UTC midnight (`AddressCardinality.count`).
+        public var uniqueAddresses: Int
+        /// True when `uniqueAddresses` is an estimate: printed with "≈".
+        public var uniqueIsEstimate: Bool
+
+        public init(name: String, perMinute: [Int], uniqueAddresses: Int, uniqueIsEstimate: Bool) {
+            self.name = name
+            self.perMinute = perMinute
+            self.uniqueAddresses = uniqueAddresses
+            self.uniqueIsEstimate = uniqueIsEstimate
+        }
+    }
+
+    /// A seized name and how often it was asked for (a `TopCounts` entry).
+    public struct NameCount: Sendable, Equatable {
+        public var family: String
+        public var name: String
+        public var count: Int
+        /// True when `count` may overestimate (`TopCounts.Entry.isExact` is false).
+        public var approximate: Bool
+
+        public init(family: String, name: String, count: Int, approximate: Bool = false) {
+            self.family = family
+            self.name = name
+            self.count = count
+            self.approximate = approximate
+        }
+    }
+
+    /// A source AS and how many distinct infected addresses today came from it.
+    public struct ASNCount: Sendable, Equatable {
+        public var asn: UInt32
+        /// The AS's name from the feeds' data, when known.
+        public var name: String?
+        public var count: Int
+        public var approximate: Bool
+
+        public init(asn: UInt32, name: String? = nil, count: Int, approximate: Bool = false) {
+            self.asn = asn
+            self.name = name
+            self.count = count
+            self.approximate = approximate
+        }
+    }
+
+    /// Counts of lost events; each indicator is red when its count is above 0.
+    public struct Drops: Sendable, Equatable {
+        /// Events a full ring refused (`EventRings` totals).
+        public var ringDropped: Int
+        /// Events the writer gave up on (`RunCounters.dropped`).
+        public var writerDropped: Int
+        /// Batches held in the writer's spill while the store refuses writes: not lost yet.
+        public var writerSpilling: Int
+        /// pcap's kernel and interface drops plus capture-ring drops; nil when capture is off.
+        public var pcapDropped: Int?
+
+        public init(ringDropped: Int, writerDropped: Int, writerSpilling: Int, pcapDropped: Int?) {
+            self.ringDropped = ringDropped
+            self.writerDropped = writerDropped
+            self.writerSpilling = writerSpilling
+            self.pcapDropped = pcapDropped
+        }
+    }
+
+    public var node: String
+    public var version: String
+    public var generatedAt: UTCTime
+    /// When the in-memory summary began counting, if that was after today's midnight (the run
+    /// started today): the page says the figures cover only since then.
+    public var since: UTCTime?
+    public var families: [Family]
+    public var topNames: [NameCount]
+    /// nil when no feeds are configured (no AS data): the section is left out.
+    public var topASNs: [ASNCount]?
+    public var drops: Drops
+
+    public init(
+        node: String, version: String, generatedAt: UTCTime, since: UTCTime? = nil,
+        families: [Family], topNames: [NameCount], topASNs: [ASNCount]?, drops: Drops
+    ) {
+        self.node = node
+        self.version = version
+        self.generatedAt = generatedAt
+        self.since = since
+        self.families = families
+        self.topNames = topNames
+        self.topASNs = topASNs
+        self.drops = drops
+    }
+}

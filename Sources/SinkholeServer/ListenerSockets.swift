@@ -141,7 +141,9 @@ struct ListenerSockets: Sendable {
             case (.catchAll, .udp):
                 try ListenSocketCalls.adoptUDP(fd, family: passed.address.address.family,
                                                receiveBufferBytes: CatchAllService.receiveBufferBytes)
-                _ = try UDPSocket.recoverOriginalDestination(fd, family: passed.address.address.family)
+                if let refused = try UDPSocket.recoverOriginalDestination(fd, family: passed.address.address.family) {
+                    Self.warnNotTransparent(passed.address, errno: refused, logger: logger)
+                }
                 catchAllUDP.append(UDPListenSocket(descriptor: fd, local: passed.address))
             case (let role, .udp):
                 preconditionFailure("\(role) has no UDP listener")
@@ -201,15 +203,23 @@ struct ListenerSockets: Sendable {
         }
         let bound = ListenAddress(address.address, port: UDPSocket.boundPort(descriptor))
         catchAllUDP.append(UDPListenSocket(descriptor: descriptor, local: bound))
-        var metadata: Logger.Metadata = ["listen.address": "\(bound)", "listen.protocol": "udp"]
         if let errno = transparencyRefused {
-            metadata["udp.transparent"] = "no: \(String(cString: strerror(errno)))"
-            metadata["hint"] = "nftables tproxy delivers only to a transparent socket: grant CAP_NET_RAW (AmbientCapabilities) to catch redirected UDP"
-            logger.warning("catch-all listener bound", metadata: metadata)
+            Self.warnNotTransparent(bound, errno: errno, logger: logger)
         } else {
-            metadata["udp.transparent"] = "yes"
-            logger.info("catch-all listener bound", metadata: metadata)
+            logger.info("catch-all listener bound", metadata: [
+                "listen.address": "\(bound)", "listen.protocol": "udp", "udp.transparent": "yes",
+            ])
         }
+    }
+
+    /// A catch-all UDP socket that nftables `tproxy` cannot deliver to: it still takes what is
+    /// sent to its own address and port.
+    private static func warnNotTransparent(_ address: ListenAddress, errno: Int32, logger: Logger) {
+        logger.warning("catch-all listener bound", metadata: [
+            "listen.address": "\(address)", "listen.protocol": "udp",
+            "udp.transparent": "no: \(String(cString: strerror(errno)))",
+            "hint": "nftables tproxy delivers only to a transparent socket: grant CAP_NET_RAW (AmbientCapabilities) to catch redirected UDP",
+        ])
     }
 }
 

@@ -81,16 +81,11 @@ struct PassedSocket: Equatable, Sendable, CustomStringConvertible {
 /// the same transport, address and port; one that matches none is an error, as is a
 /// configured listener that two sockets claim, because a socket nobody serves would take
 /// bots' traffic and record nothing.
-struct ListenerPlan: Equatable, Sendable {
+struct ListenerPlan: Sendable {
     /// Passed sockets with the listener they serve (the socket's own address).
     var adopted: [(endpoint: ListenerEndpoint, socket: PassedSocket)]
     /// Configured listeners no passed socket stands in for, in configuration order.
     var toBind: [ListenerEndpoint]
-
-    static func == (a: ListenerPlan, b: ListenerPlan) -> Bool {
-        a.toBind == b.toBind && a.adopted.map(\.endpoint) == b.adopted.map(\.endpoint)
-            && a.adopted.map(\.socket) == b.adopted.map(\.socket)
-    }
 
     /// Binds everything: no socket activation.
     init(binding configured: [ListenerEndpoint]) {
@@ -153,13 +148,4 @@ struct ListenerPlan: Equatable, Sendable {
         toBind = configured.filter { claimed[$0] == nil && !replaced.contains("\($0.role)/\($0.transport)") }
     }
 
-    /// Whether any listener of `role` is in the plan.
-    func serves(_ role: ListenerRole) -> Bool {
-        adopted.contains { $0.endpoint.role == role } || toBind.contains { $0.role == role }
-    }
-
-    func serves(_ role: ListenerRole, _ transport: ListenerTransport) -> Bool {
-        adopted.contains { $0.endpoint.role == role && $0.endpoint.transport == transport }
-            || toBind.contains { $0.role == role && $0.transport == transport }
-    }
 }

@@ -32,6 +32,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-asn1", exact: "1.7.4"),
         // The PostgreSQL store (several sinkhole nodes, one store).
         .package(url: "https://github.com/vapor/postgres-nio", exact: "1.33.2"),
+        // /metrics: the writer times its batches through swift-metrics; the server exposes
+        // everything in the Prometheus text format from a registry of its own.
+        .package(url: "https://github.com/apple/swift-metrics", exact: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", exact: "2.4.1"),
     ],
     targets: [
         // The system SQLite through its C API: measured 473k rows/s against GRDB's 363k for
@@ -93,6 +97,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
         ),
         // What ISPs and CERTs receive: address → ASN → ISP, daily Shadowserver-compatible
@@ -122,6 +127,8 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
         ),
         .executableTarget(

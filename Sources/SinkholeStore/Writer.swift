@@ -35,6 +35,13 @@ public final class Writer: Sendable {
         /// committed in order. 1: only the batch being retried. Each holds up to `batchSize`
         /// rows (about 1 KiB each with the row's event id), so the bound is in memory too.
         public var spillBatches: Int = 1
+        /// Called with the duration of each successful `store.write` (monotonic clock), on the
+        /// writer thread: /metrics records it in a histogram. Must return at once.
+        public var batchDuration: (@Sendable (Duration) -> Void)? = nil
+        /// The AS an address belongs to (a longest-prefix match), for /status's top source ASes;
+        /// nil leaves the ranking out. Called on the writer thread once per infected address new
+        /// today, never per event.
+        public var sourceASN: (@Sendable (IPAddress) -> UInt32?)? = nil
 
         public init(node: String, batchSize: Int = 4096, flushInterval: Duration = .seconds(1),
                     sessionWindowSeconds: Int = 120, idlePoll: Duration = .milliseconds(2),
@@ -132,26 +139,44 @@ public final class Writer: Sendable {
         state.withLock { $0.finish() }
     }
 
-    /// The run's counters as committed so far. Lock-free: metrics and systemd's status line
-    /// read it without waiting for a commit in progress.
+    /// The run's counters as committed so far. Readers (metrics, systemd's status line) never
+    /// wait for a commit in progress: they take only the published statistics' lock.
     public var committedCounters: RunCounters { progress.counters }
 
     /// Batches committed so far. Not what the watchdog looks at: an idle writer commits
     /// nothing and is not stuck; `heartbeat` tells the two apart.
     public var batchesCommitted: Int { progress.batches }
+
+    /// Everything /metrics and /readyz read of the writer, as of its last pass that changed
+    /// anything (published at the end of the pass, and after every commit).
+    public var statistics: WriterStatistics { progress.statistics }
+
+    /// Today's traffic for /status, published by the writer at most once a second (writer
+    /// clock) and on every UTC day roll.
+    public var traffic: TrafficSnapshot { progress.traffic }
 }
 
-/// What the writer has committed, published after each commit for readers on other threads.
+/// What the writer has done, published for readers on other threads.
 ///
-/// Its own small lock, held only to copy four integers: readers never wait for a commit in
-/// progress (they would, on the writer's state lock) and never see a torn snapshot.
+/// Two small locks, each held only to copy a value (a few integers and references to
+/// copy-on-write storage): readers never wait for a commit in progress (they would, on the
+/// writer's state lock), never see a torn value, and a /status request never holds up /metrics.
 final class WriterProgress: Sendable {
-    private let committed = Mutex<(counters: RunCounters, batches: Int)>((RunCounters(), 0))
+    private let published = Mutex(WriterStatistics())
+    /// `WriterLoop.init` publishes the first, empty since the writer's start.
+    private let summary = Mutex(TrafficSnapshot.empty)
 
-    func publish(_ counters: RunCounters) {
-        committed.withLock { $0 = (counters, $0.batches + 1) }
+    func publish(_ statistics: WriterStatistics) {
+        published.withLock { $0 = statistics }
     }
 
-    var counters: RunCounters { committed.withLock { $0.counters } }
-    var batches: Int { committed.withLock { $0.batches } }
+    func publish(_ traffic: TrafficSnapshot) {
+        summary.withLock { $0 = traffic }
+    }
+
+    var statistics: WriterStatistics { published.withLock { $0 } }
+    /// The counters alone, without retaining the tally's storage (pollers read this often).
+    var counters: RunCounters { published.withLock { $0.counters } }
+    var batches: Int { published.withLock { $0.batches } }
+    var traffic: TrafficSnapshot { summary.withLock { $0 } }
 }

@@ -27,7 +27,6 @@ struct WriterLoop: ~Copyable {
     /// The latest event time seen: sessions expire by event time, so a replayed capture folds
     /// as it did live.
     private var latestEvent = UTCTime(microseconds: 0)
-    private var failing = false
     private var retryAt = UTCTime(microseconds: 0)
     private var backoff: Int64 = 100_000
     private var firstRing = 0
@@ -35,6 +34,19 @@ struct WriterLoop: ~Copyable {
     private var nextSweep: UTCTime
     /// Rows deleted so far by the sweep under way, nil when none is.
     private var sweeping: Int?
+    /// Every event drained, counted in the drain itself; copied into `statistics` on publishing.
+    private var tally = CheckInTally()
+    /// What readers see, kept up to date here and published by `publishStatistics()`.
+    private var statistics = WriterStatistics()
+    /// Something readers see changed since the last publication.
+    private var changed = false
+    /// The head of `spill` was refused at least once: the next attempt is a retry.
+    private var headRefused = false
+    private var traffic: TrafficSummary
+    /// The summary folded a batch since it was last published.
+    private var trafficChanged = false
+    /// Writer clock of the last publication of `traffic`.
+    private var trafficPublishedAt: UTCTime?
 
     init(configuration: Writer.Configuration, rings: EventRings<CheckIn>, store: any CheckInStore,
          logger: Logger, clock: @escaping @Sendable () -> UTCTime, progress: WriterProgress) {
@@ -46,6 +58,8 @@ struct WriterLoop: ~Copyable {
         self.progress = progress
         deduplicator = Deduplicator(sessionWindowSeconds: configuration.sessionWindowSeconds)
         lastFlush = clock()
+        traffic = TrafficSummary(start: lastFlush, sourceASN: configuration.sourceASN)
+        progress.publish(traffic.snapshot(at: lastFlush))
         nextSweep = lastFlush
     }
 
@@ -64,6 +78,8 @@ struct WriterLoop: ~Copyable {
     /// Returns the number of events drained.
     mutating func pass(final: Bool) -> Int {
         let now = clock()
+        let rolled = traffic.roll(to: now)
+        defer { publish(now: now, rolled: rolled) }
         if !spill.isEmpty {
             if now >= retryAt || final || retryAt.microseconds - now.microseconds > Self.maximumBackoff {
                 commitSpill(now: now)
@@ -95,6 +111,7 @@ struct WriterLoop: ~Copyable {
                 guard room > 0 else { break }
                 let taken = ring.drain(maximum: min(left, room)) { event in
                     if event.time > latestEvent { latestEvent = event.time }
+                    tally.count(event)
                     deduplicator.add(event)
                 }
                 guard taken > 0 else { break }
@@ -102,6 +119,7 @@ struct WriterLoop: ~Copyable {
                 drained += taken
             }
         }
+        if drained > 0 { changed = true }
         // A wall clock stepped backwards (NTP) counts as due: otherwise nothing would be
         // flushed on time until the clock caught up again.
         let due = deduplicator.pendingRows >= configuration.batchSize
@@ -112,6 +130,11 @@ struct WriterLoop: ~Copyable {
             var (batch, events) = deduplicator.takeBatch(now: max(latestEvent, UTCTime(microseconds: 0)))
             batch.counters = RunCounters(offered: offered, stored: committed.stored + spilledEvents + events, dropped: dropped)
             if final { batch.finishedAt = now }
+            // Counted when formed, not when committed: /status shows what arrived, and a store
+            // that is down does not make the chart go quiet.
+            traffic.add(batch, at: now)
+            trafficChanged = true
+            changed = true
             spill.append((batch, events))
             spilledEvents += events
             lastFlush = now
@@ -122,6 +145,29 @@ struct WriterLoop: ~Copyable {
         }
         if !final && spill.isEmpty { sweepStep(now: now) }
         return drained
+    }
+
+    /// Publishes the statistics when anything changed, and the traffic summary on a day roll
+    /// or when it changed and a second has passed since the last time (writer clock; a clock
+    /// stepped back counts as due). The snapshot sorts the top lists, so not on every batch.
+    private mutating func publish(now: UTCTime, rolled: Bool) {
+        if changed { publishStatistics() }
+        let due = trafficPublishedAt.map { now.microseconds - $0.microseconds >= 1_000_000 || now < $0 } ?? true
+        if rolled || (trafficChanged && due) {
+            progress.publish(traffic.snapshot(at: now))
+            trafficChanged = false
+            trafficPublishedAt = now
+        }
+    }
+
+    private mutating func publishStatistics() {
+        statistics.counters = committed
+        statistics.spillBatches = spill.count
+        statistics.spillEvents = spilledEvents
+        statistics.pendingEvents = deduplicator.pendingEvents + spilledEvents
+        statistics.tally = tally
+        progress.publish(statistics)
+        changed = false
     }
 
     /// One step of the hourly retention sweep, between batches: a step is one short
@@ -138,6 +184,8 @@ struct WriterLoop: ~Copyable {
             let deleted = try store.enforceRetention(retention, now: now, limit: configuration.retentionStepRows)
             if deleted > 0 {
                 sweeping = (sweeping ?? 0) + deleted
+                statistics.retentionDeletedRows += deleted
+                changed = true
                 return
             }
             if let total = sweeping, total > 0 {
@@ -161,30 +209,42 @@ struct WriterLoop: ~Copyable {
     /// refuses one (kept at the head, retried after the backoff) or none is left.
     private mutating func commitSpill(now: UTCTime) {
         while let (batch, events) = spill.first {
+            if headRefused { statistics.retries += 1 }
+            let started = ContinuousClock.now
             do {
                 try store.write(batch, node: configuration.node, run: run)
             } catch {
                 refused(error, now: now)
+                publishStatistics()
                 return
             }
+            configuration.batchDuration?(ContinuousClock.now - started)
+            headRefused = false
             committed = batch.counters
-            progress.publish(committed)
             spill.removeFirst()
             spilledEvents -= events
             backoff = 100_000
-            if failing {
-                failing = false
+            statistics.batches += 1
+            statistics.lastCommit = now
+            if statistics.failing {
+                statistics.failingSince = nil
+                statistics.lastError = nil
                 logger.notice("store writable again", metadata: ["store.stored": "\(committed.stored)",
                                                                  "store.spilled_batches": "\(spill.count)"])
             }
+            // After each commit, not once per pass: `committedCounters` moves as the store does.
+            publishStatistics()
         }
     }
 
     /// Logged once when the store starts failing; the next attempt waits twice as long as the
     /// last, up to `maximumBackoff`.
     private mutating func refused(_ error: any Error, now: UTCTime) {
-        if !failing {
-            failing = true
+        headRefused = true
+        statistics.writeErrors += 1
+        statistics.lastError = "\(error)"
+        if !statistics.failing {
+            statistics.failingSince = now
             logger.error("store write failed; retrying with backoff, batches spill and rings fill meanwhile",
                          metadata: ["store.error": "\(error)", "store.spill_batches": "\(configuration.spillBatches)"])
         }

@@ -60,7 +60,8 @@ public struct TrafficSnapshot: Sendable, Equatable {
     public var updatedAt: UTCTime
     /// Sorted by name; a family appears once it has had traffic this run.
     public var families: [Family]
-    /// The top 10 seized names today: DNS qnames of a family, HTTP Hosts and TLS SNIs.
+    /// The top 10 seized names today: DNS qnames, HTTP Hosts and TLS SNIs of a family (a name
+    /// no family claims is not seized). A DNS name counts its queries, a Host or SNI its sessions.
     public var topNames: [NameCount]
     /// The top 10 source ASes by distinct infected addresses today; nil when the writer has no
     /// `sourceASN` (no feeds configured).
@@ -174,7 +175,9 @@ public struct TrafficSummary: Sendable {
         for (key, row) in batch.dnsQueries where !row.family.isEmpty && key.hour >= day.seconds && key.hour < dayEnd {
             names.add(NameKey(family: row.family, name: key.qname), row.count)
         }
-        for (key, sessions) in batch.summary.names where sessions > 0 && key.hour >= day.seconds && key.hour < dayEnd {
+        // A name no family claims is not a seized one: a scanner's Host (often an address).
+        for (key, sessions) in batch.summary.names
+        where sessions > 0 && !key.family.isEmpty && key.hour >= day.seconds && key.hour < dayEnd {
             names.add(NameKey(family: key.family, name: key.name), sessions)
         }
     }

@@ -40,7 +40,7 @@ struct TrafficSummaryTests {
             Self.query("b.conficker.example", from: "198.51.100.54", family: "conficker", at: t),
             Self.query("www.unrelated.test", from: "198.51.100.53", family: "", at: t),
             Self.query("www.unrelated.test", from: "198.51.100.54", family: "", at: t),
-            Self.session("203.0.113.9", port: 5, family: "", at: t, service: .tcp),
+            Self.session("203.0.113.9", port: 5, family: "", name: "198.51.100.10", at: t),
         ])
         #expect(h.writer.pass() == 11)
         // Nothing formed yet: nothing published.
@@ -56,7 +56,8 @@ struct TrafficSummaryTests {
         #expect(Self.figures(snapshot, minute: minute) == ["": [3, 0], "conficker": [4, 0], "rustock": [4, 3]])
         #expect(snapshot.families.allSatisfy { !$0.uniqueIsEstimate })
         #expect(snapshot.families.allSatisfy { $0.perMinute.count(atMinute: minute - 1) == 0 })
-        // Names lowercased; ties in family, then name order; unlabelled DNS is not a seized name.
+        // Names lowercased; ties in family, then name order; names no family claims (the
+        // unlabelled queries, the scanner's Host) are not seized names.
         #expect(snapshot.topNames == [
             Name(family: "conficker", name: "a.conficker.example", count: 3),
             Name(family: "rustock", name: "c2.rustock.example", count: 3),

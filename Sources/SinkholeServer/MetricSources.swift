@@ -108,7 +108,7 @@ final class MetricSources: Sendable {
                 StatusSnapshot.NameCount(family: $0.family.isEmpty ? Self.noFamily : $0.family, name: $0.name,
                                          count: $0.count, approximate: $0.approximate)
             },
-            topASNs: traffic.topASNs.map { $0.map { StatusSnapshot.ASNCount(asn: $0.asn, count: $0.count, approximate: $0.approximate) } },
+            topASNs: traffic.topASNs,
             drops: StatusSnapshot.Drops(
                 ringDropped: rings.totals.dropped,
                 // While running the writer discards nothing: a refusing store fills its spill,

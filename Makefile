@@ -16,11 +16,12 @@ CONFIG ?= Deploy/sinkhole.dev.yaml
 PACKAGES := pkg-config libsqlite3-dev sqlite3 dnsutils knot-dnsutils curl openssl nftables iproute2 netcat-openbsd libpcap-dev postgresql dpkg-dev lintian systemd
 APT_GET := $(if $(filter 0,$(shell id -u)),apt-get,sudo apt-get)
 
-.PHONY: run test build deps bench clean help deb
+.PHONY: run test build deps browser-deps status-screenshot bench clean help deb
 
 help:
 	@echo "make run    build (release) and start the sinkhole on loopback ports with $(CONFIG)"
 	@echo "make test   build and run the whole test suite (unit, integration, ring stress under TSan, 45 s of fuzzing)"
+	@echo "make status-screenshot  render the status page of a fixed snapshot in headless Chromium: .build/test-artefacts/status-page-fixture.png"
 	@echo "make deb    the Debian package, checked by lintian: .build/deb/sinkhole_VERSION-1_ARCH.deb (Deploy/README.md)"
 	@echo "make test-systemd  boot systemd in a container and run the hardened sinkhole.service there (root)"
 	@echo "make fuzz   fuzz the DNS parser and responder and the TLS hello reader for FUZZ_SECONDS (default 600); findings go to Fuzz/crashes/"
@@ -40,6 +41,16 @@ deps:
 	  $(APT_GET) update -qq && DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq $$missing; \
 	fi
 
+# Headless Chromium for the status page's browser test (StatusPageBrowserTests) and
+# `make status-screenshot`, kept out of `deps` so `make run` and `make deb` do not pull it in.
+# Without recommends: 25 packages, 124 MB to fetch, about 17 s to install on the 2-core machine
+# the suite is timed on (with them, 92 packages: fonts, desktop integration the test never uses).
+browser-deps:
+	@dpkg-query -W -f='$${Status}' chromium 2>/dev/null | grep -q "install ok installed" || { \
+	  echo "Installing missing package: chromium (no recommends)"; \
+	  $(APT_GET) update -qq && DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq --no-install-recommends chromium; \
+	}
+
 # The release build Deploy/install.sh and `make deb` install (its build_flags line: the Swift
 # runtime linked in), so `make run`, an install and the package share one build in .build/release.
 RELEASE_FLAGS := $(shell sed -n 's/^build_flags=(\(.*\))$$/\1/p' Deploy/install.sh)
@@ -53,10 +64,11 @@ run: build
 	@mkdir -p var
 	@bin=$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)/sinkhole; \
 	port=$$(grep -oE '"127\.0\.0\.1:[0-9]+"' $(CONFIG) | head -1 | grep -oE '[0-9]+"$$' | tr -d '"'); \
+	metrics=$$(grep -E '^metrics:' $(CONFIG) | grep -oE '[0-9.]+:[0-9]+' | head -1); metrics=$${metrics:-127.0.0.1:9798}; \
 	echo; \
 	echo "sinkhole is starting with $(CONFIG): DNS on 127.0.0.1:$$port and [::1]:$$port (UDP and TCP),"; \
 	echo "HTTP on 127.0.0.1:8080, TLS on 127.0.0.1:8443 (a self-signed certificate per seized name),"; \
-	echo "the catch-all on 127.0.0.1:9000 (TCP and UDP),"; \
+	echo "the catch-all on 127.0.0.1:9000 (TCP and UDP), metrics and the status page on $$metrics,"; \
 	echo "check-ins stored in var/checkins.db. From another terminal, try:"; \
 	echo; \
 	echo "  dig @127.0.0.1 -p $$port something.cc.botnet.example      # answers 198.51.100.10"; \
@@ -72,6 +84,9 @@ run: build
 	echo "    \"SELECT datetime(hour,'unixepoch') AS hour, src_ip, qname, qtype, count, family FROM dns_queries ORDER BY last_seen DESC LIMIT 20\""; \
 	echo "  curl -H 'Authorization: Bearer dev-token' \"http://127.0.0.1:8444/v1/checkins?date=\$$(date -u +%F)&format=jsonl\"  # the feed API"; \
 	echo "  $$bin export --config $(CONFIG) --all --date \$$(date -u +%F)   # per-ISP files under var/feeds/"; \
+	echo "  curl $$metrics/metrics                          # Prometheus metrics"; \
+	echo "  curl $$metrics/readyz                           # ready? (JSON: what is wrong when not; /healthz: alive)"; \
+	echo "  open http://$$metrics/status in a browser       # check-ins per minute, infected addresses, top names, losses"; \
 	echo; \
 	echo "Rows reach the store within a second (writer.flush_interval_ms). Stop with Ctrl-C: it drains and flushes."; \
 	echo; \
@@ -81,7 +96,7 @@ run: build
 # release build under ThreadSanitizer (debug builds hide ordering bugs from TSan). Suites run
 # one after another: the ring stress test and the UDP flood test would otherwise fight over
 # the two cores and the flood would be measuring the machine, not the sinkhole.
-test: deps
+test: deps browser-deps
 	$(SWIFT) build --build-tests
 	@# The Debian package, which DebPackageTests takes apart, runs lintian on and installs in a
 	@# scratch root, needs a release build with the Swift runtime linked in (install.sh's flags).
@@ -104,6 +119,14 @@ test: deps
 	$(SWIFT) test --package-path Tests/TSan --skip-build -c release --sanitize=thread
 	@# 45 s of fuzzing the DNS parser, responder and TCP framing and the TLS hello reader; any finding fails the run.
 	$(MAKE) --no-print-directory fuzz-smoke
+
+# /status rendered from StatusPageTests' fixed snapshot and photographed by headless Chromium,
+# through the browser test itself (one way to drive Chromium); the running sinkhole's page is
+# photographed by the same suite during `make test`, into .build/test-artefacts/status-page.png.
+status-screenshot: deps browser-deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build --filter 'StatusPageBrowserTests/fixturePage'
+	@echo "the status page: .build/test-artefacts/status-page-fixture.png"
 
 # The Debian package (Deploy/deb/build.sh): what Deploy/install.sh installs, under /usr, with
 # maintainer scripts; its path is the last line printed.

@@ -14,8 +14,10 @@ public final class LiveCapture: Sendable {
         public var bufferBytes: Int
         /// The BPF filter installed on the handle.
         public var filter: String
-        /// How often the kernel counters are read and reported.
+        /// How often the kernel counters are read and reported (logged).
         public var statisticsInterval: Duration
+        /// How often they are read for `lastReport` (metrics) between two reports.
+        public var snapshotInterval: Duration = .seconds(5)
 
         public init(interface: String, snaplen: Int, bufferBytes: Int, filter: String,
                     statisticsInterval: Duration = .seconds(60)) {
@@ -110,6 +112,7 @@ public final class LiveCapture: Sendable {
         var reader = CaptureReader(dlt: handle.linkType, checkIns: checkIns)
         let clock = ContinuousClock()
         var nextReport = clock.now + settings.statisticsInterval
+        var nextSnapshot = clock.now + settings.snapshotInterval
         var failure: PcapError?
         capturing: while !stopRequested.load(ordering: .relaxed) {
             heartbeat.beat()
@@ -128,9 +131,16 @@ public final class LiveCapture: Sendable {
                 }
                 if next != .packet { break }
             }
-            if clock.now >= nextReport {
-                nextReport = clock.now + settings.statisticsInterval
+            let now = clock.now
+            if now >= nextReport {
+                nextReport = now + settings.statisticsInterval
+                nextSnapshot = now + settings.snapshotInterval
                 publish(reader.counts, failure: nil, finished: false)
+            } else if now >= nextSnapshot {
+                // For /metrics, without a log line: pcap_stats only on this thread, which owns the handle.
+                nextSnapshot = now + settings.snapshotInterval
+                let current = Report(counts: reader.counts, statistics: try? handle.statistics(), failure: nil, finished: false)
+                state.withLock { $0.last = current }
             }
         }
         publish(reader.counts, failure: failure, finished: true)

@@ -38,6 +38,8 @@ struct CatchAllService: Service {
     var onBound: @Sendable ([ListenAddress]) -> Void = { _ in }
     /// Where the UDP worker's heartbeat is watched (the systemd watchdog); nil: not watched.
     var progress: ProgressGate?
+    /// Where /metrics finds the UDP worker and the connection tables; nil without the metrics listener.
+    var metrics: MetricSources?
 
     func run() async throws {
         precondition(udp.isEmpty == (udpRing == nil), "a UDP catch-all needs its ring")
@@ -56,6 +58,8 @@ struct CatchAllService: Service {
             }
         }
         worker?.start()
+        if let worker { metrics?.register(udpWorker: .catchAll) { worker.counts } }
+        metrics?.register(connections: listeners.map(\.connections), role: .catchAll)
         onBound(listeners.compactMap { $0.channel.localAddress.flatMap(ListenAddress.init(socketAddress:)) }
             + sockets.map(\.local))
         let channels = listeners.map(\.channel)

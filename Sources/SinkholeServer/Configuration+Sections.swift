@@ -414,7 +414,11 @@ extension ConfigurationReader {
     mutating func metrics(_ value: Node, _ path: String) -> Config.Metrics {
         var metrics = Config.Metrics()
         for (_, value, path) in fields(value, path, allowed: ["listen"]) {
-            if let v = listen(value, path) { metrics.listen = v }
+            if Self.isNull(value) {
+                metrics.listen = nil
+            } else if let v = listen(value, path) {
+                metrics.listen = v
+            }
         }
         return metrics
     }

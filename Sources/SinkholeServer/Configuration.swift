@@ -263,9 +263,11 @@ public struct SinkholeConfiguration: Sendable, Equatable {
         public init() {}
     }
 
-    /// The Prometheus endpoint.
+    /// The observability listener: `/metrics` (Prometheus), `/healthz`, `/readyz`, `/status`.
     public struct Metrics: Sendable, Equatable {
-        public var listen: ListenAddress = ListenAddress(.v4Loopback, port: 9798)
+        /// nil (`listen: null`): no such listener. Loopback by default: none of it has
+        /// authentication, and /status names what bots ask for.
+        public var listen: ListenAddress? = ListenAddress(.v4Loopback, port: 9798)
         public init() {}
     }
 

@@ -39,6 +39,8 @@ struct DNSDatagramHandler: DatagramHandler {
     }
 
     var reply: ByteBuffer { exchange.reply }
+
+    var rateLimitCounts: ResponseRateLimiter.Counts { exchange.limiter.counts }
 }
 
 extension UDPWorker where Handler == DNSDatagramHandler {

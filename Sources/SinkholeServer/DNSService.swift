@@ -44,6 +44,8 @@ struct DNSService: Service {
     var tcpConnectionLimit = DNSTCPConnections.defaultLimit
     /// Where the UDP workers' heartbeats are watched (the systemd watchdog); nil: not watched.
     var progress: ProgressGate?
+    /// Where /metrics finds the UDP workers and the connection tables; nil without the metrics listener.
+    var metrics: MetricSources?
 
     /// UDP worker threads for a host with `cores` cores: one core is left to the writer and the
     /// TCP event loops, which log what the workers answer.
@@ -64,6 +66,8 @@ struct DNSService: Service {
                          rateLimit: rateLimit, progress: progress)
         }
         for worker in workers { worker.start() }
+        for worker in workers { metrics?.register(udpWorker: .dns) { worker.counts } }
+        metrics?.register(connections: listeners.map(\.connections), role: .dns)
         onBound(listeners.compactMap { $0.channel.localAddress.flatMap(ListenAddress.init(socketAddress:)) })
         let channels = listeners.map(\.channel)
         let tables = listeners.map(\.connections)

@@ -36,9 +36,12 @@ struct HTTPService: Service {
     var protocolName: String { certificates == nil ? "http" : "tls" }
     /// Called with every bound address once all are bound.
     var onBound: @Sendable ([ListenAddress]) -> Void = { _ in }
+    /// Where /metrics finds the connection tables; nil without the metrics listener.
+    var metrics: MetricSources?
 
     func run() async throws {
         let listeners = try await sockets.serveAll(serve)
+        metrics?.register(connections: listeners.map(\.connections), role: certificates == nil ? .http : .tls)
         onBound(listeners.compactMap { $0.channel.localAddress.flatMap(ListenAddress.init(socketAddress:)) })
         let channels = listeners.map(\.channel)
         let tables = listeners.map(\.connections)

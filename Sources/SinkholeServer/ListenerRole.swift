@@ -8,6 +8,7 @@ public enum ListenerRole: String, CaseIterable, Sendable, CustomStringConvertibl
     case tls
     case catchAll = "catch-all"
     case feeds
+    case metrics
 
     public var description: String { rawValue }
 
@@ -19,6 +20,7 @@ public enum ListenerRole: String, CaseIterable, Sendable, CustomStringConvertibl
         case .tls: "http.tls_listen"
         case .catchAll: transport == .tcp ? "catch_all.tcp" : "catch_all.udp"
         case .feeds: "feeds.listen"
+        case .metrics: "metrics.listen"
         }
     }
 
@@ -26,7 +28,7 @@ public enum ListenerRole: String, CaseIterable, Sendable, CustomStringConvertibl
     var transports: [ListenerTransport] {
         switch self {
         case .dns, .catchAll: [.tcp, .udp]
-        case .http, .tls, .feeds: [.tcp]
+        case .http, .tls, .feeds, .metrics: [.tcp]
         }
     }
 
@@ -38,6 +40,8 @@ public enum ListenerRole: String, CaseIterable, Sendable, CustomStringConvertibl
         // Bots reconnect in bursts; a scan of every port arrives all at once.
         case .http, .tls, .catchAll: 1024
         case .feeds: 128
+        // A scraper or two and an operator's browser.
+        case .metrics: 64
         }
     }
 }
@@ -61,7 +65,7 @@ struct ListenerEndpoint: Hashable, Sendable, CustomStringConvertible {
 extension SinkholeConfiguration {
     /// Every listener the configuration asks for, DNS first (its TCP before its UDP, so a
     /// configured port 0 gives UDP the port TCP got). TLS only with `tlsOn` (certificates made),
-    /// the feed API only with `feedsOn`.
+    /// the feed API only with `feedsOn`; the observability listener last, when `metrics.listen` is set.
     func configuredListeners(tlsOn: Bool, feedsOn: Bool) -> [ListenerEndpoint] {
         var endpoints = dns.listen.map { ListenerEndpoint(role: .dns, transport: .tcp, address: $0) }
         endpoints += dns.listen.map { ListenerEndpoint(role: .dns, transport: .udp, address: $0) }
@@ -70,6 +74,7 @@ extension SinkholeConfiguration {
         endpoints += catchAll.tcp.map { ListenerEndpoint(role: .catchAll, transport: .tcp, address: $0) }
         endpoints += catchAll.udp.map { ListenerEndpoint(role: .catchAll, transport: .udp, address: $0) }
         if feedsOn { endpoints.append(ListenerEndpoint(role: .feeds, transport: .tcp, address: feeds.listen)) }
+        if let listen = metrics.listen { endpoints.append(ListenerEndpoint(role: .metrics, transport: .tcp, address: listen)) }
         return endpoints
     }
 }

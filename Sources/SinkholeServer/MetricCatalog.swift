@@ -37,7 +37,7 @@ public enum MetricCatalog {
     // What came in.
     static let checkIns = MetricDefinition(
         "sinkhole_checkins_total", .counter,
-        "Check-in events folded by the writer, by service and seized family (none: not under a seized name or address).",
+        "Check-in events folded by the writer, by service and seized family ((none): not under a seized name or address).",
         labels: ["service", "family"])
     static let infectedToday = MetricDefinition(
         "sinkhole_infected_addresses_today", .gauge,
@@ -53,7 +53,7 @@ public enum MetricCatalog {
         labels: ["service", "status"])
     static let httpLimits = MetricDefinition(
         "sinkhole_http_limits_total", .counter,
-        "HTTP requests refused because a limit was hit (head, uri, body, framing, header deadline).", labels: ["limit"])
+        "HTTP requests refused: head too large, uri too long, body too large, bad_request (framing), timeout.", labels: ["limit"])
     static let udpDatagrams = MetricDefinition(
         "sinkhole_udp_datagrams_total", .counter, "Datagrams the UDP workers received, per listener role.", labels: ["listener"])
     static let udpUnsent = MetricDefinition(

@@ -44,6 +44,11 @@ final class ProgressGate: Sendable {
         return stalls.sorted { $0.silentNanoseconds > $1.silentNanoseconds }
     }
 
+    /// How long each watched thread has been silent at `now`, in the order they were added.
+    func ages(now: UInt64) -> [Stall] {
+        watched.withLock { $0 }.map { Stall(name: $0.name, silentNanoseconds: now > $0.lastBeat ? now - $0.lastBeat : 0) }
+    }
+
     /// A thread that stopped beating, and for how long it has been silent.
     struct Stall: Sendable, Equatable, CustomStringConvertible {
         let name: String

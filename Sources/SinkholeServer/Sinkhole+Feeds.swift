@@ -5,6 +5,8 @@ import NIOSSL
 import SinkholeFeeds
 import SinkholeHTTP
 import SinkholeStore
+import SinkholeCore
+import Synchronization
 
 extension Sinkhole {
     /// What the feed API needs, made in `init` so a broken ISP directory, prefix2as file or
@@ -67,10 +69,11 @@ extension Sinkhole {
     /// SIGHUP: reads the ISP directory and prefix2as files again; on any error the previous
     /// ones stay in force. Returns what happened in a line (systemd's status after the reload).
     @discardableResult
-    func reloadFeeds(into state: FeedAPIState) -> String {
+    func reloadFeeds(into state: FeedAPIState, sourceNetworks: SourceNetworks? = nil) -> String {
         do {
             let attributor = try configuration.feeds.load()
             state.update(.init(directory: attributor.directory, attributor: attributor))
+            sourceNetworks?.replace(attributor.asnMap)
             logger.notice("feeds reloaded", metadata: ["feeds.summary": "\(attributor.summary)"])
             return "feeds reloaded"
         } catch {
@@ -78,5 +81,26 @@ extension Sinkhole {
                          metadata: ["error": "\(error)"])
             return "feeds reload failed, the previous ones stay in force: \(error)"
         }
+    }
+}
+
+/// The ASN map the writer's /status summary ranks source networks by, swapped on reload.
+final class SourceNetworks: Sendable {
+    private let map: Mutex<ASNMap?>
+    /// Whether the feeds had a prefix2as file at start (no map: no ranking on the page).
+    let hasMap: Bool
+
+    init(_ map: ASNMap?) {
+        self.map = Mutex(map)
+        hasMap = map != nil
+    }
+
+    func replace(_ newMap: ASNMap?) {
+        if let newMap { map.withLock { $0 = newMap } }
+    }
+
+    /// Called by the writer once per address new today, never per event.
+    func asn(for address: IPAddress) -> UInt32? {
+        map.withLock { $0 }?.asn(for: address)
     }
 }

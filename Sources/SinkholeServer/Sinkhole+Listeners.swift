@@ -9,6 +9,7 @@ extension Sinkhole {
         var available: Set<ListenerRole> = [.dns, .http, .catchAll]
         if tlsCertificates != nil { available.insert(.tls) }
         if feedSetup != nil { available.insert(.feeds) }
+        if configuration.metrics.listen != nil { available.insert(.metrics) }
         let configured = configuration.configuredListeners(tlsOn: tlsCertificates != nil, feedsOn: feedSetup != nil)
         let handover = try SocketActivation.handover(environment: ProcessInfo.processInfo.environment, pid: getpid())
         for name in SocketActivation.variables { unsetenv(name) }

@@ -23,6 +23,10 @@ public final class Sinkhole: Sendable {
     let zones: SeizedZones
     /// When the domain lists were loaded: the SOA serial of every seized zone.
     let zonesLoaded: UTCTime
+    /// The names in force per family and how reloads went (/metrics).
+    let seizedNames: SeizedNamesRecord
+    /// When this process started (process_start_time_seconds).
+    let startedAt = UTCTime.now()
     /// The HTTP answers, rendered once (the body file is read at start).
     let httpResponses: HTTPResponses
     /// The TLS listeners' certificates (read or signed at start); nil without TLS listeners.
@@ -43,7 +47,9 @@ public final class Sinkhole: Sendable {
             logger.warning("configuration not in effect", metadata: ["config.warning": "\(warning)"])
         }
         zonesLoaded = UTCTime.now()
-        zones = try Self.loadZones(configuration, logger: logger)
+        let loaded = try Self.loadZonesReportingSkipped(configuration, logger: logger)
+        zones = loaded.zones
+        seizedNames = SeizedNamesRecord(namesPerFamily: loaded.namesPerFamily, loadedAt: zonesLoaded)
         httpResponses = try Self.makeHTTPResponses(configuration.http.response)
         tlsCertificates = try Self.makeTLSCertificates(configuration)
         if let tlsCertificates {
@@ -70,9 +76,10 @@ public final class Sinkhole: Sendable {
         try loadZonesReportingSkipped(configuration, logger: logger).zones
     }
 
-    /// `loadZones`, also returning the list lines skipped (for `check-config` to print).
+    /// `loadZones`, also returning the list lines skipped (for `check-config` to print) and the
+    /// names listed per family (for /metrics).
     static func loadZonesReportingSkipped(_ configuration: SinkholeConfiguration, logger: Logger) throws
-        -> (zones: SeizedZones, skipped: [String]) {
+        -> (zones: SeizedZones, skipped: [String], namesPerFamily: [String: Int]) {
         var skippedLines: [String] = []
         let today = UTCTime.now()
         // Names go from each file's bytes straight into the index: no `String` per name, and
@@ -106,7 +113,9 @@ public final class Sinkhole: Sendable {
             logger.info("seized names loaded", metadata: ["family": "\(family.name)", "names": "\(namesListed[index])",
                                                           "answers": "\(family.sinkholeAddresses ?? configuration.sinkholeAddresses)"])
         }
-        return (zones, skippedLines)
+        var namesPerFamily: [String: Int] = [:]
+        for (index, family) in configuration.families.enumerated() { namesPerFamily[family.name, default: 0] += namesListed[index] }
+        return (zones, skippedLines, namesPerFamily)
     }
 
     /// Settings this version cannot honour. One that asks for something the operator relies on
@@ -121,7 +130,9 @@ public final class Sinkhole: Sendable {
         for family in configuration.families where (family.sinkholeAddresses ?? configuration.sinkholeAddresses).isEmpty {
             warnings.append("family \(family.name) has no sinkhole addresses (sinkhole_addresses): its names are answered without addresses, so bots will not connect")
         }
-        warnings.append("metrics settings are validated but not started in this version")
+        if let metrics = configuration.metrics.listen, !metrics.address.isLoopback {
+            warnings.append("metrics.listen \(metrics) is not a loopback address: /metrics, /readyz and /status have no authentication, and /status names what bots ask for; firewall it or put it behind an authenticating proxy")
+        }
         return warnings
     }
 
@@ -171,7 +182,7 @@ public final class Sinkhole: Sendable {
     public static func checkDomainLists(_ configuration: SinkholeConfiguration) throws -> (names: Int, skipped: [String]) {
         var quiet = Logger(label: "sinkhole.check-config")
         quiet.logLevel = .error
-        let (zones, skipped) = try loadZonesReportingSkipped(configuration, logger: quiet)
+        let (zones, skipped, _) = try loadZonesReportingSkipped(configuration, logger: quiet)
         // Every listing counts, as in the lists: a name in two lists is two.
         return (zones.count + zones.duplicateCount, skipped)
     }
@@ -249,6 +260,18 @@ public final class Sinkhole: Sendable {
                                  infectionsDays: configuration.store.retentionDays.infections,
                                  dnsQueriesDays: configuration.store.retentionDays.dnsQueries))
         writerConfiguration.spillBatches = configuration.writer.spillBatches
+        // Made before the writer, which times its commits into it.
+        let metrics = SinkholeMetrics()
+        let batchTimer = metrics.batchDuration
+        writerConfiguration.batchDuration = { duration in
+            let (seconds, attoseconds) = duration.components
+            batchTimer.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        }
+        // /status ranks source networks when the feeds give an ASN map; reloads swap it.
+        let sourceNetworks = feedSetup.map { SourceNetworks($0.attributor.asnMap) }
+        if let sourceNetworks, sourceNetworks.hasMap {
+            writerConfiguration.sourceASN = { sourceNetworks.asn(for: $0) }
+        }
         let writer: Writer
         // The capture handle opens while the process may still be root (CAP_NET_RAW); no such
         // interface stops the start here, and nothing after "sinkhole ready" is missed. Then
@@ -274,8 +297,18 @@ public final class Sinkhole: Sendable {
         let logger = self.logger
         let outcome = Mutex<Writer.Outcome?>(nil)
         let live = LiveResponder(makeResponder(zones, loadedAt: zonesLoaded))
-        let serviceManager = makeServiceManagerService(notifier, writer: writer, registry: registry, loops: loops,
-                                                       live: live, capture: capture)
+        // The watchdog's gate, and /readyz's: the writer, the live capture, the UDP workers (added
+        // by their services) and, under systemd, a probe on every event loop.
+        let progress = ProgressGate()
+        progress.watch(writer.heartbeat)
+        // A capture file's thread ends with the file: only a live capture is watched.
+        var liveCapture: LiveCapture?
+        if case .live(let opened) = capture?.source {
+            liveCapture = opened
+            progress.watch(opened.heartbeat)
+        }
+        let serviceManager = makeServiceManagerService(notifier, progress: progress, writer: writer, registry: registry,
+                                                       loops: loops, live: live)
         // "sinkhole ready" once every listener of every service is bound, so whoever waits for
         // it (an operator, systemd, the tests) can reach all of them.
         let http = configuration.http
@@ -283,22 +316,39 @@ public final class Sinkhole: Sendable {
         let servesTLS = !sockets.tcp(.tls).isEmpty
         let catchAllOn = !sockets.tcp(.catchAll).isEmpty || !sockets.catchAllUDP.isEmpty
         let feedSocket = feedSetup == nil ? nil : sockets.tcp(.feeds).first
-        let listening = 1 + (servesHTTP ? 1 : 0) + (servesTLS ? 1 : 0) + (catchAllOn ? 1 : 0) + (feedSocket == nil ? 0 : 1)
+        let metricsSocket = configuration.metrics.listen == nil ? nil : sockets.tcp(.metrics).first
+        var listening: Set<ListenerRole> = [.dns]
+        if servesHTTP { listening.insert(.http) }
+        if servesTLS { listening.insert(.tls) }
+        if catchAllOn { listening.insert(.catchAll) }
+        if feedSocket != nil { listening.insert(.feeds) }
+        if metricsSocket != nil { listening.insert(.metrics) }
         let ready = ReadyBarrier(services: listening) { bound in
             logger.notice("sinkhole ready", metadata: ["dns.listen": "\(bound.dns.map(\.description))",
                                                      "http.listen": "\(bound.http.map(\.description))",
                                                      "tls.listen": "\(bound.tls.map(\.description))",
                                                      "catch_all.listen": "\(bound.catchAll.map(\.description))",
-                                                     "feeds.listen": "\(bound.feeds.map(\.description))"])
+                                                     "feeds.listen": "\(bound.feeds.map(\.description))",
+                                                     "metrics.listen": "\(bound.metrics.map(\.description))"])
             serviceManager?.ready()
             onReady(bound.dns)
         }
+        let flushInterval = Duration.milliseconds(configuration.writer.flushIntervalMS)
+        let sources = MetricSources(
+            node: configuration.node, startedAt: startedAt, families: configuration.families.map(\.name),
+            writer: writer, rings: registry, spillLimit: configuration.writer.spillBatches, progress: progress,
+            // systemd's own bound when it watches; otherwise long enough that a busy 2-core host
+            // does not flap.
+            stallBound: notifier?.watchdogInterval.map { max($0, .seconds(1)) } ?? .seconds(10),
+            lagBound: max(.seconds(10), flushInterval * 10), ready: ready, seizedNames: seizedNames,
+            capture: liveCapture)
         var dns = DNSService(
             tcpSockets: sockets.tcp(.dns), udpSockets: sockets.dnsUDP,
             live: live,
             group: group, rings: rings, udpRings: udpRings, logger: logger,
             onBound: { addresses in ready.bound(dns: addresses) })
-        dns.progress = serviceManager?.progress
+        dns.progress = progress
+        dns.metrics = sources
         let limit = configuration.dns.rateLimit
         dns.rateLimit = ResponseRateLimiter.Settings(
             responsesPerSecond: limit.responsesPerSecond, window: limit.window, slip: limit.slip,
@@ -313,6 +363,7 @@ public final class Sinkhole: Sendable {
             headerTimeout: .seconds(Int64(http.headerTimeoutS)), bodyTimeout: .seconds(Int64(http.bodyTimeoutS)),
             idleTimeout: .seconds(Int64(http.idleTimeoutS)))
         httpService.connectionLimit = http.maxConnections
+        httpService.metrics = sources
         // The TLS listeners are HTTP listeners with TLS in front: same limits, same responses.
         var tlsService = httpService
         tlsService.sockets = sockets.tcp(.tls)
@@ -325,7 +376,8 @@ public final class Sinkhole: Sendable {
         catchAllService.handler = CatchAllTCPHandler.Configuration(
             readBytes: catchAll.readBytes, idleTimeout: .seconds(Int64(catchAll.idleTimeoutS)))
         catchAllService.connectionLimit = catchAll.maxConnections
-        catchAllService.progress = serviceManager?.progress
+        catchAllService.progress = progress
+        catchAllService.metrics = sources
         // Writer first: it starts first and stops last, after every listener has closed.
         var listeners: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: dns)]
         if servesHTTP { listeners.append(.init(service: httpService)) }
@@ -349,18 +401,26 @@ public final class Sinkhole: Sendable {
             feedPool.start()
             listeners.append(.init(service: service))
         }
+        // Right after the writer: it stops second to last, so /readyz and /metrics answer while
+        // the responders drain.
+        let observability = metricsSocket.map {
+            MetricsService(socket: $0, group: group, metrics: metrics, sources: sources, logger: logger,
+                           onBound: { address in ready.bound(metrics: [address]) })
+        }
         let services = ServiceGroup(configuration: .init(
             services: [
                 .init(service: WriterService(writer: writer, logger: logger, onFinish: { result in outcome.withLock { $0 = result } })),
-            ] + listeners + [
+            ] + (observability.map { [.init(service: $0)] } ?? []) + listeners + [
                 .init(service: ReloadService(
                     reload: { [self] in
                         let names = self.reloadSeizedNames(into: live)
                         guard let feedState else { return names }
-                        return names + "; " + self.reloadFeeds(into: feedState)
+                        return names + "; " + self.reloadFeeds(into: feedState, sourceNetworks: sourceNetworks)
                     },
                     rollsAtMidnight: configuration.families.contains { $0.domains.contains { $0.contains("%") } },
                     serviceManager: notifier)),
+                // Told of the shutdown second: /readyz says "stopping" before a listener closes.
+                .init(service: StopNoticeService(sources: sources)),
                 // The systemd side last: the first told of the shutdown, so STOPPING=1 goes first.
             ] + (serviceManager.map { [.init(service: $0)] } ?? []),
             gracefulShutdownSignals: [.sigterm, .sigint],
@@ -397,13 +457,15 @@ extension Sinkhole {
     func reloadSeizedNames(into live: LiveResponder) -> String {
         let started = UTCTime.now()
         do {
-            let zones = try Self.loadZones(configuration, logger: logger)
+            let (zones, _, namesPerFamily) = try Self.loadZonesReportingSkipped(configuration, logger: logger)
+            seizedNames.loaded(namesPerFamily, at: started)
             let channels = live.publish(makeResponder(zones, loadedAt: started))
             logger.notice("seized names reloaded", metadata: [
                 "names": "\(zones.count + zones.duplicateCount)", "channels": "\(channels)",
             ])
             return "reloaded: \(zones.count) seized names in force"
         } catch {
+            seizedNames.failed()
             logger.error("reload failed; the previous seized names stay in force", metadata: ["error": "\(error)"])
             return "reload failed, the previous seized names stay in force: \(error)"
         }
@@ -481,6 +543,7 @@ extension Sinkhole {
 }
 
 /// Waits for every listening service to report its bound addresses, then calls `ready` once.
+/// `/readyz` asks it which services are still binding.
 final class ReadyBarrier: Sendable {
     /// The addresses each service bound (port 0 in the configuration resolved).
     struct Bound: Sendable {
@@ -489,27 +552,32 @@ final class ReadyBarrier: Sendable {
         var tls: [ListenAddress] = []
         var catchAll: [ListenAddress] = []
         var feeds: [ListenAddress] = []
+        var metrics: [ListenAddress] = []
     }
 
-    private let state: Mutex<(pending: Int, bound: Bound)>
+    private let state: Mutex<(waiting: Set<ListenerRole>, bound: Bound)>
     private let ready: @Sendable (Bound) -> Void
 
-    init(services: Int, ready: @escaping @Sendable (Bound) -> Void) {
+    init(services: Set<ListenerRole>, ready: @escaping @Sendable (Bound) -> Void) {
         state = Mutex((services, Bound()))
         self.ready = ready
     }
 
-    func bound(dns addresses: [ListenAddress]) { report { $0.dns = addresses } }
-    func bound(http addresses: [ListenAddress]) { report { $0.http = addresses } }
-    func bound(tls addresses: [ListenAddress]) { report { $0.tls = addresses } }
-    func bound(catchAll addresses: [ListenAddress]) { report { $0.catchAll = addresses } }
-    func bound(feeds addresses: [ListenAddress]) { report { $0.feeds = addresses } }
+    func bound(dns addresses: [ListenAddress]) { report(.dns) { $0.dns = addresses } }
+    func bound(http addresses: [ListenAddress]) { report(.http) { $0.http = addresses } }
+    func bound(tls addresses: [ListenAddress]) { report(.tls) { $0.tls = addresses } }
+    func bound(catchAll addresses: [ListenAddress]) { report(.catchAll) { $0.catchAll = addresses } }
+    func bound(feeds addresses: [ListenAddress]) { report(.feeds) { $0.feeds = addresses } }
+    func bound(metrics addresses: [ListenAddress]) { report(.metrics) { $0.metrics = addresses } }
 
-    private func report(_ update: (inout Bound) -> Void) {
+    /// The services that have not reported yet, by name.
+    var waitingFor: [String] { state.withLock { $0.waiting.map(\.rawValue).sorted() } }
+
+    private func report(_ role: ListenerRole, _ update: (inout Bound) -> Void) {
         let done = state.withLock { state -> Bound? in
             update(&state.bound)
-            state.pending -= 1
-            return state.pending == 0 ? state.bound : nil
+            guard state.waiting.remove(role) != nil else { return nil }
+            return state.waiting.isEmpty ? state.bound : nil
         }
         if let done { ready(done) }
     }

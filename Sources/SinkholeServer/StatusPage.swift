@@ -113,11 +113,11 @@ public enum StatusPage {
 
     private static func topASNs(_ asns: [StatusSnapshot.ASNCount], into html: inout String) {
         html += "<section id=\"top-asns\">\n<h2>Top source networks today</h2>\n<table>\n"
-        html += "<thead><tr><th class=\"num\">#</th><th>AS</th><th>name</th><th class=\"num\">infected addresses</th></tr></thead>\n<tbody>\n"
-        if asns.isEmpty { html += "<tr><td colspan=\"4\">none yet</td></tr>\n" }
+        html += "<thead><tr><th class=\"num\">#</th><th>AS</th><th class=\"num\">infected addresses</th></tr></thead>\n<tbody>\n"
+        if asns.isEmpty { html += "<tr><td colspan=\"3\">none yet</td></tr>\n" }
         for (i, a) in asns.enumerated() {
             html += "<tr class=\"top-asn\" data-rank=\"\(i + 1)\" data-asn=\"\(a.asn)\" data-count=\"\(a.count)\">"
-            html += "<td class=\"num\">\(i + 1)</td><td>AS\(a.asn)</td><td>\(escape(a.name ?? ""))</td>"
+            html += "<td class=\"num\">\(i + 1)</td><td>AS\(a.asn)</td>"
             html += "<td class=\"num\">\(a.approximate ? "≈ " : "")\(grouped(a.count))</td></tr>\n"
         }
         html += "</tbody>\n</table>\n</section>\n"

@@ -1,4 +1,5 @@
 import SinkholeCore
+import SinkholeStore
 
 /// Everything /status shows, as plain values: the writer's in-memory summary and the loss
 /// counters copied out at request time, so `StatusPage.render` is a pure function of it.
@@ -23,37 +24,11 @@ public struct StatusSnapshot: Sendable, Equatable {
         }
     }
 
-    /// A seized name and how often it was asked for (a `TopCounts` entry).
-    public struct NameCount: Sendable, Equatable {
-        public var family: String
-        public var name: String
-        public var count: Int
-        /// True when `count` may overestimate (`TopCounts.Entry.isExact` is false).
-        public var approximate: Bool
-
-        public init(family: String, name: String, count: Int, approximate: Bool = false) {
-            self.family = family
-            self.name = name
-            self.count = count
-            self.approximate = approximate
-        }
-    }
-
-    /// A source AS and how many distinct infected addresses today came from it.
-    public struct ASNCount: Sendable, Equatable {
-        public var asn: UInt32
-        /// The AS's name from the feeds' data, when known.
-        public var name: String?
-        public var count: Int
-        public var approximate: Bool
-
-        public init(asn: UInt32, name: String? = nil, count: Int, approximate: Bool = false) {
-            self.asn = asn
-            self.name = name
-            self.count = count
-            self.approximate = approximate
-        }
-    }
+    /// A seized name and how often it was asked for today (a `TopCounts` entry).
+    public typealias NameCount = TrafficSnapshot.NameCount
+    /// A source AS and how many distinct infected addresses today came from it. Numbers only:
+    /// prefix2as files carry no AS names.
+    public typealias ASNCount = TrafficSnapshot.ASNCount
 
     /// Counts of lost events; each indicator is red when its count is above 0.
     public struct Drops: Sendable, Equatable {

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import SinkholeCore
+import SinkholeDNS
 import Synchronization
 
 /// What a `UDPWorker` does with each datagram its sockets receive: the DNS responder answers
@@ -24,6 +25,13 @@ protocol DatagramHandler {
                          datagram: ByteBuffer, checkIn: inout CheckIn) -> Bool
     /// The answer the last `handle` returned true for.
     var reply: ByteBuffer { get }
+    /// Totals of what response rate limiting held back, since the worker started.
+    var rateLimitCounts: ResponseRateLimiter.Counts { get }
+}
+
+extension DatagramHandler {
+    /// A handler that never replies never limits.
+    var rateLimitCounts: ResponseRateLimiter.Counts { ResponseRateLimiter.Counts() }
 }
 
 /// One bound UDP socket and the address it serves.
@@ -139,7 +147,14 @@ final class UDPWorker<Handler: DatagramHandler>: Sendable {
     private func drain(_ socket: Socket, batches: Int, batch: DatagramBatch,
                        handler: inout Handler, datagram: inout ByteBuffer) {
         var seen = UDPWorkerCounts()
-        defer { counters.withLock { $0.add(seen) } }
+        // The limiter's totals are copied once per burst, beside the counts: no extra lock.
+        defer {
+            let limited = handler.rateLimitCounts
+            counters.withLock {
+                $0.add(seen)
+                $0.rateLimit = limited
+            }
+        }
         for _ in 0..<batches {
             let count: Int
             switch batch.receive(from: socket.descriptor) {
@@ -187,6 +202,9 @@ struct UDPWorkerCounts: Sendable, Hashable {
     /// Datagrams longer than `DatagramBatch.datagramSize`, handled from their start.
     var oversizedDatagrams = 0
     var socketErrors = 0
+    /// The handler's rate limiting totals: a worker's counters take the latest copy; `add`
+    /// sums several workers'.
+    var rateLimit = ResponseRateLimiter.Counts()
 
     mutating func add(_ other: Self) {
         datagrams += other.datagrams
@@ -195,5 +213,9 @@ struct UDPWorkerCounts: Sendable, Hashable {
         ringDrops += other.ringDrops
         oversizedDatagrams += other.oversizedDatagrams
         socketErrors += other.socketErrors
+        rateLimit.limited += other.rateLimit.limited
+        rateLimit.slipped += other.rateLimit.slipped
+        rateLimit.dropped += other.rateLimit.dropped
+        rateLimit.evicted += other.rateLimit.evicted
     }
 }

@@ -46,6 +46,7 @@ struct CaptureNamespaceTests {
         writer: {batch_size: 64, flush_interval_ms: 100}
         store:
           sqlite: checkins.db
+        metrics: {listen: "127.0.0.1:9798"}
         """.write(toFile: config, atomically: true, encoding: .utf8)
         let sinkhole = try SinkholeProcess(arguments: ["run", "--config", config], directory: directory,
                                            launcher: [Self.ip, "netns", "exec", lab.sinkhole])
@@ -61,6 +62,18 @@ struct CaptureNamespaceTests {
         let request = "GET /gate.php?id=7 HTTP/1.1\\r\\nHost: cc.botnet.example\\r\\nUser-Agent: bot/2.0\\r\\nConnection: close\\r\\n\\r\\n"
         let reply = try CatchAllNamespaceTests.run(lab.inBot(["/bin/sh", "-c", "printf '\(request)' | \(Self.nc) -N -w 3 198.51.100.10 80"]))
         #expect(reply.hasPrefix("HTTP/1.1 200"), "\(reply)")
+
+        // pcap's own counters on /metrics (read from the capture thread every 5 s): what the
+        // kernel passed the filter, and no drop.
+        let interface = ["interface": lab.sinkholeInterface]
+        var scraped: PrometheusText?
+        _ = try StoreFaultTests.waitFor("pcap statistics on /metrics", timeout: .seconds(15)) {
+            let text = try CatchAllNamespaceTests.run(lab.inSinkhole(["curl", "-sS", "--max-time", "5", "http://127.0.0.1:9798/metrics"]))
+            scraped = try PrometheusText(text)
+            return (scraped?["sinkhole_pcap_received_packets_total", interface] ?? 0) >= 3
+        }
+        #expect(scraped?["sinkhole_pcap_dropped_packets_total", interface] == 0)
+        #expect(scraped?["sinkhole_pcap_interface_dropped_packets_total", interface] == 0)
 
         #expect(sinkhole.terminate() == 0, "\(sinkhole.stderr)")
         #expect(sinkhole.stderr.contains("capture finished"), "\(sinkhole.stderr)")

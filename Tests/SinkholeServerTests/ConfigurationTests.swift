@@ -74,7 +74,7 @@ struct ConfigurationTests {
         #expect(config.dns.rateLimit.ipv6Prefix == 56)
         #expect(config.http.tlsListen == [listen("0.0.0.0:443")])
         #expect(config.feeds.listen == listen("127.0.0.1:8443"))
-        #expect(config.metrics.listen.port == 9798)
+        #expect(config.metrics.listen?.port == 9798)
     }
 
     @Test("an empty document, an empty mapping or only comments give every default",
@@ -112,7 +112,18 @@ struct ConfigurationTests {
         #expect(config.feeds.asnMap == ["/etc/sinkhole/pfx2as.txt"] && config.feeds.isps == "/etc/sinkhole/isps.yaml")
         #expect(config.feeds.ignore.isEmpty && config.feeds.exportDir == "/var/lib/sinkhole/feeds")
         #expect(config.feeds.listen.description == "127.0.0.1:8443")
-        #expect(config.metrics.listen.description == "127.0.0.1:9798")
+        #expect(config.metrics.listen?.description == "127.0.0.1:9798")
+    }
+
+    @Test("metrics.listen: an address, or null for no observability listener")
+    func metricsListen() throws {
+        let off = try SinkholeConfiguration(yaml: "metrics: {listen: null}", file: "/etc/sinkhole/sinkhole.yaml")
+        #expect(off.metrics.listen == nil)
+        let moved = try SinkholeConfiguration(yaml: "metrics: {listen: \"[::1]:9100\"}", file: "/etc/sinkhole/sinkhole.yaml")
+        #expect(moved.metrics.listen?.description == "[::1]:9100")
+        #expect(try Sinkhole.checkSupported(moved).allSatisfy { !$0.contains("metrics") })
+        let open = try SinkholeConfiguration(yaml: "metrics: {listen: \"0.0.0.0:9798\"}", file: "/etc/sinkhole/sinkhole.yaml")
+        #expect(try Sinkhole.checkSupported(open).contains { $0.contains("metrics.listen 0.0.0.0:9798 is not a loopback address") })
     }
 
     @Test("capture settings: interface, a filter that compiles, buffer and snaplen")

@@ -107,6 +107,16 @@ struct FeedsBinaryTests {
         defer { sinkhole.terminate() }
         try sinkhole.waitUntilReady()
         try Self.sendTraffic(setup)
+        // With an ASN map, /status ranks the source networks of today's infected addresses:
+        // the three HTTP sources are all in 127.0.0.0/24, AS64501.
+        let status = "http://\(try #require(sinkhole.metricsAddress))/status"
+        var page = ""
+        let ranked = "<tr class=\"top-asn\" data-rank=\"1\" data-asn=\"64501\" data-count=\"3\">"
+        _ = StoreFaultTests.waitFor("/status to rank AS64501 with 3 addresses", timeout: .seconds(10)) {
+            page = (try? fetch(status).body) ?? ""
+            return page.contains(ranked)
+        }
+        #expect(page.contains("<tr class=\"top-asn\" data-rank=\"1\" data-asn=\"64501\" data-count=\"3\">"), "\(page)")
         let day = try Self.today(setup)
         let api = "http://127.0.0.1:\(setup.feedsPort)"
         func get(_ path: String, token: String?) throws -> (status: String, body: String, output: String) {

@@ -135,6 +135,15 @@ struct RateLimitTests {
         let overTCP = try dig(server: "127.0.0.1", port: setup.port, name: "cc.botnet.example", options: ["+tcp"])
         #expect(overTCP.status == "NOERROR" && !overTCP.flags.contains("tc"), "\(overTCP.output)")
         #expect(overTCP.answers == ["cc.botnet.example. 600 IN A 198.51.100.10"], "\(overTCP.output)")
+        // /metrics counts what the flood saw, exactly: the limiter's slips and drops, and every
+        // query logged by transport.
+        let metrics = try MetricsBinaryTests.scrape(sinkhole, untilStored: count + 1)
+        #expect(metrics["sinkhole_dns_rate_limited_total", ["action": "slipped"]] == Double(flood.slips))
+        #expect(metrics["sinkhole_dns_rate_limited_total", ["action": "dropped"]] == Double(flood.silent))
+        let udpAnswers = metrics.series("sinkhole_dns_responses_total").filter { $0.contains("transport=\"udp\"") }
+            .compactMap { metrics.values[$0] }.reduce(0, +)
+        #expect(udpAnswers == Double(count), "\(metrics.series("sinkhole_dns_responses_total"))")
+        #expect(metrics["sinkhole_dns_responses_total", ["transport": "tcp", "rcode": "NOERROR"]] == 1)
 
         #expect(sinkhole.terminate() == 0, "\(sinkhole.stderr)")
         let flooded = try sqliteRows(setup.database, """

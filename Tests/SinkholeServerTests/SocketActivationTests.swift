@@ -92,6 +92,15 @@ struct SocketActivationTests {
         #expect(plan.adopted.map(\.socket.descriptor) == [3, 4])
     }
 
+    @Test("the observability listener is adopted by its name like any other service")
+    func metricsByName() throws {
+        let configured = Self.configured + [Self.endpoint(.metrics, .tcp, "127.0.0.1:9798")]
+        let plan = try ListenerPlan(configured: configured, passed: [Self.passed(3, "metrics", .tcp, "[::1]:9100")],
+                                    available: Self.services.union([.metrics]))
+        #expect(plan.adopted.map(\.endpoint) == [Self.endpoint(.metrics, .tcp, "[::1]:9100")])
+        #expect(!plan.toBind.contains { $0.role == .metrics })
+    }
+
     @Test("a socket for a listener nobody configured, or one nobody can use, is refused with what to change",
           arguments: [
               ([passed(3, "sinkhole", .tcp, "0.0.0.0:8081")], "descriptor 3 (sinkhole, tcp 0.0.0.0:8081) matches no configured listener"),
@@ -100,6 +109,7 @@ struct SocketActivationTests {
               ([passed(3, "x", .tcp, "0.0.0.0:80", listening: false)], "not listening"),
               ([passed(3, "http", .udp, "0.0.0.0:80")], "named http, which listens on TCP only"),
               ([passed(3, "feeds", .tcp, "127.0.0.1:8443")], "that service is off in the configuration (feeds.listen)"),
+              ([passed(3, "metrics", .tcp, "127.0.0.1:9798")], "that service is off in the configuration (metrics.listen)"),
               ([passed(3, "x", .tcp, "0.0.0.0:80"), passed(4, "y", .tcp, "0.0.0.0:80")], "are both http tcp 0.0.0.0:80"),
           ])
     func refused(sockets: [PassedSocket], expected: String) {
@@ -118,13 +128,16 @@ struct SocketActivationTests {
         #expect(plan.toBind.isEmpty && plan.adopted.count == 1)
     }
 
-    @Test("the configuration's listeners in binding order: DNS TCP before DNS UDP; TLS and feeds only when on")
+    @Test("the configuration's listeners in binding order: DNS TCP before DNS UDP; TLS and feeds only when on; metrics last unless off")
     func configuredOrder() {
         var configuration = SinkholeConfiguration()
         configuration.catchAll.udp = [Self.address("127.0.0.1:9000")]
         let all = configuration.configuredListeners(tlsOn: false, feedsOn: false)
         #expect(all.map(\.description) == ["dns tcp 0.0.0.0:53", "dns tcp [::]:53", "dns udp 0.0.0.0:53", "dns udp [::]:53",
-                                          "http tcp 0.0.0.0:80", "catch-all udp 127.0.0.1:9000"])
-        #expect(configuration.configuredListeners(tlsOn: true, feedsOn: true).suffix(1).map(\.description) == ["feeds tcp 127.0.0.1:8443"])
+                                          "http tcp 0.0.0.0:80", "catch-all udp 127.0.0.1:9000", "metrics tcp 127.0.0.1:9798"])
+        #expect(configuration.configuredListeners(tlsOn: true, feedsOn: true).suffix(2).map(\.description)
+                == ["feeds tcp 127.0.0.1:8443", "metrics tcp 127.0.0.1:9798"])
+        configuration.metrics.listen = nil
+        #expect(configuration.configuredListeners(tlsOn: false, feedsOn: false).last?.description == "catch-all udp 127.0.0.1:9000")
     }
 }

@@ -146,6 +146,18 @@ struct StoreFaultTests {
             answered = (try? dig(server: "127.0.0.1", port: setup.port, name: "full-alive\(i).cc.botnet.example").answers.count) == 1
         }
         #expect(answered, "no answer while the disk was full")
+        // /readyz says the store is the problem, and what its error is; the process is alive.
+        let metrics = try #require(sinkhole.metricsAddress)
+        let notReady = try fetch("http://\(metrics)/readyz")
+        #expect(notReady.status == 503, "\(notReady.body)")
+        let report = try JSONSerialization.jsonObject(with: Data(notReady.body.utf8)) as? [String: Any]
+        let store = (report?["checks"] as? [String: Any])?["store"] as? [String: Any]
+        #expect(report?["ready"] as? Bool == false && store?["ok"] as? Bool == false, "\(notReady.body)")
+        #expect((store?["error"] as? String)?.contains("full") == true, "\(notReady.body)")
+        #expect((report?["problems"] as? [String])?.first?.hasPrefix("store: writes failing since") == true, "\(notReady.body)")
+        #expect(try fetch("http://\(metrics)/healthz").status == 200)
+        let scraped = try PrometheusText(try fetch("http://\(metrics)/metrics").body)
+        #expect(scraped["sinkhole_store_failing"] == 1 && (scraped["sinkhole_store_write_errors_total"] ?? 0) >= 1)
         // Several rings' worth more while the writer cannot write.
         let atFull = flood.count
         _ = Self.waitFor("the flood to go on while the disk is full", timeout: .seconds(20)) { flood.count >= atFull + 4_000 }
@@ -155,6 +167,8 @@ struct StoreFaultTests {
 
         try FileManager.default.removeItem(at: ballast)
         _ = Self.waitFor("the store to recover", timeout: .seconds(60)) { sinkhole.stderr.contains("store writable again") }
+        // Ready again once the spill and the rings are committed.
+        _ = try Self.waitFor("/readyz to answer 200 again", timeout: .seconds(30)) { try fetch("http://\(metrics)/readyz").status == 200 }
         #expect(sinkhole.terminate() == 0, "\(sinkhole.stderr)")
 
         let log = sinkhole.stderr

@@ -32,6 +32,9 @@ final class SinkholeProcess {
     init(arguments: [String], directory: URL, launcher: [String] = [], environment: [String: String] = [:],
          journal: Bool = false) throws {
         self.directory = directory
+        if arguments.first == "run", let flag = arguments.firstIndex(of: "--config"), flag + 1 < arguments.count {
+            try Self.giveMetricsAPort(configuration: arguments[flag + 1], launched: !launcher.isEmpty)
+        }
         stderrPath = directory.appendingPathComponent("stderr.log").path
         _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
         let command = launcher + [Self.binary] + arguments
@@ -52,6 +55,28 @@ final class SinkholeProcess {
     }
 
     var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
+
+    /// The observability listener is on by default at 127.0.0.1:9798, which two sinkholes
+    /// started at once by parallel tests would both want. A test config that does not set
+    /// `metrics:` gets a port of the kernel's choosing (`metricsAddress` says which), or none
+    /// when started through a launcher (a network namespace, whose loopback may be down;
+    /// systemd-socket-activate).
+    private static func giveMetricsAPort(configuration path: String, launched: Bool) throws {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8),
+              !text.split(separator: "\n").contains(where: { $0.hasPrefix("metrics:") }) else { return }
+        let line = launched ? "metrics: {listen: null}" : "metrics: {listen: \"127.0.0.1:0\"}"
+        try (text + (text.hasSuffix("\n") ? "" : "\n") + line + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
+    /// Where /metrics, /readyz and /status answer, from the "sinkhole ready" line (after
+    /// `waitUntilReady`): `127.0.0.1:PORT`.
+    var metricsAddress: String? {
+        guard let line = stderr.split(separator: "\n").first(where: { $0.contains("sinkhole ready") }),
+              let start = line.range(of: "metrics.listen=[")?.upperBound,
+              let end = line[start...].firstIndex(of: "]") else { return nil }
+        let address = line[start..<end].filter { $0 != "\"" }
+        return address.isEmpty ? nil : String(address)
+    }
 
     /// Waits (bounded) until the log says every listener is bound.
     func waitUntilReady(timeout: Duration = .seconds(60)) throws {

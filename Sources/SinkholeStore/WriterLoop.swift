@@ -20,9 +20,12 @@ struct WriterLoop: ~Copyable {
     /// until `spillBatches` wait, then leaves events in the rings. Committed strictly in order:
     /// each batch's counters are the run's totals after it, which a retried batch's store
     /// compares to tell a lost COMMIT answer from a failed write.
-    private var spill: [(batch: StoreBatch, events: Int)] = []
+    /// `drainedSince`: when the batch's oldest event was drained (writer clock).
+    private var spill: [(batch: StoreBatch, events: Int, drainedSince: UTCTime)] = []
     /// Events folded into the spilled batches.
     private var spilledEvents = 0
+    /// When the oldest event the deduplicator holds was drained; nil when it holds none.
+    private var foldingSince: UTCTime?
     private var lastFlush: UTCTime
     /// The latest event time seen: sessions expire by event time, so a replayed capture folds
     /// as it did live.
@@ -119,7 +122,10 @@ struct WriterLoop: ~Copyable {
                 drained += taken
             }
         }
-        if drained > 0 { changed = true }
+        if drained > 0 {
+            changed = true
+            if foldingSince == nil { foldingSince = now }
+        }
         // A wall clock stepped backwards (NTP) counts as due: otherwise nothing would be
         // flushed on time until the clock caught up again.
         let due = deduplicator.pendingRows >= configuration.batchSize
@@ -135,7 +141,8 @@ struct WriterLoop: ~Copyable {
             traffic.add(batch, at: now)
             trafficChanged = true
             changed = true
-            spill.append((batch, events))
+            spill.append((batch, events, foldingSince ?? now))
+            foldingSince = nil
             spilledEvents += events
             lastFlush = now
             // Behind a refused batch, it waits for that one's retry.
@@ -165,6 +172,8 @@ struct WriterLoop: ~Copyable {
         statistics.spillBatches = spill.count
         statistics.spillEvents = spilledEvents
         statistics.pendingEvents = deduplicator.pendingEvents + spilledEvents
+        // A batch of counters only (drops, the final one) holds no event to wait for.
+        statistics.pendingSince = spill.first { $0.events > 0 }?.drainedSince ?? foldingSince
         statistics.tally = tally
         progress.publish(statistics)
         changed = false
@@ -208,7 +217,7 @@ struct WriterLoop: ~Copyable {
     /// Commits the spilled batches in order, each in its own transaction, until the store
     /// refuses one (kept at the head, retried after the backoff) or none is left.
     private mutating func commitSpill(now: UTCTime) {
-        while let (batch, events) = spill.first {
+        while let (batch, events, _) = spill.first {
             if headRefused { statistics.retries += 1 }
             let started = ContinuousClock.now
             do {

@@ -24,9 +24,13 @@ public struct WriterStatistics: Sendable, Equatable {
     public var failingSince: UTCTime? = nil
     /// The last store error's text while the store is failing; nil once it accepts writes again.
     public var lastError: String? = nil
-    /// Writer clock of the last successful commit; nil before the first. With `pendingEvents`
-    /// it gives the writer's lag: events waiting since at most this long.
+    /// Writer clock of the last successful commit; nil before the first.
     public var lastCommit: UTCTime? = nil
+    /// Writer clock when the oldest of `pendingEvents` was drained; nil when none is pending.
+    /// The writer's lag is `now - pendingSince`: unlike `now - lastCommit`, it does not jump
+    /// to the length of a quiet spell when the first event after it arrives (an idle writer
+    /// commits nothing, so its last commit can be hours old while it is fully caught up).
+    public var pendingSince: UTCTime? = nil
     /// Rows the retention sweeps have deleted this run.
     public var retentionDeletedRows = 0
     /// Every event drained so far, committed or not.

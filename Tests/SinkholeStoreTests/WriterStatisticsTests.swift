@@ -90,9 +90,11 @@ struct WriterStatisticsTests {
         let h = try StatisticsHarness()
         #expect(h.writer.statistics == WriterStatistics())
         h.push(h.sessions(3))
+        let drainedAt = h.clock.time
         #expect(h.writer.pass() == 3)
         var s = h.writer.statistics
         #expect(s.pendingEvents == 3 && s.batches == 0 && s.lastCommit == nil && s.spillBatches == 0)
+        #expect(s.pendingSince == drainedAt)
         #expect(s.counters == RunCounters())
         #expect(s.tally.checkIns == [.init(service: .http, family: "rustock"): 3])
 
@@ -100,7 +102,7 @@ struct WriterStatisticsTests {
         let committedAt = h.clock.time
         #expect(h.writer.pass() == 0)
         s = h.writer.statistics
-        #expect(s.pendingEvents == 0 && s.spillBatches == 0 && s.spillEvents == 0)
+        #expect(s.pendingEvents == 0 && s.spillBatches == 0 && s.spillEvents == 0 && s.pendingSince == nil)
         #expect(s.batches == 1 && h.writer.batchesCommitted == 1)
         #expect(s.lastCommit == committedAt)
         #expect(s.counters == RunCounters(offered: 3, stored: 3, dropped: 0))
@@ -108,11 +110,20 @@ struct WriterStatisticsTests {
         #expect(s.writeErrors == 0 && s.retries == 0 && s.failingSince == nil && s.lastError == nil)
         #expect(h.durations.values.count == 1)
 
-        // An idle interval commits nothing and leaves the last commit's time alone.
+        // An idle interval commits nothing and leaves the last commit's time alone; the first
+        // event after it is pending since it was drained, not since that old commit.
         h.clock.advance(by: .seconds(5))
         #expect(h.writer.pass() == 0)
         #expect(h.writer.statistics.lastCommit == committedAt)
         #expect(h.writer.statistics.batches == 1)
+        h.push(h.sessions(1, from: 41_100))
+        h.clock.advance(by: .milliseconds(2))
+        let drained = h.clock.time
+        #expect(h.writer.pass() == 1)
+        #expect(h.writer.statistics.pendingSince == drained)
+        h.clock.advance(by: .milliseconds(300))
+        #expect(h.writer.pass() == 0)
+        #expect(h.writer.statistics.pendingSince == drained && h.writer.statistics.pendingEvents == 1)
     }
 
     @Test("a store that refuses writes: errors, retries, failingSince and the error text, spill and pending; all clear when it recovers")
@@ -127,7 +138,7 @@ struct WriterStatisticsTests {
         #expect(s.writeErrors == 1 && s.retries == 0)
         #expect(s.failingSince == failedAt && s.failing)
         #expect(s.lastError == "database or disk is full")
-        #expect(s.spillBatches == 1 && s.spillEvents == 2 && s.pendingEvents == 2)
+        #expect(s.spillBatches == 1 && s.spillEvents == 2 && s.pendingEvents == 2 && s.pendingSince == failedAt)
         #expect(s.batches == 0 && s.lastCommit == nil && s.counters == RunCounters())
 
         // More traffic drains behind the refused batch while it waits for its retry.
@@ -152,6 +163,7 @@ struct WriterStatisticsTests {
         #expect(h.writer.pass() == 0)  // still backing off (400 ms): this pass forms the second batch
         s = h.writer.statistics
         #expect(s.spillBatches == 2 && s.spillEvents == 5 && s.pendingEvents == 5)
+        #expect(s.pendingSince == failedAt, "the oldest waiting event is the refused batch's")
         #expect(h.durations.values.isEmpty)
 
         h.store.refuse(false)
@@ -162,7 +174,7 @@ struct WriterStatisticsTests {
         #expect(s.failingSince == nil && !s.failing && s.lastError == nil)
         #expect(s.writeErrors == 3 && s.retries == 3)
         #expect(s.batches == 2 && s.lastCommit == recoveredAt)
-        #expect(s.spillBatches == 0 && s.spillEvents == 0 && s.pendingEvents == 0)
+        #expect(s.spillBatches == 0 && s.spillEvents == 0 && s.pendingEvents == 0 && s.pendingSince == nil)
         #expect(s.counters == RunCounters(offered: 5, stored: 5, dropped: 0))
         #expect(h.durations.values.count == 2, "batchDuration is called once per commit, never for a refusal")
     }

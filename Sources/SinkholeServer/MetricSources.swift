@@ -85,7 +85,7 @@ final class MetricSources: Sendable {
     /// Ready or not, and why not, now.
     func readiness(now: UTCTime = .now(), monotonic: UInt64 = Heartbeat.now()) -> ReadinessReport {
         Readiness.evaluate(waitingFor: ready.waitingFor, writer: writer.statistics, inRings: rings.totals.inFlight,
-                           stalls: progress.stalled(now: monotonic, bound: stallBound), startedAt: startedAt, now: now,
+                           stalls: progress.stalled(now: monotonic, bound: stallBound), now: now,
                            lagBound: lagBound, spillLimit: spillLimit, stopping: stopping)
     }
 

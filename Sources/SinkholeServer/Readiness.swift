@@ -50,7 +50,7 @@ enum Readiness {
     /// waited longer than `lagBound` for a commit while the store is not refusing (a writer
     /// too slow or stuck); a watched thread has stopped going round its loop; shutdown has begun.
     static func evaluate(waitingFor: [String], writer: WriterStatistics, inRings: Int, stalls: [ProgressGate.Stall],
-                         startedAt: UTCTime, now: UTCTime, lagBound: Duration, spillLimit: Int, stopping: Bool) -> ReadinessReport {
+                         now: UTCTime, lagBound: Duration, spillLimit: Int, stopping: Bool) -> ReadinessReport {
         var problems: [String] = []
         if !waitingFor.isEmpty {
             problems.append("listeners: still binding \(waitingFor.joined(separator: ", "))")
@@ -60,8 +60,11 @@ enum Readiness {
             problems.append("store: writes failing since \(since.description): \(writer.lastError ?? "unknown error")")
         }
         let pending = writer.pendingEvents + inRings
-        // Before the first commit, from the start: the first batch waits one flush interval.
-        let lag = pending > 0 ? max(0, Double(now.microseconds - (writer.lastCommit ?? startedAt).microseconds) / 1e6) : 0
+        // From the oldest event drained and not committed, not from the last commit: an idle
+        // writer commits nothing, so its last commit may be hours old while it is caught up.
+        // Events still in the rings are drained every pass; a pass that never ends is the
+        // heartbeat's to catch (threads).
+        let lag = writer.pendingSince.map { max(0, Double(now.microseconds - $0.microseconds) / 1e6) } ?? 0
         let lagLimit = Double(lagBound.components.seconds) + Double(lagBound.components.attoseconds) / 1e18
         let writerOK = failing || lag <= lagLimit
         if !writerOK {

@@ -29,7 +29,8 @@ as root), then installs
   LIBDIR/sysusers.d/sinkhole.conf              the sinkhole user and group
   LIBDIR/tmpfiles.d/sinkhole.conf              /var/lib/sinkhole (the store) and its feeds/
   LIBDIR/sysctl.d/sinkhole.conf                socket buffers for bursts of bots
-  PREFIX/share/doc/sinkhole/                   README.md (the operator's guide), examples/
+  PREFIX/share/doc/sinkhole/                   README.md (the operator's guide), examples/ (with
+                                               the Grafana dashboard)
   /etc/sinkhole/sinkhole.yaml                  an example configuration, and its lists in
   /etc/sinkhole/families/                      families/: only when there is no configuration
                                                yet; an existing one is never overwritten
@@ -187,6 +188,7 @@ install_all() {
     put "$here/README.md" "$docdir/README.md" 0644
     put "$here/sinkhole.yaml" "$docdir/examples/sinkhole.yaml" 0644
     put "$here/nftables.conf" "$docdir/examples/nftables.conf" 0644
+    put "$here/grafana-dashboard.json" "$docdir/examples/grafana-dashboard.json" 0644
     local list
     for list in "$here"/families/*.txt; do
         put "$list" "$docdir/examples/families/${list##*/}" 0644

@@ -30,6 +30,7 @@ struct DebPackageTests {
         "/usr/share/doc/sinkhole/README.md", "/usr/share/doc/sinkhole/copyright",
         "/usr/share/doc/sinkhole/changelog.Debian.gz",
         "/usr/share/doc/sinkhole/examples/sinkhole.yaml", "/usr/share/doc/sinkhole/examples/nftables.conf",
+        "/usr/share/doc/sinkhole/examples/grafana-dashboard.json",
         "/usr/share/doc/sinkhole/examples/families/example-botnet.txt",
         "/etc/sinkhole/sinkhole.yaml", "/etc/sinkhole/families/example-botnet.txt",
         "/usr/share/lintian/overrides/sinkhole",

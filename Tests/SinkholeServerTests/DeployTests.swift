@@ -61,6 +61,7 @@ struct DeployTests {
             "\(doc)/README.md": 0o644,
             "\(doc)/examples/sinkhole.yaml": 0o644,
             "\(doc)/examples/nftables.conf": 0o644,
+            "\(doc)/examples/grafana-dashboard.json": 0o644,
             "\(doc)/examples/families/example-botnet.txt": 0o644,
             "/etc/sinkhole/sinkhole.yaml": 0o644,
             "/etc/sinkhole/families/example-botnet.txt": 0o644,

@@ -3,12 +3,12 @@ import SinkholeCore
 /// Running totals of every event the writer drained: check-ins per service and family, DNS
 /// responses per transport and rcode, HTTP responses per status. /metrics reads them as counters.
 ///
-/// `count(_:)` runs once per event inside the writer's drain, so it must cost next to nothing:
-/// counts sit in flat arrays indexed by small integers (service, transport, rcode, status), and a
-/// family is found by a linear scan of the few families seen so far (families come from the
-/// configuration, a handful; comparing one's bytes is cheaper than hashing them). Nothing
-/// allocates once every family and status in the traffic has been seen. The dictionaries readers
-/// want are built on read, at most once a scrape.
+/// Check-ins come from each batch's summary (`add(_:)`), which the deduplicator already keeps
+/// per service and family. Responses are counted per event (`count(_:)`), because the batch
+/// keeps only a row's last rcode and a session's status: that runs inside the writer's drain, so
+/// counts sit in flat arrays indexed by transport, rcode and status, and nothing allocates once
+/// every status in the traffic has been seen. The dictionaries readers want are built on read,
+/// at most once a scrape.
 public struct CheckInTally: Sendable, Equatable {
     public struct ServiceFamily: Hashable, Sendable {
         public var service: CheckIn.Service
@@ -44,11 +44,8 @@ public struct CheckInTally: Sendable, Equatable {
         }
     }
 
-    /// Families in order of first sighting; `perFamily` holds `serviceSlots` counts for each.
-    private var families: [BoundedBytes<32>] = []
-    private var perFamily: [Int] = []
-    /// Where the last event's family was found: consecutive events mostly share one.
-    private var lastFamily = 0
+    /// Check-ins per service and family ("" when nothing identified it).
+    public private(set) var checkIns: [ServiceFamily: Int] = [:]
     /// `transportSlots` × 256 rcodes.
     private var dnsCounts = [Int](repeating: 0, count: Self.transportSlots * 256)
     /// 2 services (http, tls) × `statusSlots` statuses; a status past the table (not a
@@ -56,31 +53,29 @@ public struct CheckInTally: Sendable, Equatable {
     private var httpCounts = [Int](repeating: 0, count: 2 * Self.statusSlots)
     private var otherStatuses: [HTTPResponse: Int] = [:]
 
-    /// DNS queries whose reply response rate limiting held back (dropped, or sent truncated).
-    /// They are counted in `dnsResponses` too, under the rcode that was decided.
-    public private(set) var dnsRateLimited = 0
-
-    static let serviceSlots = 8
     static let transportSlots = 3
     static let statusSlots = 600
 
     public init() {}
 
-    /// Counts one drained event.
+    /// Adds a batch's check-ins: its summary's events per service and family, summed over hours.
+    public mutating func add(_ summary: StoreSummary) {
+        for (key, row) in summary.services where row.events > 0 {
+            checkIns[ServiceFamily(service: key.service, family: key.family.description), default: 0] += row.events
+        }
+    }
+
+    /// Counts one drained event's response:
     ///
-    /// - every event: in `checkIns` under its service and family;
-    /// - `.dns`: in `dnsResponses` under its transport and rcode, and in `dnsRateLimited` when
-    ///   rate limited;
+    /// - `.dns`: in `dnsResponses` under its transport and rcode (a rate-limited query under the
+    ///   rcode that was decided);
     /// - `.http` and `.tls`: in `httpResponses` under its status, 0 included (a TLS session with
     ///   no request inside, a connection that went before it was answered), so the statuses of a
-    ///   service add up to its check-ins. A capture engine's `.packet` event is not a response.
+    ///   service add up to its check-ins. Other services send no response to count.
     public mutating func count(_ event: CheckIn) {
-        let family = familySlot(event.family)
-        perFamily[family * Self.serviceSlots + Int(event.service.rawValue)] += 1
         switch event.service {
         case .dns:
             dnsCounts[Self.transportIndex(event.transport) * 256 + Int(event.dnsRcode)] += 1
-            if event.rateLimited { dnsRateLimited += 1 }
         case .http, .tls:
             let status = Int(event.httpStatus)
             if status < Self.statusSlots {
@@ -93,37 +88,12 @@ public struct CheckInTally: Sendable, Equatable {
         }
     }
 
-    private mutating func familySlot(_ family: BoundedBytes<32>) -> Int {
-        if lastFamily < families.count && families[lastFamily] == family { return lastFamily }
-        for index in families.indices where families[index] == family {
-            lastFamily = index
-            return index
-        }
-        families.append(family)
-        perFamily.append(contentsOf: repeatElement(0, count: Self.serviceSlots))
-        lastFamily = families.count - 1
-        return lastFamily
-    }
-
     private static func transportIndex(_ transport: CheckIn.Transport) -> Int {
         switch transport {
         case .udp: 0
         case .tcp: 1
         case .icmp: 2
         }
-    }
-
-    /// Check-ins per service and family; pairs never seen are absent.
-    public var checkIns: [ServiceFamily: Int] {
-        var out: [ServiceFamily: Int] = [:]
-        for (index, family) in families.enumerated() {
-            let name = family.description
-            for service in CheckIn.Service.allCases {
-                let count = perFamily[index * Self.serviceSlots + Int(service.rawValue)]
-                if count > 0 { out[ServiceFamily(service: service, family: name), default: 0] += count }
-            }
-        }
-        return out
     }
 
     /// DNS responses per transport and rcode (`CheckIn.noResponse` when none was sent).
@@ -147,13 +117,5 @@ public struct CheckInTally: Sendable, Equatable {
             }
         }
         return out
-    }
-
-    /// Equal when every reader-visible count is: the order families were first seen in is not
-    /// part of the value.
-    public static func == (lhs: Self, rhs: Self) -> Bool {
-        lhs.dnsRateLimited == rhs.dnsRateLimited && lhs.dnsCounts == rhs.dnsCounts
-            && lhs.httpCounts == rhs.httpCounts && lhs.otherStatuses == rhs.otherStatuses
-            && lhs.checkIns == rhs.checkIns
     }
 }

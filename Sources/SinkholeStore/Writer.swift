@@ -143,10 +143,6 @@ public final class Writer: Sendable {
     /// wait for a commit in progress: they take only the published statistics' lock.
     public var committedCounters: RunCounters { progress.counters }
 
-    /// Batches committed so far. Not what the watchdog looks at: an idle writer commits
-    /// nothing and is not stuck; `heartbeat` tells the two apart.
-    public var batchesCommitted: Int { progress.batches }
-
     /// Everything /metrics and /readyz read of the writer, as of its last pass that changed
     /// anything (published at the end of the pass, and after every commit).
     public var statistics: WriterStatistics { progress.statistics }
@@ -177,6 +173,5 @@ final class WriterProgress: Sendable {
     var statistics: WriterStatistics { published.withLock { $0 } }
     /// The counters alone, without retaining the tally's storage (pollers read this often).
     var counters: RunCounters { published.withLock { $0.counters } }
-    var batches: Int { published.withLock { $0.batches } }
     var traffic: TrafficSnapshot { summary.withLock { $0 } }
 }

@@ -37,7 +37,8 @@ struct WriterLoop: ~Copyable {
     private var nextSweep: UTCTime
     /// Rows deleted so far by the sweep under way, nil when none is.
     private var sweeping: Int?
-    /// Every event drained, counted in the drain itself; copied into `statistics` on publishing.
+    /// Every event drained: responses counted in the drain itself, check-ins from each batch's
+    /// summary; copied into `statistics` when a batch is formed.
     private var tally = CheckInTally()
     /// What readers see, kept up to date here and published by `publishStatistics()`.
     private var statistics = WriterStatistics()
@@ -136,9 +137,12 @@ struct WriterLoop: ~Copyable {
             var (batch, events) = deduplicator.takeBatch(now: max(latestEvent, UTCTime(microseconds: 0)))
             batch.counters = RunCounters(offered: offered, stored: committed.stored + spilledEvents + events, dropped: dropped)
             if final { batch.finishedAt = now }
-            // Counted when formed, not when committed: /status shows what arrived, and a store
-            // that is down does not make the chart go quiet.
+            // Counted when formed, not when committed: /status and /metrics show what arrived
+            // while the first batch the store refuses is retried (once `spillBatches` are
+            // waiting, nothing more is drained, so nothing more is counted).
             traffic.add(batch, at: now)
+            tally.add(batch.summary)
+            statistics.tally = tally
             trafficChanged = true
             changed = true
             spill.append((batch, events, foldingSince ?? now))
@@ -170,11 +174,9 @@ struct WriterLoop: ~Copyable {
     private mutating func publishStatistics() {
         statistics.counters = committed
         statistics.spillBatches = spill.count
-        statistics.spillEvents = spilledEvents
         statistics.pendingEvents = deduplicator.pendingEvents + spilledEvents
         // A batch of counters only (drops, the final one) holds no event to wait for.
         statistics.pendingSince = spill.first { $0.events > 0 }?.drainedSince ?? foldingSince
-        statistics.tally = tally
         progress.publish(statistics)
         changed = false
     }
@@ -234,7 +236,6 @@ struct WriterLoop: ~Copyable {
             spilledEvents -= events
             backoff = 100_000
             statistics.batches += 1
-            statistics.lastCommit = now
             if statistics.failing {
                 statistics.failingSince = nil
                 statistics.lastError = nil

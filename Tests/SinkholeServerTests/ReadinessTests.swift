@@ -26,7 +26,6 @@ struct ReadinessTests {
     @Test("all well: ready, no problems, every check ok")
     func ready() throws {
         var writer = WriterStatistics()
-        writer.lastCommit = Self.at(3)
         writer.pendingSince = Self.at(4)
         writer.pendingEvents = 6
         let report = Self.evaluate(writer: writer, inRings: 4)
@@ -51,7 +50,6 @@ struct ReadinessTests {
         var writer = WriterStatistics()
         writer.failingSince = Self.at(1)
         writer.lastError = "database or disk is full"
-        writer.lastCommit = Self.at(0.5)
         writer.spillBatches = 3
         writer.writeErrors = 7
         writer.pendingEvents = 5_000
@@ -68,7 +66,6 @@ struct ReadinessTests {
     @Test("events waiting longer than the bound with a healthy store: the writer is stalled; a quiet spell before them is no lag")
     func writerLag() {
         var writer = WriterStatistics()
-        writer.lastCommit = Self.at(0)
         writer.pendingSince = Self.at(1)
         writer.pendingEvents = 2
         let lagging = Self.evaluate(writer: writer, now: 12)

@@ -409,7 +409,7 @@ struct WriterThreadTests {
         #expect(totals.offered == 5000)
         #expect(totals.inFlight == 0)
         #expect(outcome.counters == RunCounters(offered: 5000, stored: totals.consumed, dropped: totals.dropped))
-        #expect(writer.batchesCommitted >= 1)
+        #expect(writer.statistics.batches >= 1)
 
         let probe = try DatabaseProbe(dir)
         let run = try #require(try probe.rows("SELECT offered, stored, dropped, stopped_at IS NOT NULL FROM runs").first)

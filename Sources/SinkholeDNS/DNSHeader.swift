@@ -123,6 +123,19 @@ public enum DNSRcode: UInt8, Sendable, CaseIterable {
     public var headerBits: UInt8 { rawValue & 0xF }
     /// The 8 bits that go in an OPT record's EXTENDED-RCODE field.
     public var extendedBits: UInt8 { rawValue >> 4 }
+
+    /// The mnemonic of RFC 1035 §4.1.1 and RFC 6891 (dig's and the IANA registry's spelling).
+    public var name: String {
+        switch self {
+        case .noError: "NOERROR"
+        case .formErr: "FORMERR"
+        case .servFail: "SERVFAIL"
+        case .nxDomain: "NXDOMAIN"
+        case .notImp: "NOTIMP"
+        case .refused: "REFUSED"
+        case .badVers: "BADVERS"
+        }
+    }
 }
 
 /// Record types and classes the sinkhole answers or names.

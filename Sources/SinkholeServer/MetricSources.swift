@@ -99,10 +99,10 @@ final class MetricSources: Sendable {
                                   perMinute: family.perMinute.values(endingAt: end),
                                   uniqueAddresses: family.uniqueAddresses, uniqueIsEstimate: family.uniqueIsEstimate)
         }
-        let midnight = UTCTime(microseconds: now.microseconds - now.microseconds % 86_400_000_000)
-        return StatusSnapshot(
+        let since = max(traffic.since, startedAt)
+        var snapshot = StatusSnapshot(
             node: node, version: SinkholeVersion.string, generatedAt: now,
-            since: max(traffic.since, startedAt) > midnight ? max(traffic.since, startedAt) : nil,
+            since: since > now.dayStart ? since : nil,
             families: families,
             topNames: traffic.topNames.map {
                 StatusSnapshot.NameCount(family: $0.family.isEmpty ? Self.noFamily : $0.family, name: $0.name,
@@ -111,16 +111,12 @@ final class MetricSources: Sendable {
             topASNs: traffic.topASNs,
             drops: StatusSnapshot.Drops(
                 ringDropped: rings.totals.dropped,
-                // While running the writer discards nothing: a refusing store fills its spill,
-                // then the rings, whose producers count the drops. Only a store still failing
-                // at shutdown loses what the writer holds, and that is logged at exit.
-                writerDropped: 0,
-                writerSpilling: statistics.failingSince == nil ? 0 : statistics.spillBatches,
+                writerHeld: statistics.failing ? statistics.spillBatches : 0,
                 pcapDropped: capture.map { capture in
-                    let report = capture.lastReport
-                    let kernel = report.statistics.map { Int($0.droppedByKernel + $0.droppedByInterface) } ?? 0
-                    return kernel + capture.ring.counts.dropped
+                    capture.lastReport.statistics.map { Int($0.droppedByKernel + $0.droppedByInterface) } ?? 0
                 }))
+        snapshot.asnRankingCapped = traffic.asnRankingCapped
+        return snapshot
     }
 
     /// The label and page name of traffic not under a seized name or address.

@@ -1,6 +1,8 @@
 import CoreMetrics
 import Prometheus
 import SinkholeCore
+import SinkholeDNS
+import SinkholeHTTP
 import SinkholeStore
 import Synchronization
 
@@ -85,23 +87,22 @@ final class SinkholeMetrics: Sendable {
         for (key, count) in tally.dnsResponses {
             set(C.dnsResponses, [key.transport.name, Self.rcodeName(key.rcode)], Double(count))
         }
-        for (key, count) in tally.httpResponses {
+        let http = tally.httpResponses
+        for (key, count) in http {
             set(C.httpResponses, [key.service.name, key.status == 0 ? "none" : String(key.status)], Double(count))
         }
-        var limits: [String: Int] = Dictionary(uniqueKeysWithValues: Self.httpLimits.values.map { ($0, 0) })
-        for (key, count) in tally.httpResponses {
-            if let limit = Self.httpLimits[key.status] { limits[limit, default: 0] += count }
+        var limits: [String: Int] = Dictionary(uniqueKeysWithValues: HTTPRejection.allCases.map { (Self.limitName($0), 0) })
+        for (key, count) in http {
+            if let rejection = HTTPRejection(rawValue: key.status) { limits[Self.limitName(rejection), default: 0] += count }
         }
         for (limit, count) in limits { set(C.httpLimits, [limit], Double(count)) }
 
         let udp = s.udpCounts
-        var rateLimit = ResponseRateLimiterCounts()
         for (role, counts) in udp {
             set(C.udpDatagrams, [role.rawValue], Double(counts.datagrams))
             set(C.udpUnsent, [role.rawValue], Double(counts.unsentReplies))
-            rateLimit.slipped += counts.rateLimit.slipped
-            rateLimit.dropped += counts.rateLimit.dropped
         }
+        let rateLimit = udp.values.reduce(into: UDPWorkerCounts()) { $0.add($1) }.rateLimit
         set(C.dnsRateLimited, ["slipped"], Double(rateLimit.slipped))
         set(C.dnsRateLimited, ["dropped"], Double(rateLimit.dropped))
         for (role, connections) in s.connections {
@@ -152,32 +153,23 @@ final class SinkholeMetrics: Sendable {
 
     private func seconds(_ time: UTCTime) -> Double { Double(time.microseconds) / 1e6 }
 
-    /// Which limit each refusal status stands for (`HTTPServerHandler`'s rejections).
-    static let httpLimits: [UInt16: String] = [
-        400: "bad_request", 408: "timeout", 413: "body", 414: "uri", 431: "head",
-    ]
-
-    /// RFC 1035/6891 rcode names; anything else by number. A query that got no answer at all
-    /// (too short for a header, a response sent to us) is logged with `CheckIn.noResponse`.
-    static func rcodeName(_ rcode: UInt8) -> String {
-        switch rcode {
-        case 0: "NOERROR"
-        case 1: "FORMERR"
-        case 2: "SERVFAIL"
-        case 3: "NXDOMAIN"
-        case 4: "NOTIMP"
-        case 5: "REFUSED"
-        case 16: "BADVERS"
-        case CheckIn.noResponse: "none"
-        default: "rcode\(rcode)"
+    /// The limit label of each refusal the HTTP handler answers with.
+    static func limitName(_ rejection: HTTPRejection) -> String {
+        switch rejection {
+        case .badRequest: "bad_request"
+        case .requestTimeout: "timeout"
+        case .contentTooLarge: "body"
+        case .uriTooLong: "uri"
+        case .headerFieldsTooLarge: "head"
         }
     }
-}
 
-/// The two rate limiting totals summed over the DNS workers.
-private struct ResponseRateLimiterCounts {
-    var slipped = 0
-    var dropped = 0
+    /// The rcode's mnemonic; a query that got no answer at all (too short for a header, a
+    /// response sent to us) is logged with `CheckIn.noResponse`.
+    static func rcodeName(_ rcode: UInt8) -> String {
+        if rcode == CheckIn.noResponse { return "none" }
+        return DNSRcode(rawValue: rcode)?.name ?? "rcode\(rcode)"
+    }
 }
 
 /// The registry's series by name and labels, made on first use.

@@ -1,4 +1,5 @@
 import SinkholeCore
+import SinkholeStore
 
 /// /status: one self-contained HTML page an operator leaves open during a takedown.
 ///
@@ -33,7 +34,7 @@ public enum StatusPage {
         uniqueAddresses(snapshot.families, into: &html)
         charts(snapshot, into: &html)
         topNames(snapshot.topNames, into: &html)
-        if let asns = snapshot.topASNs { topASNs(asns, into: &html) }
+        if let asns = snapshot.topASNs { topASNs(asns, capped: snapshot.asnRankingCapped, into: &html) }
         html += "</body>\n</html>\n"
         return html
     }
@@ -54,8 +55,7 @@ public enum StatusPage {
     private static func drops(_ d: StatusSnapshot.Drops, into html: inout String) {
         html += "<section id=\"drops\">\n<h2>Losses</h2>\n<ul class=\"indicators\">\n"
         indicator(id: "drop-ring", label: "ring drops", count: d.ringDropped, into: &html)
-        indicator(id: "drop-writer", label: "writer drops", count: d.writerDropped, into: &html)
-        indicator(id: "drop-spill", label: "writer spilling (batches)", count: d.writerSpilling, into: &html)
+        indicator(id: "drop-writer", label: "store refusing, batches held", count: d.writerHeld, into: &html)
         indicator(id: "drop-pcap", label: "pcap drops", count: d.pcapDropped, into: &html)
         html += "</ul>\n</section>\n"
     }
@@ -111,7 +111,7 @@ public enum StatusPage {
         html += "</tbody>\n</table>\n</section>\n"
     }
 
-    private static func topASNs(_ asns: [StatusSnapshot.ASNCount], into html: inout String) {
+    private static func topASNs(_ asns: [StatusSnapshot.ASNCount], capped: Bool, into html: inout String) {
         html += "<section id=\"top-asns\">\n<h2>Top source networks today</h2>\n<table>\n"
         html += "<thead><tr><th class=\"num\">#</th><th>AS</th><th class=\"num\">infected addresses</th></tr></thead>\n<tbody>\n"
         if asns.isEmpty { html += "<tr><td colspan=\"3\">none yet</td></tr>\n" }
@@ -120,7 +120,11 @@ public enum StatusPage {
             html += "<td class=\"num\">\(i + 1)</td><td>AS\(a.asn)</td>"
             html += "<td class=\"num\">\(a.approximate ? "≈ " : "")\(grouped(a.count))</td></tr>\n"
         }
-        html += "</tbody>\n</table>\n</section>\n"
+        html += "</tbody>\n</table>\n"
+        if capped {
+            html += "<p id=\"asn-capped\" class=\"note\">The ranking covers the first \(grouped(TrafficSummary.asnAddressLimit)) infected addresses of the day only.</p>\n"
+        }
+        html += "</section>\n"
     }
 
     // MARK: Text

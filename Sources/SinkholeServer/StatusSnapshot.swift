@@ -30,21 +30,21 @@ public struct StatusSnapshot: Sendable, Equatable {
     /// prefix2as files carry no AS names.
     public typealias ASNCount = TrafficSnapshot.ASNCount
 
-    /// Counts of lost events; each indicator is red when its count is above 0.
+    /// Where events are lost, or about to be; each indicator is red when its count is above 0.
     public struct Drops: Sendable, Equatable {
-        /// Events a full ring refused (`EventRings` totals).
+        /// Events a full ring refused (`EventRings` totals), the capture's ring included.
         public var ringDropped: Int
-        /// Events the writer gave up on (`RunCounters.dropped`).
-        public var writerDropped: Int
-        /// Batches held in the writer's spill while the store refuses writes: not lost yet.
-        public var writerSpilling: Int
-        /// pcap's kernel and interface drops plus capture-ring drops; nil when capture is off.
+        /// Batches the writer holds while the store refuses writes. Not lost yet, but a running
+        /// writer never discards: once its spill is full the rings fill and drop instead, so
+        /// this is the writer's loss in the making.
+        public var writerHeld: Int
+        /// Packets pcap lost before the sinkhole saw them (kernel and interface drops); nil
+        /// when capture is off.
         public var pcapDropped: Int?
 
-        public init(ringDropped: Int, writerDropped: Int, writerSpilling: Int, pcapDropped: Int?) {
+        public init(ringDropped: Int, writerHeld: Int, pcapDropped: Int?) {
             self.ringDropped = ringDropped
-            self.writerDropped = writerDropped
-            self.writerSpilling = writerSpilling
+            self.writerHeld = writerHeld
             self.pcapDropped = pcapDropped
         }
     }
@@ -59,6 +59,9 @@ public struct StatusSnapshot: Sendable, Equatable {
     public var topNames: [NameCount]
     /// nil when no feeds are configured (no AS data): the section is left out.
     public var topASNs: [ASNCount]?
+    /// True once today's infected addresses outnumber what the AS ranking follows
+    /// (`TrafficSummary.asnAddressLimit`): the page says the ranking covers the first ones only.
+    public var asnRankingCapped = false
     public var drops: Drops
 
     public init(

@@ -124,7 +124,7 @@ struct StatusPageBrowserTests {
         #expect(names.map { $0.attributes["data-name"] } == ["a.cc.botnet.example", "cc.botnet.example", "b.cc.botnet.example"])
         #expect(names.map { $0.attributes["data-count"] } == ["4", "3", "1"])
         #expect(names.allSatisfy { $0.attributes["data-family"] == "example" })
-        for id in ["drop-ring", "drop-writer", "drop-spill"] {
+        for id in ["drop-ring", "drop-writer"] {
             #expect(dom.element(id: id)?.attributes["class"] == "ok", "\(id)")
             #expect(dom.element(id: id)?.attributes["data-count"] == "0", "\(id)")
         }

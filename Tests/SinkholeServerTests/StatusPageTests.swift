@@ -33,7 +33,7 @@ struct StatusPageTests {
                 .init(family: "example", name: "www.example.test", count: 4, approximate: true),
             ],
             topASNs: topASNs,
-            drops: .init(ringDropped: 3, writerDropped: 0, writerSpilling: 0, pcapDropped: nil))
+            drops: .init(ringDropped: 3, writerHeld: 0, pcapDropped: nil))
     }
 
     @Test("the page is well-formed, self-contained and refreshes itself")
@@ -112,19 +112,23 @@ struct StatusPageTests {
         #expect(asns.map { $0.attributes["data-asn"] } == ["64496", "64497"])
         #expect(asns.map { $0.attributes["data-count"] } == ["1234567", "12"])
         #expect(page.descendants(of: asns[0]).contains { $0.text == "1,234,567" })
+        #expect(page.element(id: "asn-capped") == nil)
+        var capped = Self.fixture()
+        capped.asnRankingCapped = true
+        #expect(try ParsedPage(StatusPage.render(capped)).element(id: "asn-capped")?.text.contains("262,144") == true)
 
         let ring = try #require(page.element(id: "drop-ring"))
         #expect(ring.attributes["class"] == "bad")
         #expect(ring.attributes["data-count"] == "3")
         #expect(page.element(id: "drop-writer")?.attributes["class"] == "ok")
         #expect(page.element(id: "drop-writer")?.attributes["data-count"] == "0")
-        #expect(page.element(id: "drop-spill")?.attributes["class"] == "ok")
         #expect(page.element(id: "drop-pcap")?.attributes["class"] == "off")
 
         var spilling = Self.fixture()
-        spilling.drops = .init(ringDropped: 0, writerDropped: 5, writerSpilling: 2, pcapDropped: 1)
+        spilling.drops = .init(ringDropped: 0, writerHeld: 2, pcapDropped: 1)
         let after = try ParsedPage(StatusPage.render(spilling))
-        for id in ["drop-writer", "drop-spill", "drop-pcap"] {
+        #expect(after.element(id: "drop-writer")?.attributes["data-count"] == "2")
+        for id in ["drop-writer", "drop-pcap"] {
             #expect(after.element(id: id)?.attributes["class"] == "bad", "\(id)")
         }
         #expect(after.element(id: "drop-ring")?.attributes["class"] == "ok")

@@ -158,6 +158,9 @@ struct StoreFaultTests {
         #expect(try fetch("http://\(metrics)/healthz").status == 200)
         let scraped = try PrometheusText(try fetch("http://\(metrics)/metrics").body)
         #expect(scraped["sinkhole_store_failing"] == 1 && (scraped["sinkhole_store_write_errors_total"] ?? 0) >= 1)
+        // And /status's writer indicator is red, with the batches it holds.
+        let status = try fetch("http://\(metrics)/status").body
+        #expect(status.contains("<li id=\"drop-writer\" class=\"bad\""), "\(status)")
         // Several rings' worth more while the writer cannot write.
         let atFull = flood.count
         _ = Self.waitFor("the flood to go on while the disk is full", timeout: .seconds(20)) { flood.count >= atFull + 4_000 }

@@ -32,8 +32,17 @@ int sinkhole_socket_describe(int fd, sinkhole_socket_info *out) {
         len = sizeof ss;
         if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0) return -errno;
         sinkhole_read_sockaddr(&ss, &out->local);
-        // The socket's own family, even for a bound IPv4-mapped address.
-        out->local.family = (uint8_t)out->family;
+        if (out->family == 6 && out->local.family == 4) {
+            // An IPv6 socket bound to an IPv4-mapped address is described as that address
+            // (::ffff:a.b.c.d), not as the IPv4 one it maps: it matches no IPv4 listener.
+            uint8_t v4[4];
+            memcpy(v4, out->local.bytes, 4);
+            memset(out->local.bytes, 0, 10);
+            out->local.bytes[10] = 0xff;
+            out->local.bytes[11] = 0xff;
+            memcpy(out->local.bytes + 12, v4, 4);
+            out->local.family = 6;
+        }
     }
     return 0;
 }
@@ -76,17 +85,9 @@ int sinkhole_tcp_adopt(int fd) {
 int sinkhole_udp_adopt(int fd, int family, int receive_buffer, const char **failed_call) {
     int result = make_nonblocking_cloexec(fd);
     if (result != 0) { *failed_call = "fcntl"; return result; }
-    int one = 1;
-    if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMP, &one, sizeof one) != 0) {
-        *failed_call = "setsockopt(SO_TIMESTAMP)"; return -errno;
-    }
-    if (family == 6) {
-        if (setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one) != 0) {
-            *failed_call = "setsockopt(IPV6_RECVPKTINFO)"; return -errno;
-        }
-    } else if (setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one) != 0) {
-        *failed_call = "setsockopt(IP_PKTINFO)"; return -errno;
-    }
+    // The same arrival details as a socket the sinkhole binds itself.
+    result = sinkhole_udp_arrival_options(fd, family, failed_call);
+    if (result != 0) return result;
     // Never shrink what the socket unit granted; Linux reports double the usable size.
     int current = 0;
     socklen_t len = sizeof current;

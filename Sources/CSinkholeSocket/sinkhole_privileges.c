@@ -8,36 +8,42 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-static long lookup_buffer_size(int name) {
-    long size = sysconf(name);
-    return size > 0 ? size : 16384;
-}
+// The _r lookups fail with ERANGE when an entry does not fit the buffer (a group with many
+// members, an LDAP user), and glibc's sysconf hint is only 1024: grow it and try again, up to
+// a bound no real entry reaches.
+enum { lookup_buffer_start = 16384, lookup_buffer_limit = 1 << 24 };
 
 int sinkhole_lookup_user(const char *name, unsigned *uid, unsigned *gid) {
-    long size = lookup_buffer_size(_SC_GETPW_R_SIZE_MAX);
-    char *buffer = malloc((size_t)size);
-    if (!buffer) return -ENOMEM;
-    struct passwd entry, *found = NULL;
-    int result = getpwnam_r(name, &entry, buffer, (size_t)size, &found);
-    if (result == 0 && found) {
-        *uid = found->pw_uid;
-        *gid = found->pw_gid;
+    for (size_t size = lookup_buffer_start; size <= lookup_buffer_limit; size *= 2) {
+        char *buffer = malloc(size);
+        if (!buffer) return -ENOMEM;
+        struct passwd entry, *found = NULL;
+        int result = getpwnam_r(name, &entry, buffer, size, &found);
+        if (result == 0 && found) {
+            *uid = found->pw_uid;
+            *gid = found->pw_gid;
+        }
+        free(buffer);
+        if (result == ERANGE) continue;
+        if (result != 0) return -result;
+        return found ? 0 : 1;
     }
-    free(buffer);
-    if (result != 0) return -result;
-    return found ? 0 : 1;
+    return -ERANGE;
 }
 
 int sinkhole_lookup_group(const char *name, unsigned *gid) {
-    long size = lookup_buffer_size(_SC_GETGR_R_SIZE_MAX);
-    char *buffer = malloc((size_t)size);
-    if (!buffer) return -ENOMEM;
-    struct group entry, *found = NULL;
-    int result = getgrnam_r(name, &entry, buffer, (size_t)size, &found);
-    if (result == 0 && found) *gid = found->gr_gid;
-    free(buffer);
-    if (result != 0) return -result;
-    return found ? 0 : 1;
+    for (size_t size = lookup_buffer_start; size <= lookup_buffer_limit; size *= 2) {
+        char *buffer = malloc(size);
+        if (!buffer) return -ENOMEM;
+        struct group entry, *found = NULL;
+        int result = getgrnam_r(name, &entry, buffer, size, &found);
+        if (result == 0 && found) *gid = found->gr_gid;
+        free(buffer);
+        if (result == ERANGE) continue;
+        if (result != 0) return -result;
+        return found ? 0 : 1;
+    }
+    return -ERANGE;
 }
 
 int sinkhole_drop_privileges(const char *user, unsigned uid, unsigned gid, const char **failed_call) {

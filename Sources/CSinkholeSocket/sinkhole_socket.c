@@ -57,6 +57,21 @@ struct sinkhole_datagram_batch {
     int queued;
 };
 
+int sinkhole_udp_arrival_options(int fd, int family, const char **failed_call) {
+    int one = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMP, &one, sizeof one) != 0) {
+        *failed_call = "setsockopt(SO_TIMESTAMP)"; return -errno;
+    }
+    if (family == 6) {
+        if (setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one) != 0) {
+            *failed_call = "setsockopt(IPV6_RECVPKTINFO)"; return -errno;
+        }
+    } else if (setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one) != 0) {
+        *failed_call = "setsockopt(IP_PKTINFO)"; return -errno;
+    }
+    return 0;
+}
+
 int sinkhole_udp_open(const sinkhole_endpoint *address, int reuse_port, int receive_buffer,
                       const char **failed_call) {
     int domain = address->family == 6 ? AF_INET6 : AF_INET;
@@ -66,14 +81,10 @@ int sinkhole_udp_open(const sinkhole_endpoint *address, int reuse_port, int rece
 #define SET(level, name, value, call) \
     if (setsockopt(fd, level, name, &(value), sizeof(value)) != 0) { int e = errno; close(fd); *failed_call = call; return -e; }
     if (reuse_port) { SET(SOL_SOCKET, SO_REUSEPORT, one, "setsockopt(SO_REUSEPORT)"); }
-    SET(SOL_SOCKET, SO_TIMESTAMP, one, "setsockopt(SO_TIMESTAMP)");
-    if (domain == AF_INET6) {
-        SET(IPPROTO_IPV6, IPV6_V6ONLY, one, "setsockopt(IPV6_V6ONLY)");
-        SET(IPPROTO_IPV6, IPV6_RECVPKTINFO, one, "setsockopt(IPV6_RECVPKTINFO)");
-    } else {
-        SET(IPPROTO_IP, IP_PKTINFO, one, "setsockopt(IP_PKTINFO)");
-    }
+    if (domain == AF_INET6) { SET(IPPROTO_IPV6, IPV6_V6ONLY, one, "setsockopt(IPV6_V6ONLY)"); }
 #undef SET
+    int failed = sinkhole_udp_arrival_options(fd, address->family, failed_call);
+    if (failed != 0) { close(fd); return failed; }
     // A refused size is not fatal: the granted size is logged with a hint by the caller.
     (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
     struct sockaddr_storage ss;

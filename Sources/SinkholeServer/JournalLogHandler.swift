@@ -20,7 +20,14 @@ public struct JournalLogHandler: LogHandler {
 
     public init(label: String, metadataProvider: Logger.MetadataProvider? = LoggingSystem.metadataProvider) {
         self.init(label: label, metadataProvider: metadataProvider) { line in
-            FileHandle.standardError.write(Data(line.utf8))
+            // As swift-log's StreamLogHandler: one locked fwrite per line, so lines from several
+            // threads never interleave, and a failed write (the journal stream gone) is dropped
+            // rather than trapping, which FileHandle.write would do.
+            guard let stream = standardErrorStream else { return }  // descriptor 2 closed
+            flockfile(stream)
+            defer { funlockfile(stream) }
+            fputs(line, stream)
+            fflush(stream)
         }
     }
 
@@ -85,3 +92,7 @@ public struct JournalLogHandler: LogHandler {
         return String(escaped)
     }
 }
+
+/// Descriptor 2 as a stdio stream of the journal handler's own (C's `stderr` is a mutable global
+/// to Swift 6); every line goes through it, flushed as written.
+private nonisolated(unsafe) let standardErrorStream = fdopen(2, "w")

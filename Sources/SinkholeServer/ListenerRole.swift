@@ -32,6 +32,9 @@ public enum ListenerRole: String, CaseIterable, Sendable, CustomStringConvertibl
         }
     }
 
+    /// The service takes one listener (its configuration key is one address, not a list).
+    var servesOneSocket: Bool { self == .feeds || self == .metrics }
+
     /// The accept queue asked of the kernel for a TCP listener the sinkhole binds itself.
     var backlog: Int32 {
         switch self {

@@ -33,19 +33,12 @@ final class ProgressGate: Sendable {
     /// oldest first, with how long it has been silent; empty when the gate is open.
     func stalled(now: UInt64, bound: Duration) -> [Stall] {
         let limit = Self.nanoseconds(bound)
-        let heartbeats = watched.withLock { $0 }
-        var stalls: [Stall] = []
-        for heartbeat in heartbeats {
-            let last = heartbeat.lastBeat
-            // A beat stamped after `now` was read (another thread, a moment later) is fresh.
-            let silent = now > last ? now - last : 0
-            if silent > limit { stalls.append(Stall(name: heartbeat.name, silentNanoseconds: silent)) }
-        }
-        return stalls.sorted { $0.silentNanoseconds > $1.silentNanoseconds }
+        return ages(now: now).filter { $0.silentNanoseconds > limit }.sorted { $0.silentNanoseconds > $1.silentNanoseconds }
     }
 
     /// How long each watched thread has been silent at `now`, in the order they were added.
     func ages(now: UInt64) -> [Stall] {
+        // A beat stamped after `now` was read (another thread, a moment later) is fresh.
         watched.withLock { $0 }.map { Stall(name: $0.name, silentNanoseconds: now > $0.lastBeat ? now - $0.lastBeat : 0) }
     }
 

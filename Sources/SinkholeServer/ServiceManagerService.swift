@@ -55,8 +55,10 @@ final class ServiceManagerService: Service, Sendable {
     /// interval itself, so a thread is given as long as systemd gives the whole process; at
     /// least a second, four times the longest any watched thread goes between beats (the
     /// event loop probes').
-    var stallBound: Duration? {
-        notifier.watchdogInterval.map { max($0, .seconds(1)) }
+    var stallBound: Duration? { Self.stallBound(watchdog: notifier.watchdogInterval) }
+
+    static func stallBound(watchdog interval: Duration?) -> Duration? {
+        interval.map { max($0, .seconds(1)) }
     }
 
     /// Every listener is bound, capture is open and the store took the run: `READY=1` and the

@@ -339,7 +339,7 @@ public final class Sinkhole: Sendable {
             writer: writer, rings: registry, spillLimit: configuration.writer.spillBatches, progress: progress,
             // systemd's own bound when it watches; otherwise long enough that a busy 2-core host
             // does not flap.
-            stallBound: notifier?.watchdogInterval.map { max($0, .seconds(1)) } ?? .seconds(10),
+            stallBound: ServiceManagerService.stallBound(watchdog: notifier?.watchdogInterval) ?? .seconds(10),
             lagBound: max(.seconds(10), flushInterval * 10), ready: ready, seizedNames: seizedNames,
             capture: liveCapture)
         var dns = DNSService(

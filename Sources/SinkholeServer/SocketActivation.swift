@@ -143,9 +143,18 @@ struct ListenerPlan: Sendable {
             claimed[endpoint] = socket
             adopted.append((endpoint, socket))
         }
+        let toBind = configured.filter { claimed[$0] == nil && !replaced.contains("\($0.role)/\($0.transport)") }
+        // The feed API and the observability listener serve one socket each: a second would
+        // accept connections nobody answers.
+        for role in ListenerRole.allCases where role.servesOneSocket {
+            let sockets = adopted.filter { $0.endpoint.role == role }
+            if sockets.count + toBind.filter({ $0.role == role }).count > 1 {
+                problems.append("\(sockets.map(\.socket.description).joined(separator: " and ")) would be a second \(role) listener, which serves one socket (\(role.configurationKey(.tcp)))")
+            }
+        }
         guard problems.isEmpty else { throw SocketActivationError(problems.joined(separator: "; ")) }
         self.adopted = adopted
-        toBind = configured.filter { claimed[$0] == nil && !replaced.contains("\($0.role)/\($0.transport)") }
+        self.toBind = toBind
     }
 
 }

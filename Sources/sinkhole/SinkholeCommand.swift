@@ -63,7 +63,7 @@ struct Run: AsyncParsableCommand {
                                            "node": "\(configuration.node)"])
         // Under systemd (Type=notify): readiness, status, reloads, shutdown and watchdog pings.
         let serviceManager = ServiceManagerNotifier(environment: ProcessInfo.processInfo.environment, logger: logger)
-        serviceManager?.status("loading the seized names and opening the store")
+        serviceManager?.status("loading the seized names, certificates and feeds")
         let outcome: Writer.Outcome
         do {
             let sinkhole = try Sinkhole(configuration: configuration, logger: logger)

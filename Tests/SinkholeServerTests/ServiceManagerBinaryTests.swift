@@ -89,7 +89,7 @@ struct ServiceManagerBinaryTests {
         let expected = Set(["writer", "eventloop-0", "dns-udp-0"] + (capturing ? ["capture-lo"] : []))
         #expect(watched.isSuperset(of: expected), "\(watched)")
         let startup = receiver.messages.prefix(ready).compactMap { $0.value("STATUS") }
-        #expect(startup == ["loading the seized names and opening the store", "binding the listeners"], "\(startup)")
+        #expect(startup == ["loading the seized names, certificates and feeds", "starting the services"], "\(startup)")
         #expect(receiver.messages[ready].value("STATUS") == "serving 1 seized names; check-ins: 0 stored, 0 dropped, 0 in the rings")
 
         // The status follows the counts (looked at every 5 s): the query and the request stored.

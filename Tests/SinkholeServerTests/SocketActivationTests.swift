@@ -99,6 +99,12 @@ struct SocketActivationTests {
                                     available: Self.services.union([.metrics]))
         #expect(plan.adopted.map(\.endpoint) == [Self.endpoint(.metrics, .tcp, "[::1]:9100")])
         #expect(!plan.toBind.contains { $0.role == .metrics })
+        // A second socket for it, named or matched by address, would be one nobody serves.
+        #expect(throws: SocketActivationError.self) {
+            try ListenerPlan(configured: configured,
+                             passed: [Self.passed(3, "metrics", .tcp, "[::1]:9100"), Self.passed(4, "sinkhole", .tcp, "127.0.0.1:9798")],
+                             available: Self.services.union([.metrics]))
+        }
     }
 
     @Test("a socket for a listener nobody configured, or one nobody can use, is refused with what to change",

@@ -155,6 +155,12 @@ struct MetricsBinaryTests {
         #expect(try fetch("\(base)/nothing-here").status == 404)
         #expect(try fetch("\(base)/metrics", method: "POST").status == 405)
         #expect(try fetch("\(base)/").status == 302)
+        // Bytes that are not HTTP, and a request line that is: each refused on its own
+        // connection, the listener and the process unharmed.
+        _ = try runTool("/bin/sh", ["-c", "head -c 8192 /dev/urandom | nc -N -w 2 127.0.0.1 \(metricsPort)"])
+        let garbage = try runTool("/bin/sh", ["-c", "printf 'GET \\001\\377 HTTP/9\\r\\n\\r\\n' | nc -N -w 2 127.0.0.1 \(metricsPort)"])
+        #expect(garbage.isEmpty || garbage.hasPrefix("HTTP/1.1 400"), "\(garbage)")
+        #expect(try fetch("\(base)/healthz").status == 200 && sinkhole.process.isRunning)
         let status = try fetch("\(base)/status")
         #expect(status.status == 200 && status.body.contains("id=\"unique-example\""), "\(status.body.prefix(400))")
         #expect(sinkhole.terminate() == 0, "\(sinkhole.stderr)")

@@ -58,13 +58,15 @@ final class SinkholeProcess {
 
     /// The observability listener is on by default at 127.0.0.1:9798, which two sinkholes
     /// started at once by parallel tests would both want. A test config that does not set
-    /// `metrics:` gets a port of the kernel's choosing (`metricsAddress` says which), or none
+    /// `metrics:` gets a free port as every other listener of a test does (`metricsAddress` says
+    /// which; not port 0, whose long-lived listener could take a port another test has just
+    /// been handed by `freeLoopbackPort` and not yet bound), or none
     /// when started through a launcher (a network namespace, whose loopback may be down;
     /// systemd-socket-activate).
     private static func giveMetricsAPort(configuration path: String, launched: Bool) throws {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8),
               !text.split(separator: "\n").contains(where: { $0.hasPrefix("metrics:") }) else { return }
-        let line = launched ? "metrics: {listen: null}" : "metrics: {listen: \"127.0.0.1:0\"}"
+        let line = launched ? "metrics: {listen: null}" : "metrics: {listen: \"127.0.0.1:\(try freeLoopbackPort())\"}"
         try (text + (text.hasSuffix("\n") ? "" : "\n") + line + "\n").write(toFile: path, atomically: true, encoding: .utf8)
     }
 

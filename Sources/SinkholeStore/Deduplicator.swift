@@ -153,7 +153,7 @@ public struct Deduplicator: Sendable {
                 open.batchGeneration = generation
                 open.batchRow = batch.checkIns.count
                 batch.checkIns.append(CheckInRow(eventID: Self.eventID(key, start: open.start), checkIn: detail,
-                                                 lastSeen: event.time, count: 1))
+                                                 lastSeen: event.time, count: 1, opensSession: false))
             }
             addInfection(event, session: &open)
             sessions.values[existing] = open  // by index: no second hash of the key
@@ -169,7 +169,7 @@ public struct Deduplicator: Sendable {
                                hasRequest: isRequest, datagram: datagram, infectionDays: nil,
                                batchGeneration: generation, batchRow: batch.checkIns.count)
         batch.checkIns.append(CheckInRow(eventID: Self.eventID(key, start: event.time), checkIn: event,
-                                         lastSeen: event.time, count: 1))
+                                         lastSeen: event.time, count: 1, opensSession: true))
         addInfection(event, session: &open)
         if let existing {
             // A session that outlived its window, or a reused 5-tuple's new request, replaces

@@ -2,89 +2,14 @@ import NIOCore
 import PostgresNIO
 import SinkholeCore
 
-/// A batch's rows as column arrays for `unnest(...)`: one statement per table per batch, the
-/// parameters sent in binary, instead of one round trip per row.
+/// A batch's summary and DNS rows as column arrays for `unnest(...)`: one statement per table
+/// per batch, the parameters sent in binary, instead of one round trip per row (check-ins,
+/// the wide rows, go by COPY: `PostgresCopyRows`).
 ///
 /// PostgreSQL refuses an `INSERT … ON CONFLICT DO UPDATE` that touches the same row twice
-/// ("command cannot affect row a second time"), so every array's key is unique: check-ins by
-/// the deduplicator (one row per session per batch), the summaries by being dictionary keys
-/// mapped one to one onto their columns. Debug builds check it.
+/// ("command cannot affect row a second time"), so every array's key is unique: they are
+/// dictionary keys mapped one to one onto their columns.
 enum PostgresRows {
-    static func checkIns(_ rows: [CheckInRow], node: String) -> PostgresBindings {
-        assert(Set(rows.map(\.eventID)).count == rows.count, "a batch repeats a check-in's event id")
-        var eventID: [String] = [], sessionStart: [Int64] = [], firstSeen: [Int64] = [], lastSeen: [Int64] = []
-        var count: [Int64] = [], transport: [String] = [], service: [String] = [], family: [String] = []
-        var srcIP: [String] = [], srcPort: [Int64] = [], dstIP: [String] = [], dstPort: [Int64] = []
-        var name: [ByteBuffer] = [], nameTruncated: [Int64] = [], dnsType: [Int64] = [], dnsRcode: [Int64] = []
-        var method: [ByteBuffer] = [], path: [ByteBuffer] = [], version: [String] = [], userAgent: [ByteBuffer] = []
-        var referer: [ByteBuffer] = [], forwardedFor: [ByteBuffer] = [], contentLength: [Int64] = []
-        var bodyBytes: [Int64] = [], bodySHA256: [String] = [], headerCount: [Int64] = [], status: [Int64] = []
-        var firstBytes: [ByteBuffer] = [], truncated: [String] = [], listenerPort: [Int64] = [], redirected: [Int64] = []
-        var tlsSNI: [ByteBuffer] = [], tlsOfferedVersion: [String] = [], tlsOfferedCipher: [String] = []
-        var tlsOfferedCipherCount: [Int64] = [], tlsVersion: [String] = [], tlsCipher: [String] = [], tlsCompleted: [Int64] = []
-        var tcpFlags: [Int64] = [], icmpType: [Int64] = [], icmpCode: [Int64] = []
-        for row in rows {
-            let c = row.checkIn
-            eventID.append(row.eventID)
-            sessionStart.append(PostgresSchema.sessionStart(eventID: row.eventID) ?? c.time.microseconds)
-            firstSeen.append(c.time.microseconds)
-            lastSeen.append(row.lastSeen.microseconds)
-            count.append(Int64(row.count))
-            transport.append(c.transport.name)
-            service.append(c.service.name)
-            family.append(c.family.text)
-            srcIP.append(c.source.description)
-            srcPort.append(Int64(c.sourcePort))
-            dstIP.append(c.destination.description)
-            dstPort.append(Int64(c.destinationPort))
-            name.append(buffer(c.name))
-            nameTruncated.append(c.name.truncated ? 1 : 0)
-            dnsType.append(Int64(c.dnsType))
-            dnsRcode.append(Int64(c.dnsRcode))
-            method.append(buffer(c.httpMethod))
-            path.append(buffer(c.httpPath))
-            version.append(SQLiteStore.httpVersion(c.httpVersion))
-            userAgent.append(buffer(c.httpUserAgent))
-            referer.append(buffer(c.httpReferer))
-            forwardedFor.append(buffer(c.httpForwardedFor))
-            // -1 stands for NULL (no Content-Length): postgres-nio sends no arrays of optionals.
-            contentLength.append(c.httpContentLength >= 0 ? Int64(c.httpContentLength) : -1)
-            bodyBytes.append(Int64(c.httpBodyBytes))
-            bodySHA256.append(SQLiteStore.hex(c.httpBodyDigest))
-            headerCount.append(Int64(c.httpHeaderCount))
-            status.append(Int64(c.httpStatus))
-            firstBytes.append(buffer(c.firstBytes))
-            truncated.append(SQLiteStore.truncatedFields(c))
-            listenerPort.append(Int64(c.listenerPort))
-            redirected.append(c.redirected ? 1 : 0)
-            // As SQLiteStore writes them: names, hex for code points without one, empty when not TLS.
-            tlsSNI.append(buffer(c.tlsServerName))
-            tlsOfferedVersion.append(c.tlsOfferedVersion == 0 ? "" : TLSNames.version(c.tlsOfferedVersion))
-            tlsOfferedCipher.append(c.tlsOfferedCipherCount == 0 ? "" : TLSNames.cipherSuite(c.tlsOfferedCipher))
-            tlsOfferedCipherCount.append(Int64(c.tlsOfferedCipherCount))
-            tlsVersion.append(c.tlsVersion == 0 ? "" : TLSNames.version(c.tlsVersion))
-            tlsCipher.append(c.tlsVersion == 0 ? "" : TLSNames.cipherSuite(c.tlsCipher))
-            tlsCompleted.append(c.tlsCompleted ? 1 : 0)
-            tcpFlags.append(Int64(c.tcpFlags))
-            icmpType.append(Int64(c.icmpType))
-            icmpCode.append(Int64(c.icmpCode))
-        }
-        var binds = PostgresBindings(capacity: 42)
-        binds.append(node)
-        binds.append(eventID); binds.append(sessionStart); binds.append(firstSeen); binds.append(lastSeen)
-        binds.append(count); binds.append(transport); binds.append(service); binds.append(family)
-        binds.append(srcIP); binds.append(srcPort); binds.append(dstIP); binds.append(dstPort)
-        binds.append(name); binds.append(nameTruncated); binds.append(dnsType); binds.append(dnsRcode)
-        binds.append(method); binds.append(path); binds.append(version); binds.append(userAgent)
-        binds.append(referer); binds.append(forwardedFor); binds.append(contentLength)
-        binds.append(bodyBytes); binds.append(bodySHA256); binds.append(headerCount); binds.append(status)
-        binds.append(firstBytes); binds.append(truncated); binds.append(listenerPort); binds.append(redirected)
-        binds.append(tlsSNI); binds.append(tlsOfferedVersion); binds.append(tlsOfferedCipher)
-        binds.append(tlsOfferedCipherCount); binds.append(tlsVersion); binds.append(tlsCipher); binds.append(tlsCompleted)
-        binds.append(tcpFlags); binds.append(icmpType); binds.append(icmpCode)
-        return binds
-    }
-
     static func infections(_ rows: [InfectionKey: InfectionRow]) -> PostgresBindings {
         var day: [String] = [], srcIP: [String] = [], family: [String] = []
         var firstSeen: [Int64] = [], lastSeen: [Int64] = [], count: [Int64] = [], port: [Int64] = []

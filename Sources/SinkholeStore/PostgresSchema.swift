@@ -189,6 +189,13 @@ enum PostgresSchema {
         (9, [
             "ALTER TABLE dns_queries ADD COLUMN last_src_port integer NOT NULL DEFAULT 0",
         ]),
+        // The check-in key compared byte by byte, as SQLite compares it: under a database's
+        // linguistic collation every key comparison of every insert went through strcoll,
+        // and pages of a day came in another order than from SQLite. The text is unchanged,
+        // so no row is rewritten; the key's indexes are rebuilt.
+        (10, [
+            #"ALTER TABLE checkins ALTER COLUMN node TYPE text COLLATE "C", ALTER COLUMN event_id TYPE text COLLATE "C""#,
+        ]),
     ]
 
     static var latestVersion: Int { migrations.map(\.version).max() ?? 0 }

@@ -1,38 +1,19 @@
-/// The batch statements: one `INSERT … SELECT FROM unnest(…) ON CONFLICT DO UPDATE` per table,
-/// merging exactly as SQLiteStore's statements do.
+/// The batch statements: one `INSERT … SELECT … ON CONFLICT DO UPDATE` per table (from
+/// `unnest(…)` of the batch's arrays, or for check-ins from the rows copied into
+/// `checkins_incoming`), merging exactly as SQLiteStore's statements do.
 extension PostgresStore {
+    /// A connection's own table of the delta rows a batch merges: the columns of `checkins`,
+    /// emptied by every commit (and by a rollback).
+    static let createIncomingCheckIns = """
+        CREATE TEMPORARY TABLE IF NOT EXISTS checkins_incoming (LIKE checkins INCLUDING DEFAULTS) ON COMMIT DELETE ROWS
+        """
+
     /// Same merge as SQLiteStore's check-in upsert: counts add, first/last seen widen, and a
     /// stored row's empty detail is filled from the new one (the richer detail is kept); a
     /// responder's HTTP detail replaces what the capture parsed from a first segment.
-    static let upsertCheckIns = """
-        INSERT INTO checkins AS c (node, event_id, session_start, first_seen, last_seen, count, transport, service, family,
-                                   src_ip, src_port, dst_ip, dst_port, name, name_truncated, dns_type, dns_rcode,
-                                   http_method, http_path, http_version, http_user_agent, http_referer,
-                                   http_forwarded_for, http_content_length, http_body_bytes, http_body_sha256,
-                                   http_header_count, http_status, first_bytes, truncated, listener_port, redirected,
-                                   tls_sni, tls_offered_version, tls_offered_cipher, tls_offered_cipher_count,
-                                   tls_version, tls_cipher, tls_completed, tcp_flags, icmp_type, icmp_code)
-        SELECT $1, u.event_id, u.session_start, u.first_seen, u.last_seen, u.count, u.transport, u.service, u.family,
-               u.src_ip, u.src_port, u.dst_ip, u.dst_port, u.name, u.name_truncated, u.dns_type, u.dns_rcode,
-               u.http_method, u.http_path, u.http_version, u.http_user_agent, u.http_referer,
-               u.http_forwarded_for, nullif(u.http_content_length, -1), u.http_body_bytes, u.http_body_sha256,
-               u.http_header_count, u.http_status, u.first_bytes, u.truncated, u.listener_port, u.redirected,
-               u.tls_sni, u.tls_offered_version, u.tls_offered_cipher, u.tls_offered_cipher_count,
-               u.tls_version, u.tls_cipher, u.tls_completed, u.tcp_flags, u.icmp_type, u.icmp_code
-        FROM unnest($2::text[], $3::int8[], $4::int8[], $5::int8[], $6::int8[], $7::text[], $8::text[], $9::text[],
-                    $10::text[], $11::int8[], $12::text[], $13::int8[], $14::bytea[], $15::int8[], $16::int8[], $17::int8[],
-                    $18::bytea[], $19::bytea[], $20::text[], $21::bytea[], $22::bytea[],
-                    $23::bytea[], $24::int8[], $25::int8[], $26::text[],
-                    $27::int8[], $28::int8[], $29::bytea[], $30::text[], $31::int8[], $32::int8[],
-                    $33::bytea[], $34::text[], $35::text[], $36::int8[], $37::text[], $38::text[], $39::int8[],
-                    $40::int8[], $41::int8[], $42::int8[])
-             AS u(event_id, session_start, first_seen, last_seen, count, transport, service, family,
-                  src_ip, src_port, dst_ip, dst_port, name, name_truncated, dns_type, dns_rcode,
-                  http_method, http_path, http_version, http_user_agent, http_referer,
-                  http_forwarded_for, http_content_length, http_body_bytes, http_body_sha256,
-                  http_header_count, http_status, first_bytes, truncated, listener_port, redirected,
-                  tls_sni, tls_offered_version, tls_offered_cipher, tls_offered_cipher_count,
-                  tls_version, tls_cipher, tls_completed, tcp_flags, icmp_type, icmp_code)
+    static let mergeCheckIns = """
+        INSERT INTO checkins AS c (\(PostgresCopyRows.checkInColumns.joined(separator: ", ")))
+        SELECT \(PostgresCopyRows.checkInColumns.joined(separator: ", ")) FROM checkins_incoming
         ON CONFLICT (node, event_id, session_start) DO UPDATE SET
             first_seen = least(c.first_seen, excluded.first_seen),
             last_seen = greatest(c.last_seen, excluded.last_seen),

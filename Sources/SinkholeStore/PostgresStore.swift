@@ -9,7 +9,8 @@ import Synchronization
 
 /// The several-node store: one PostgreSQL database that every sinkhole node writes into, one
 /// transaction per batch, rows merged by `INSERT … ON CONFLICT DO UPDATE` exactly as
-/// `SQLiteStore` merges them, so any number of nodes can write the same tables.
+/// `SQLiteStore` merges them, so any number of nodes can write the same tables (sessions a
+/// batch opens are copied in without a merge: `writeCheckIns`).
 ///
 /// `CheckInStore` is synchronous and called from the writer thread; postgres-nio is not. The
 /// store owns one `PostgresConnection` on its own one-thread event loop group and the writer
@@ -165,9 +166,7 @@ public final class PostgresStore: CheckInStore, @unchecked Sendable {
     // MARK: Rows
 
     private func writeRows(_ batch: StoreBatch, node: String) throws {
-        if !batch.checkIns.isEmpty {
-            try query(Self.upsertCheckIns, PostgresRows.checkIns(batch.checkIns, node: node))
-        }
+        try writeCheckIns(batch.checkIns, node: node)
         if !batch.infections.isEmpty {
             try query(Self.upsertInfections, PostgresRows.infections(batch.infections))
         }
@@ -185,6 +184,36 @@ public final class PostgresStore: CheckInStore, @unchecked Sendable {
             try query(Self.addResolverHours, PostgresRows.resolverHours(summary.resolvers))
         }
     }
+
+    /// Sessions this batch opened are copied straight into `checkins` (`COPY`, no merge);
+    /// delta rows of sessions stored before are copied into a temporary table and merged from
+    /// there by the upsert. A new session whose key is already stored (a capture replayed
+    /// twice) makes the whole `COPY` fail with a unique violation: it is undone to the
+    /// savepoint and those rows take the merging way too, so they count as they always did.
+    private func writeCheckIns(_ rows: [CheckInRow], node: String) throws {
+        // The merge must not meet a key twice; the deduplicator keeps one row per session.
+        assert(Set(rows.map(\.eventID)).count == rows.count, "a batch repeats a check-in's event id")
+        var merging = rows.filter { !$0.opensSession }
+        let opening = merging.count == rows.count ? [] : rows.filter(\.opensSession)
+        if !opening.isEmpty {
+            try simple("SAVEPOINT opening_sessions")
+            do {
+                try copy(into: "checkins", opening, node: node)
+            } catch let error as PSQLError where error.serverInfo?[.sqlState] == Self.uniqueViolation {
+                try simple("ROLLBACK TO SAVEPOINT opening_sessions")
+                merging += opening
+            }
+        }
+        guard !merging.isEmpty else { return }
+        // Per connection and rolled back with a failed batch, so asked for each time it is needed.
+        try simple(Self.createIncomingCheckIns)
+        try copy(into: "checkins_incoming", merging, node: node)
+        try simple(Self.mergeCheckIns)
+    }
+
+    static let uniqueViolation = "23505"
+    /// Rows per COPY message: about 100 KiB.
+    static let copyChunkRows = 256
 
     /// Creates the partitions a batch needs in a short transaction of their own, before the
     /// batch's. Under the schema's advisory lock: two nodes creating the same day's partition
@@ -276,6 +305,35 @@ public final class PostgresStore: CheckInStore, @unchecked Sendable {
         return try wait(connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger))
     }
 
+    /// `COPY table (columns) FROM STDIN` of `rows`, in COPY's text format. postgres-nio offers
+    /// COPY only to async code: a task runs it and this (non-event-loop) thread waits. The
+    /// task runs on the store's own event loop, not on Swift's shared pool: that pool has a
+    /// thread per core, and callers that block their pool thread on a store (tests, a command)
+    /// would leave the task no thread to run on. Rows are encoded and sent a chunk at a time,
+    /// so the server stores one chunk while the next is encoded.
+    private func copy(into table: String, _ rows: [CheckInRow], node: String) throws {
+        guard let connection else { throw PostgresStoreError(message: "not connected", location: location) }
+        let loop = group.next()
+        let promise = loop.makePromise(of: Void.self)
+        let logger = self.logger
+        Task(executorPreference: EventLoopTaskExecutor(loop)) {
+            do {
+                try await connection.copyFrom(table: table, columns: PostgresCopyRows.checkInColumns, logger: logger) { writer in
+                    var start = rows.startIndex
+                    while start < rows.endIndex {
+                        let end = min(start + Self.copyChunkRows, rows.endIndex)
+                        try await writer.write(PostgresCopyRows.checkIns(rows[start..<end], node: node))
+                        start = end
+                    }
+                }
+                promise.succeed()
+            } catch {
+                promise.fail(error)
+            }
+        }
+        try wait(promise.futureResult)
+    }
+
     /// One statement through the simple query protocol (DDL, BEGIN/COMMIT, no parameters).
     private func simple(_ sql: String) throws {
         guard let connection else { throw PostgresStoreError(message: "not connected", location: location) }
@@ -302,6 +360,21 @@ public final class PostgresStore: CheckInStore, @unchecked Sendable {
             return "\(error.code)"
         }
         return "\(error)"
+    }
+}
+
+/// Runs a task's jobs on one event loop: async library code (postgres-nio's COPY) driven from
+/// the store's own thread instead of Swift's shared cooperative pool.
+final class EventLoopTaskExecutor: TaskExecutor {
+    let eventLoop: any EventLoop
+
+    init(_ eventLoop: any EventLoop) {
+        self.eventLoop = eventLoop
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        eventLoop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
 }
 

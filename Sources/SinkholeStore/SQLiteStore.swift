@@ -308,6 +308,9 @@ public final class SQLiteStore: CheckInStore, @unchecked Sendable {
     /// The detail fields cut at their bound, comma-separated in column order (`name` has its
     /// own `name_truncated` column, kept from schema 1).
     static func truncatedFields(_ c: CheckIn) -> String {
+        // Most rows have none: no array, no join.
+        guard c.httpMethod.truncated || c.httpPath.truncated || c.httpUserAgent.truncated || c.httpReferer.truncated
+            || c.httpForwardedFor.truncated || c.firstBytes.truncated || c.tlsServerName.truncated else { return "" }
         var names: [String] = []
         if c.httpMethod.truncated { names.append("http_method") }
         if c.httpPath.truncated { names.append("http_path") }

@@ -47,6 +47,10 @@ public struct CheckInRow: Sendable {
     public var lastSeen: UTCTime
     /// Events folded into this row by this batch (added to the stored count).
     public var count: Int
+    /// The session opened in this batch: as far as this writer knows, no row has its key yet
+    /// (one may, when a capture is replayed twice), so a store may insert it without merging.
+    /// False for a delta row of a session an earlier batch stored.
+    public var opensSession: Bool
 }
 
 /// Key of an `infections` row: one bot (source address) of one family on one UTC day.

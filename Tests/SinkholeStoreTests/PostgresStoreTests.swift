@@ -85,6 +85,7 @@ struct PostgresStoreTests {
     static let names: [[UInt8]] = [
         Array("c2.example".utf8), Array("bücher.example".utf8), [0x63, 0x32, 0xFF, 0xFE, 0x2E, 0x65], [0x61, 0xC3],
         [0x61, 0x00, 0x62],  // NUL: a PostgreSQL text value cannot hold it; bytea can
+        [0x61, 0x09, 0x0A, 0x5C, 0x0D, 0x5C, 0x5C, 0x62],  // COPY's field and row ends and its escape
     ]
 
     @Test("network bytes are stored byte for byte (bytea), NUL and invalid UTF-8 included", arguments: names)
@@ -101,6 +102,19 @@ struct PostgresStoreTests {
             let rows = try probe.rows("SELECT encode(\(column), 'hex') FROM \(table)")
             #expect(rows == [[.text(bytes.map { String(format: "%02x", $0) }.joined())]], "\(table).\(column)")
         }
+
+        // The other way in: a packet session stored without a name, then the responder's
+        // delta row naming it, merged from the copied rows of the second batch.
+        var dedup = Deduplicator(sessionWindowSeconds: 120)
+        try store.write(fold([Events.session(at: Events.at(20), service: .packet, sourcePort: 7)], into: &dedup), node: "n1", run: run)
+        var named = Events.session(at: Events.at(21), sourcePort: 7, nameBytes: bytes)
+        named.httpUserAgent = BoundedBytes(bytes)
+        let delta = fold([named], into: &dedup)
+        #expect(delta.checkIns.map(\.opensSession) == [false])
+        try store.write(delta, node: "n1", run: run)
+        let merged = try probe.rows("SELECT encode(name, 'hex'), encode(http_user_agent, 'hex'), count FROM checkins WHERE src_port = 7")
+        let hex = bytes.map { String(format: "%02x", $0) }.joined()
+        #expect(merged == [[.text(hex), .text(hex), .integer(2)]])
     }
 
     @Test("a write that fails part-way stores none of the batch; the same batch retried is stored once")

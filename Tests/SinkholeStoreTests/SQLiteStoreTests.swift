@@ -338,6 +338,34 @@ struct SQLiteStoreUpsertTests {
     }
 }
 
+@Suite("Stores (SQLite and PostgreSQL): a capture replayed twice")
+struct StoreReplayTwiceTests {
+    @Test("sessions stored again under their stored keys merge: one row each, counts added, detail kept; new ones in the same batch are stored",
+          arguments: StoreKind.allCases)
+    func replayedSessionsMerge(kind: StoreKind) throws {
+        let fixture = try StoreUnderTest(kind)
+        let store = try fixture.open()
+        defer { store.close() }
+        let run = try store.beginRun(node: "n1", startedAt: Events.at(0))
+        let first = [Events.session(at: Events.at(10), sourcePort: 1, name: "c2.example"),
+                     Events.session(at: Events.at(11), service: .packet, sourcePort: 2, family: "")]
+        // A replay's deduplicator starts empty: its sessions open again, under the same event ids.
+        try store.write(fold(first), node: "n1", run: run)
+        let again = fold(first + [Events.session(at: Events.at(12), sourcePort: 3)])
+        #expect(again.checkIns.map(\.opensSession) == [true, true, true])
+        try store.write(again, node: "n1", run: run)
+
+        let probe = try fixture.probe()
+        #expect(try probe.rows("SELECT src_port, count, service, family, first_seen FROM checkins ORDER BY src_port") == [
+            [.integer(1), .integer(2), .text("http"), .text("rustock"), .integer(Events.at(10).microseconds)],
+            [.integer(2), .integer(2), .text("packet"), .text(""), .integer(Events.at(11).microseconds)],
+            [.integer(3), .integer(1), .text("http"), .text("rustock"), .integer(Events.at(12).microseconds)],
+        ])
+        #expect(try probe.rows("SELECT name FROM checkins WHERE src_port = 1") == [[.text("c2.example")]])
+        #expect(try probe.integrity() == "ok")
+    }
+}
+
 @Suite("SQLiteStore: atomic batches")
 struct SQLiteStoreAtomicityTests {
     @Test("a write that fails part-way stores none of the batch, and the same batch retried is stored once")

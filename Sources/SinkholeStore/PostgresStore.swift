@@ -193,8 +193,10 @@ public final class PostgresStore: CheckInStore, @unchecked Sendable {
     private func writeCheckIns(_ rows: [CheckInRow], node: String) throws {
         // The merge must not meet a key twice; the deduplicator keeps one row per session.
         assert(Set(rows.map(\.eventID)).count == rows.count, "a batch repeats a check-in's event id")
-        var merging = rows.filter { !$0.opensSession }
-        let opening = merging.count == rows.count ? [] : rows.filter(\.opensSession)
+        // Rows are about 2 KiB: a batch that only opens sessions (or only continues them) is
+        // passed on as it is, not copied by a filter.
+        var merging = rows.allSatisfy(\.opensSession) ? [] : rows.filter { !$0.opensSession }
+        let opening = merging.isEmpty ? rows : merging.count == rows.count ? [] : rows.filter(\.opensSession)
         if !opening.isEmpty {
             try simple("SAVEPOINT opening_sessions")
             do {

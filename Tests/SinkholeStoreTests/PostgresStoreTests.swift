@@ -59,6 +59,11 @@ struct PostgresStoreTests {
         #expect(try probe.rows("SELECT tableoid::regclass::text, count FROM checkins ORDER BY first_seen") == [
             [.text("checkins_20240310"), .integer(2)], [.text("checkins_20240311"), .integer(1)],
         ])
+        // The check-in key compares byte by byte in the table and in every partition.
+        #expect(try probe.rows("""
+            SELECT DISTINCT coalesce(collation_name, 'default') FROM information_schema.columns
+            WHERE table_name LIKE 'checkins%' AND column_name IN ('node', 'event_id')
+            """) == [[.text("C")]])
     }
 
     @Test("reopening neither migrates again nor loses rows; a newer schema version is refused")

@@ -19,6 +19,8 @@ struct WriterWorkload: Sendable {
     var count: Int
     var table: String
     var event: @Sendable (Int) -> CheckIn
+    /// `writer.batch_size`: the server's default unless the workload says otherwise.
+    var batchSize = Writer.Configuration(node: "").batchSize
 }
 
 /// Pushes the whole workload into a ring first, then times the real `Writer` thread
@@ -51,7 +53,7 @@ func runWriter(_ workload: WriterWorkload, store: any CheckInStore, timeLimit: D
 
     var logger = Logger(label: "sinkhole-bench")
     logger.logLevel = .warning
-    let writer = Writer(configuration: .init(node: "bench"), rings: rings, store: store, logger: logger)
+    let writer = Writer(configuration: .init(node: "bench", batchSize: workload.batchSize), rings: rings, store: store, logger: logger)
 
     let clock = ContinuousClock()
     let start = clock.now

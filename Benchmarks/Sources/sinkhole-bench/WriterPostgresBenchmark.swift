@@ -39,6 +39,9 @@ enum PostgresWriterBenchmark {
             (WriterWorkload(name: "100:1 DNS, repeats spread over the run", count: dnsKeys * DNSWorkload.repeats, table: "dns_queries",
                             event: { DNSWorkload.event($0, keys: dnsKeys, spread: true) }),
              .dnsQueries, 200_000, "events/s"),
+            (WriterWorkload(name: "100:1 DNS, repeats spread over the run, batch_size 32768", count: dnsKeys * DNSWorkload.repeats,
+                            table: "dns_queries", event: { DNSWorkload.event($0, keys: dnsKeys, spread: true) }, batchSize: 32_768),
+             .dnsQueries, 200_000, "events/s"),
         ]
         var results: [Result] = []
         for (workload, anchor, target, metric) in workloads where only.map({ workload.name.contains($0) }) ?? true {

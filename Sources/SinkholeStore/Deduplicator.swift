@@ -32,6 +32,18 @@ public struct Deduplicator: Sendable {
     private var generation = 0
     /// Events folded since the last `takeBatch`.
     public private(set) var pendingEvents = 0
+    /// Every family an open session has had, by the index sessions keep instead of the bytes
+    /// (a session is held for the whole window: at 150k sessions/s that is 18M of them, so
+    /// each byte of `OpenSession` counts). Index 0 is no family. Families come from the
+    /// configuration, so the table stays a handful long.
+    private var familyNames: [BoundedBytes<32>] = [BoundedBytes()]
+    private var familyIndexes: [BoundedBytes<32>: UInt32] = [BoundedBytes(): 0]
+    /// The last family looked up: consecutive events mostly name the same one.
+    private var lastFamily = (name: BoundedBytes<32>(), index: UInt32(0))
+    /// A committed batch's check-in array, emptied, for the next batch to fill: rows are
+    /// about 1.8 KiB, and a new array per batch grew through every doubling and had its pages
+    /// faulted in again (a fifth of the writer's time at 1:1, measured with perf).
+    private var spareCheckIns: [CheckInRow] = []
 
     public init(sessionWindowSeconds: Int) {
         sessionWindow = Int64(sessionWindowSeconds) * 1_000_000
@@ -65,10 +77,21 @@ public struct Deduplicator: Sendable {
         // Room for as many DNS rows as the last batch had: growing the table through every
         // doubling cost a thousand instructions per stored DNS row.
         batch.dnsQueries.reserveCapacity(taken.dnsQueries.count)
+        swap(&batch.checkIns, &spareCheckIns)
+        batch.checkIns.reserveCapacity(taken.checkIns.count)
         generation &+= 1
         pendingEvents = 0
         expire(before: now.microseconds - sessionWindow)
         return (taken, events)
+    }
+
+    /// Takes back the check-in array of a batch the store has committed, to reuse its memory
+    /// for the next batch; `rows` is left empty. When something else still holds the array,
+    /// copy-on-write gives this one fresh storage and the holder keeps its rows.
+    public mutating func recycle(_ rows: inout [CheckInRow]) {
+        guard rows.capacity > spareCheckIns.capacity else { return }
+        rows.removeAll(keepingCapacity: true)
+        swap(&rows, &spareCheckIns)
     }
 
     /// Forgets sessions whose last event is older than `horizon`. A queued session that was
@@ -88,6 +111,18 @@ public struct Deduplicator: Sendable {
             expiryQueue.removeFirst(expiryHead)
             expiryHead = 0
         }
+    }
+
+    private mutating func familyIndex(_ family: BoundedBytes<32>) -> UInt32 {
+        if family == lastFamily.name { return lastFamily.index }
+        let index = familyIndexes[family] ?? {
+            let new = UInt32(familyNames.count)
+            familyNames.append(family)
+            familyIndexes[family] = new
+            return new
+        }()
+        lastFamily = (family, index)
+        return index
     }
 
     /// ASCII letters folded to lowercase, the truncation mark kept.
@@ -136,11 +171,11 @@ public struct Deduplicator: Sendable {
             open.firstSeen = min(open.firstSeen, event.time)
             open.lastSeen = max(open.lastSeen, event.time)
             let (service, family) = (open.service, open.family)
-            if open.family.isEmpty { open.family = event.family }
+            if open.family == 0 { open.family = familyIndex(event.family) }
             if open.service == .packet { open.service = event.service }
             summarize(enriched: &open, from: service, family, by: event)
-            if open.batchGeneration == generation {
-                let index = open.batchRow
+            if open.batchGeneration == UInt32(truncatingIfNeeded: generation) {
+                let index = Int(open.batchRow)
                 batch.checkIns[index].count += 1
                 batch.checkIns[index].lastSeen = max(batch.checkIns[index].lastSeen, event.time)
                 batch.checkIns[index].checkIn.time = min(batch.checkIns[index].checkIn.time, event.time)
@@ -150,8 +185,8 @@ public struct Deduplicator: Sendable {
                 // same event id; the store's upsert adds the count and keeps the richer detail.
                 var detail = event
                 detail.time = open.firstSeen
-                open.batchGeneration = generation
-                open.batchRow = batch.checkIns.count
+                open.batchGeneration = UInt32(truncatingIfNeeded: generation)
+                open.batchRow = UInt32(batch.checkIns.count)
                 batch.checkIns.append(CheckInRow(eventID: Self.eventID(key, start: open.start), checkIn: detail,
                                                  lastSeen: event.time, count: 1, opensSession: false))
             }
@@ -164,10 +199,10 @@ public struct Deduplicator: Sendable {
         if !event.name.isEmpty {
             batch.summary.names[NameHourKey(hour: hour, family: event.family, name: Self.lowercased(event.name)), default: 0] += 1
         }
-        var open = OpenSession(start: event.time, firstSeen: event.time, lastSeen: event.time,
-                               family: event.family, service: event.service, named: !event.name.isEmpty,
-                               hasRequest: isRequest, datagram: datagram, infectionDays: nil,
-                               batchGeneration: generation, batchRow: batch.checkIns.count)
+        var open = OpenSession(start: event.time, firstSeen: event.time, lastSeen: event.time, datagram: datagram,
+                               infectionDays: nil, batchGeneration: UInt32(truncatingIfNeeded: generation),
+                               batchRow: UInt32(batch.checkIns.count), family: familyIndex(event.family),
+                               service: event.service, named: !event.name.isEmpty, hasRequest: isRequest)
         batch.checkIns.append(CheckInRow(eventID: Self.eventID(key, start: event.time), checkIn: event,
                                          lastSeen: event.time, count: 1, opensSession: true))
         addInfection(event, session: &open)
@@ -187,17 +222,18 @@ public struct Deduplicator: Sendable {
     /// the row is, and its name (the Host, the SNI) is a C&C name bots connected to. The
     /// session moves at the hour it opened; a delta row may make a summary's delta negative.
     private mutating func summarize(enriched open: inout OpenSession, from service: CheckIn.Service,
-                                    _ family: BoundedBytes<32>, by event: CheckIn) {
+                                    _ family: UInt32, by event: CheckIn) {
         let hour = open.start.hourStart.seconds
         if open.service != service || open.family != family {
-            batch.summary.services[ServiceHourKey(hour: hour, service: service, family: family), default: ServiceHourRow()]
-                .sessions -= 1
-            batch.summary.services[ServiceHourKey(hour: hour, service: open.service, family: open.family),
+            batch.summary.services[ServiceHourKey(hour: hour, service: service, family: familyNames[Int(family)]),
+                                   default: ServiceHourRow()].sessions -= 1
+            batch.summary.services[ServiceHourKey(hour: hour, service: open.service, family: familyNames[Int(open.family)]),
                                    default: ServiceHourRow()].sessions += 1
         }
         if !open.named && !event.name.isEmpty {
             open.named = true
-            batch.summary.names[NameHourKey(hour: hour, family: open.family, name: Self.lowercased(event.name)), default: 0] += 1
+            batch.summary.names[NameHourKey(hour: hour, family: familyNames[Int(open.family)], name: Self.lowercased(event.name)),
+                                default: 0] += 1
         }
     }
 
@@ -206,19 +242,20 @@ public struct Deduplicator: Sendable {
     /// capture engine sees the SYN before the HTTP responder sees the Host). A session running
     /// past midnight counts on the new day too: the bot was active then.
     private mutating func addInfection(_ event: CheckIn, session: inout OpenSession) {
-        let family = session.family
         // A DNS query the capture engine read off the wire (a packet event with a qtype) is
         // the same non-evidence as the DNS responder's: its source is mostly a resolver.
-        guard !family.isEmpty, event.dnsType == 0 else { return }
+        guard session.family != 0, event.dnsType == 0 else { return }
         let day = event.time.dayStart.seconds
-        let key = InfectionKey(day: day, source: event.source, family: family)
+        let key = InfectionKey(day: day, source: event.source, family: familyNames[Int(session.family)])
         var row = batch.infections[key]
             ?? InfectionRow(firstSeen: event.time, lastSeen: event.time, count: 0, lastSourcePort: event.sourcePort)
         // Days already counted form a range: a session's events are never more than the
         // window apart, so it is active on every day between its first and last.
-        if session.infectionDays?.contains(day) != true {
+        let dayNumber = Int32(truncatingIfNeeded: day / 86_400)
+        if session.infectionDays?.contains(dayNumber) != true {
             row.count += 1
-            session.infectionDays = session.infectionDays.map { min($0.lowerBound, day)...max($0.upperBound, day) } ?? day...day
+            session.infectionDays = session.infectionDays.map { min($0.lowerBound, dayNumber)...max($0.upperBound, dayNumber) }
+                ?? dayNumber...dayNumber
         }
         row.firstSeen = min(row.firstSeen, event.time)
         if event.time >= row.lastSeen {
@@ -317,51 +354,72 @@ public struct Deduplicator: Sendable {
     }
 }
 
+/// A session's 5-tuple and request index, packed: addresses as their two words with the
+/// families in one byte (48 bytes, where two `IPAddress`es with their padding made 72).
 struct SessionKey: Hashable {
-    var transport: CheckIn.Transport
-    var source: IPAddress
-    var sourcePort: UInt16
-    var destination: IPAddress
-    var destinationPort: UInt16
+    var sourceHigh: UInt64
+    var sourceLow: UInt64
+    var destinationHigh: UInt64
+    var destinationLow: UInt64
     /// The request on the connection (`CheckIn.requestIndex`): 0 for its first request and
     /// its packets.
     var requestIndex: UInt32
+    var sourcePort: UInt16
+    var destinationPort: UInt16
+    var transport: CheckIn.Transport
+    /// Bit 0: the source is IPv6; bit 1: the destination is.
+    var families: UInt8
 
     init(_ event: CheckIn) {
-        transport = event.transport
-        source = event.source
-        sourcePort = event.sourcePort
-        destination = event.destination
-        destinationPort = event.destinationPort
+        sourceHigh = event.source.high
+        sourceLow = event.source.low
+        destinationHigh = event.destination.high
+        destinationLow = event.destination.low
         requestIndex = event.requestIndex
+        sourcePort = event.sourcePort
+        destinationPort = event.destinationPort
+        transport = event.transport
+        families = (event.source.family == .v6 ? 1 : 0) | (event.destination.family == .v6 ? 2 : 0)
+    }
+
+    var source: IPAddress { Self.address(high: sourceHigh, low: sourceLow, v6: families & 1 != 0) }
+    var destination: IPAddress { Self.address(high: destinationHigh, low: destinationLow, v6: families & 2 != 0) }
+
+    private static func address(high: UInt64, low: UInt64, v6: Bool) -> IPAddress {
+        v6 ? IPAddress(ipv6High: high, low: low) : IPAddress(ipv4: UInt32(truncatingIfNeeded: low))
     }
 }
 
+/// What the deduplicator keeps of a session for its whole window, in 64 bytes: fields ordered
+/// so none pads, the family as an index into the deduplicator's table, days and batch
+/// positions in 32 bits.
 struct OpenSession {
     /// The time of the event that opened the session: with the key, its `eventID`. Fixed, even
     /// when an earlier-stamped event of the session lowers `firstSeen` later.
     var start: UTCTime
     var firstSeen: UTCTime
     var lastSeen: UTCTime
-    /// The first family any of the session's events named.
-    var family: BoundedBytes<32>
+    /// The hash of the session's first catch-all datagram's bytes: a datagram with other
+    /// bytes is a new session, never a repeat.
+    var datagram: Int?
+    /// The UTC days (days since the epoch) the session was counted on in `infections`, nil
+    /// before it has a family. A range, not the last day: an event stamped before midnight
+    /// may be folded after one stamped after it (the writer drains ring by ring).
+    var infectionDays: ClosedRange<Int32>?
+    /// The session's row in the current batch's `checkIns`, when `batchGeneration` is the
+    /// deduplicator's current one (low 32 bits; kept here to save a second dictionary lookup
+    /// per event).
+    var batchGeneration: UInt32
+    var batchRow: UInt32
+    /// The first family any of the session's events named: an index into `familyNames`, 0
+    /// for none.
+    var family: UInt32
     /// The row's service: the first event's, until a responder's event replaces `packet`.
     var service: CheckIn.Service
     /// The row has a name, counted once in the summaries' C&C names.
     var named: Bool
     /// A responder's request (HTTP detail) is in the session: another one is a new session.
     var hasRequest: Bool
-    /// The hash of the session's first catch-all datagram's bytes: a datagram with other
-    /// bytes is a new session, never a repeat.
-    var datagram: Int?
-    /// The UTC days (day starts) the session was counted on in `infections`, nil before it
-    /// has a family. A range, not the last day: an event stamped before midnight may be
-    /// folded after one stamped after it (the writer drains ring by ring).
-    var infectionDays: ClosedRange<Int64>?
-    /// The session's row in the current batch's `checkIns`, when `batchGeneration` is the
-    /// deduplicator's current one (kept here to save a second dictionary lookup per event).
-    var batchGeneration: Int
-    var batchRow: Int
 }
 
 extension DNSQueryRow {

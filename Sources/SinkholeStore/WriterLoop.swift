@@ -145,7 +145,9 @@ struct WriterLoop: ~Copyable {
             statistics.tally = tally
             trafficChanged = true
             changed = true
-            spill.append((batch, events, foldingSince ?? now))
+            // Consumed, not copied: the spilled batch must be the only holder of its rows for
+            // `recycle` to keep their memory once it is committed.
+            spill.append((consume batch, events, foldingSince ?? now))
             foldingSince = nil
             spilledEvents += events
             lastFlush = now
@@ -219,11 +221,13 @@ struct WriterLoop: ~Copyable {
     /// Commits the spilled batches in order, each in its own transaction, until the store
     /// refuses one (kept at the head, retried after the backoff) or none is left.
     private mutating func commitSpill(now: UTCTime) {
-        while let (batch, events, _) = spill.first {
+        while !spill.isEmpty {
             if headRefused { statistics.retries += 1 }
             let started = ContinuousClock.now
             do {
-                try store.write(batch, node: configuration.node, run: run)
+                // Passed from its place in `spill`, not copied out: once removed, the batch is
+                // the only holder of its rows and `recycle` can keep their memory.
+                try store.write(spill[0].batch, node: configuration.node, run: run)
             } catch {
                 refused(error, now: now)
                 publishStatistics()
@@ -231,9 +235,10 @@ struct WriterLoop: ~Copyable {
             }
             configuration.batchDuration?(ContinuousClock.now - started)
             headRefused = false
-            committed = batch.counters
-            spill.removeFirst()
-            spilledEvents -= events
+            var done = spill.removeFirst()
+            committed = done.batch.counters
+            spilledEvents -= done.events
+            deduplicator.recycle(&done.batch.checkIns)
             backoff = 100_000
             statistics.batches += 1
             if statistics.failing {

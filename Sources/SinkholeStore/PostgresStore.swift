@@ -214,8 +214,6 @@ public final class PostgresStore: CheckInStore, @unchecked Sendable {
     }
 
     static let uniqueViolation = "23505"
-    /// Rows per COPY message: about 100 KiB.
-    static let copyChunkRows = 256
 
     /// Creates the partitions a batch needs in a short transaction of their own, before the
     /// batch's. Under the schema's advisory lock: two nodes creating the same day's partition
@@ -254,7 +252,10 @@ public final class PostgresStore: CheckInStore, @unchecked Sendable {
             }
             for migration in PostgresSchema.migrations.sorted(by: { $0.version < $1.version })
             where !applied.contains(Int32(migration.version)) {
-                for statement in migration.statements { try simple(statement) }
+                logger.notice("migrating the PostgreSQL schema", metadata: ["store.schema_version": "\(migration.version)"])
+                // A migration may rebuild an index over every stored check-in: not held to the
+                // per-statement timeout of a batch.
+                for statement in migration.statements { try simple(statement, timeout: Self.migrationTimeout) }
                 try simple("INSERT INTO schema_migrations (version, applied_at) VALUES (\(migration.version), extract(epoch FROM now())::bigint)")
             }
             try simple("COMMIT")
@@ -311,22 +312,23 @@ public final class PostgresStore: CheckInStore, @unchecked Sendable {
     /// COPY only to async code: a task runs it and this (non-event-loop) thread waits. The
     /// task runs on the store's own event loop, not on Swift's shared pool: that pool has a
     /// thread per core, and callers that block their pool thread on a store (tests, a command)
-    /// would leave the task no thread to run on. Rows are encoded and sent a chunk at a time,
-    /// so the server stores one chunk while the next is encoded.
+    /// would leave the task no thread to run on.
+    ///
+    /// The rows are encoded first and sent in one message, then the COPY is ended at once:
+    /// postgres-nio 1.33 traps when a connection is closed while a COPY is still sending
+    /// (waiting for the socket to drain between messages, or cancelled there), and a
+    /// timed-out write closes it. Sent whole, the COPY leaves the sending state as soon as it
+    /// has begun; what is left is waiting for the server's answer, where closing is safe.
     private func copy(into table: String, _ rows: [CheckInRow], node: String) throws {
         guard let connection else { throw PostgresStoreError(message: "not connected", location: location) }
+        let data = PostgresCopyRows.checkIns(rows, node: node)
         let loop = group.next()
         let promise = loop.makePromise(of: Void.self)
         let logger = self.logger
         Task(executorPreference: EventLoopTaskExecutor(loop)) {
             do {
                 try await connection.copyFrom(table: table, columns: PostgresCopyRows.checkInColumns, logger: logger) { writer in
-                    var start = rows.startIndex
-                    while start < rows.endIndex {
-                        let end = min(start + Self.copyChunkRows, rows.endIndex)
-                        try await writer.write(PostgresCopyRows.checkIns(rows[start..<end], node: node))
-                        start = end
-                    }
+                    try await writer.write(data)
                 }
                 promise.succeed()
             } catch {
@@ -337,14 +339,18 @@ public final class PostgresStore: CheckInStore, @unchecked Sendable {
     }
 
     /// One statement through the simple query protocol (DDL, BEGIN/COMMIT, no parameters).
-    private func simple(_ sql: String) throws {
+    private func simple(_ sql: String, timeout: Duration? = nil) throws {
         guard let connection else { throw PostgresStoreError(message: "not connected", location: location) }
-        _ = try wait(connection.simpleQuery(sql))
+        _ = try wait(connection.simpleQuery(sql), timeout: timeout)
     }
+
+    /// How long one migration statement may take.
+    static let migrationTimeout: Duration = .seconds(3600)
 
     /// Blocks the calling thread (the writer's, never an event loop) until `future` completes
     /// or `timeout` passes.
-    private func wait<T: Sendable>(_ future: EventLoopFuture<T>) throws -> T {
+    private func wait<T: Sendable>(_ future: EventLoopFuture<T>, timeout: Duration? = nil) throws -> T {
+        let timeout = timeout ?? self.timeout
         guard let result = FutureOutcome.wait(for: future, timeout: timeout) else {
             throw PostgresStoreError(message: "no answer within \(timeout)", location: location)
         }

@@ -33,7 +33,7 @@ public final class Writer: Sendable {
         /// new batches until this many wait, then leaves events in the rings, whose producers
         /// count what they must drop once those are full too. When the store is back they are
         /// committed in order. 1: only the batch being retried. Each holds up to `batchSize`
-        /// rows (about 1 KiB each with the row's event id), so the bound is in memory too.
+        /// rows (about 1.8 KiB each with the row's event id), so the bound is in memory too.
         public var spillBatches: Int = 1
         /// Called with the duration of each successful `store.write` (monotonic clock), on the
         /// writer thread: /metrics records it in a histogram. Must return at once.

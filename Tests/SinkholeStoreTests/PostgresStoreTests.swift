@@ -122,6 +122,27 @@ struct PostgresStoreTests {
         #expect(merged == [[.text(hex), .text(hex), .integer(2)]])
     }
 
+    @Test("a COPY the server stops reading part-way fails the write at the timeout without taking the process down; the batch is stored on the next try")
+    func copyOutlastsTimeout() throws {
+        let fixture = try StoreUnderTest(.postgres)
+        let store = try PostgresStore(location: fixture.location, timeout: .seconds(2), logger: Logger(label: "test"))
+        defer { store.close() }
+        let run = try store.beginRun(node: "n1", startedAt: Events.at(0))
+        // Creates the day's partition, which the probe then locks: the server takes that lock
+        // only when the COPY routes its first row there, after the COPY has begun.
+        try store.write(fold([Events.session(at: Events.at(10), sourcePort: 1)]), node: "n1", run: run)
+        let probe = try fixture.probe()
+        _ = try probe.rows("BEGIN")
+        _ = try probe.rows("LOCK TABLE checkins_20240310 IN ACCESS EXCLUSIVE MODE")
+        // Enough rows (about 1.4 MB) to fill the socket's buffers: the COPY is still sending
+        // when the timeout comes, which is when postgres-nio must not be closed under it.
+        let batch = fold((0..<4096).map { Events.session(at: Events.at(20), source: "203.0.113.9", sourcePort: UInt16(2000 + $0)) })
+        #expect(throws: PostgresStoreError.self) { try store.write(batch, node: "n1", run: run) }
+        _ = try probe.rows("COMMIT")
+        try store.write(batch, node: "n1", run: run)
+        #expect(try probe.integer("SELECT count(*) FROM checkins") == 4097)
+    }
+
     @Test("a write that fails part-way stores none of the batch; the same batch retried is stored once")
     func failedWriteRollsBack() throws {
         let fixture = try StoreUnderTest(.postgres)

@@ -363,6 +363,13 @@ struct StoreReplayTwiceTests {
         ])
         #expect(try probe.rows("SELECT name FROM checkins WHERE src_port = 1") == [[.text("c2.example")]])
         #expect(try probe.integrity() == "ok")
+
+        // A replay large enough that the store is still receiving when it meets the stored
+        // keys (the first two rows), and the store usable for the next batch.
+        let many = (0..<2000).map { Events.session(at: Events.at(13), sourcePort: UInt16(10_000 + $0)) }
+        try store.write(fold(first + many), node: "n1", run: run)
+        try store.write(fold([Events.session(at: Events.at(14), sourcePort: 4)]), node: "n1", run: run)
+        #expect(try probe.rows("SELECT count(*), sum(count) FROM checkins") == [[.integer(2004), .integer(2008)]])
     }
 }
 

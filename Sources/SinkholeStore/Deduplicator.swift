@@ -115,12 +115,14 @@ public struct Deduplicator: Sendable {
 
     private mutating func familyIndex(_ family: BoundedBytes<32>) -> UInt32 {
         if family == lastFamily.name { return lastFamily.index }
-        let index = familyIndexes[family] ?? {
-            let new = UInt32(familyNames.count)
+        let index: UInt32
+        if let known = familyIndexes[family] {
+            index = known
+        } else {
+            index = UInt32(familyNames.count)
             familyNames.append(family)
-            familyIndexes[family] = new
-            return new
-        }()
+            familyIndexes[family] = index
+        }
         lastFamily = (family, index)
         return index
     }
@@ -325,30 +327,20 @@ public struct Deduplicator: Sendable {
         // writer's single largest cost after SQLite (measured with perf).
         var bytes: [UInt8] = []
         bytes.reserveCapacity(112)
-        func number(_ value: Int64) {
-            if value < 0 { bytes.append(UInt8(ascii: "-")) }
-            var magnitude = value.magnitude
-            let start = bytes.count
-            repeat {
-                bytes.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
-                magnitude /= 10
-            } while magnitude > 0
-            bytes[start...].reverse()
-        }
-        number(start.microseconds)
+        bytes.appendDecimal(start.microseconds)
         bytes.append(UInt8(ascii: "-"))
         bytes += key.transport.name.utf8
         bytes.append(UInt8(ascii: "-"))
         bytes += key.source.description.utf8
         bytes.append(UInt8(ascii: "-"))
-        number(Int64(key.sourcePort))
+        bytes.appendDecimal(Int64(key.sourcePort))
         bytes.append(UInt8(ascii: "-"))
         bytes += key.destination.description.utf8
         bytes.append(UInt8(ascii: "-"))
-        number(Int64(key.destinationPort))
+        bytes.appendDecimal(Int64(key.destinationPort))
         if key.requestIndex > 0 {
             bytes.append(UInt8(ascii: "-"))
-            number(Int64(key.requestIndex))
+            bytes.appendDecimal(Int64(key.requestIndex))
         }
         return String(decoding: bytes, as: UTF8.self)
     }

@@ -103,18 +103,7 @@ struct CopyText {
 
     mutating func integer(_ value: Int64) {
         separate()
-        if value < 0 { bytes.append(UInt8(ascii: "-")) }
-        digits(value.magnitude)
-    }
-
-    private mutating func digits(_ value: UInt64) {
-        var magnitude = value
-        let start = bytes.count
-        repeat {
-            bytes.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
-            magnitude /= 10
-        } while magnitude > 0
-        bytes[start...].reverse()
+        bytes.appendDecimal(value)
     }
 
     /// An address as its text: IPv4 written digit by digit (two per row, the common case),
@@ -123,7 +112,7 @@ struct CopyText {
         guard let v4 = address.ipv4Value else { return text(address.description) }
         separate()
         for shift in [UInt32(24), 16, 8, 0] {
-            digits(UInt64((v4 >> shift) & 0xff))
+            bytes.appendDecimal(UInt64((v4 >> shift) & 0xff))
             if shift != 0 { bytes.append(UInt8(ascii: ".")) }
         }
     }
@@ -131,12 +120,7 @@ struct CopyText {
     /// Lowercase hex of the bytes as text (a digest); empty for none.
     mutating func hex<let n: Int>(_ value: BoundedBytes<n>) {
         separate()
-        value.withBytes { raw in
-            for byte in raw {
-                bytes.append(Self.hexDigits[Int(byte >> 4)])
-                bytes.append(Self.hexDigits[Int(byte & 0xf)])
-            }
-        }
+        value.withBytes { bytes.appendLowercaseHex($0) }
     }
 
     mutating func text(_ value: String) {
@@ -157,12 +141,7 @@ struct CopyText {
         bytes.append(UInt8(ascii: "\\"))
         bytes.append(UInt8(ascii: "\\"))
         bytes.append(UInt8(ascii: "x"))
-        value.withBytes { raw in
-            for byte in raw {
-                bytes.append(Self.hexDigits[Int(byte >> 4)])
-                bytes.append(Self.hexDigits[Int(byte & 0xf)])
-            }
-        }
+        value.withBytes { bytes.appendLowercaseHex($0) }
     }
 
     private mutating func escape(_ utf8: UnsafeBufferPointer<UInt8>) {
@@ -180,6 +159,4 @@ struct CopyText {
             }
         }
     }
-
-    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 }

@@ -298,10 +298,9 @@ public final class SQLiteStore: CheckInStore, @unchecked Sendable {
 
     /// Lowercase hex of a digest; empty for none.
     static func hex(_ digest: BoundedBytes<32>) -> String {
-        let digits = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []
         out.reserveCapacity(64)
-        digest.withBytes { for b in $0 { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 0xf)]) } }
+        digest.withBytes { out.appendLowercaseHex($0) }
         return String(decoding: out, as: UTF8.self)
     }
 

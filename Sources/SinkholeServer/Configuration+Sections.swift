@@ -301,9 +301,10 @@ extension ConfigurationReader {
 
     mutating func writer(_ value: Node, _ path: String) -> Config.Writer {
         var writer = Config.Writer()
-        for (key, value, path) in fields(value, path, allowed: ["batch_size", "flush_interval_ms", "session_window_s", "spill_batches"]) {
+        for (key, value, path) in fields(value, path, allowed: ["batch_size", "dns_batch_size", "flush_interval_ms", "session_window_s", "spill_batches"]) {
             switch key {
-            case "batch_size": if let v = int(value, path, 1...Self.maxCount) { writer.batchSize = v }
+            case "batch_size": if let v = int(value, path, 1...Writer.Configuration.maximumBatchSize) { writer.batchSize = v }
+            case "dns_batch_size": if let v = int(value, path, 1...Writer.Configuration.maximumBatchSize) { writer.dnsBatchSize = v }
             case "flush_interval_ms": if let v = int(value, path, 1...3_600_000) { writer.flushIntervalMS = v }
             case "spill_batches": if let v = int(value, path, 1...4096) { writer.spillBatches = v }
             default: if let v = int(value, path, 0...86_400) { writer.sessionWindowS = v }

@@ -202,14 +202,17 @@ public struct SinkholeConfiguration: Sendable, Equatable {
 
     /// The deduplicating writer.
     public struct Writer: Sendable, Equatable {
+        /// Check-in rows a batch holds at most.
         public var batchSize: Int = 4096
+        /// DNS query rows a batch holds at most (`Writer.Configuration.dnsBatchSize`: when to raise it).
+        public var dnsBatchSize: Int = 4096
         public var flushIntervalMS: Int = 1000
         /// Events with the same 5-tuple inside this many seconds merge into one row; 0 merges only
         /// events stamped in the same microsecond (the same packet seen twice).
         public var sessionWindowS: Int = 120
         /// Batches held in memory while the store refuses them (PostgreSQL down, a full
-        /// disk), each up to `batchSize` rows (about 2 MiB at 4096): 16 keeps a minute or more
-        /// of a busy sinkhole's rows before the rings fill and drops are counted.
+        /// disk), each up to `batchSize` check-in rows and `dnsBatchSize` DNS rows: 16 keeps a
+        /// minute or more of a busy sinkhole's rows before the rings fill and drops are counted.
         public var spillBatches: Int = 16
         public init() {}
     }

@@ -44,6 +44,7 @@ public struct Replay: Sendable {
         let ring = registry.register(name: "replay")
         let writer = Writer(
             configuration: .init(node: configuration.node, batchSize: configuration.writer.batchSize,
+                                 dnsBatchSize: configuration.writer.dnsBatchSize,
                                  flushInterval: .milliseconds(configuration.writer.flushIntervalMS),
                                  sessionWindowSeconds: configuration.writer.sessionWindowS),
             rings: registry, store: store, logger: logger)

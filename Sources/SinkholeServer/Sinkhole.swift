@@ -254,7 +254,7 @@ public final class Sinkhole: Sendable {
                                                     "ring.slot_bytes": "\(MemoryLayout<CheckIn>.stride)"])
         var writerConfiguration = Writer.Configuration(
             node: configuration.node, batchSize: configuration.writer.batchSize,
-            flushInterval: .milliseconds(configuration.writer.flushIntervalMS),
+            dnsBatchSize: configuration.writer.dnsBatchSize, flushInterval: .milliseconds(configuration.writer.flushIntervalMS),
             sessionWindowSeconds: configuration.writer.sessionWindowS,
             retention: Retention(checkinsDays: configuration.store.retentionDays.checkins,
                                  infectionsDays: configuration.store.retentionDays.infections,

@@ -1,7 +1,8 @@
 import SinkholeCore
 
-/// Where check-ins end up. The writer is the only caller, from its own thread; the rest of the
-/// sinkhole does not know which store is in use.
+/// Where check-ins end up. The writer is the only caller, from one thread at a time (its own,
+/// or its commit thread for `write`); the rest of the sinkhole does not know which store is in
+/// use.
 public protocol CheckInStore: AnyObject, Sendable {
     /// Records the start of a run of this node and returns its id; the run's counters are
     /// updated by every later `write`.

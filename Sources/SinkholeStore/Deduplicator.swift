@@ -51,10 +51,10 @@ public struct Deduplicator: Sendable {
         sessions.reserveCapacity(1 << 16)
     }
 
-    /// Rows the next batch will write to `checkins` and `dns_queries`: what a commit costs.
-    /// Events that fold into a row already pending add none (an `infections` row follows its
-    /// session's check-in row, so it is not counted apart).
-    public var pendingRows: Int { batch.checkIns.count + batch.dnsQueries.count }
+    /// Rows the next batch will write to `checkins` and to `dns_queries`: what a commit costs,
+    /// each bounded by the writer. Events that fold into a row already pending add none (an
+    /// `infections` row follows its session's check-in row, so it is not counted apart).
+    public var pendingRows: (checkIns: Int, dnsQueries: Int) { (batch.checkIns.count, batch.dnsQueries.count) }
 
     /// Sessions still open (for tests and metrics).
     public var openSessions: Int { sessions.count }

@@ -12,16 +12,18 @@ import Synchronization
 /// `SQLiteStore` merges them, so any number of nodes can write the same tables (sessions a
 /// batch opens are copied in without a merge: `writeCheckIns`).
 ///
-/// `CheckInStore` is synchronous and called from the writer thread; postgres-nio is not. The
-/// store owns one `PostgresConnection` on its own one-thread event loop group and the writer
-/// thread waits for each statement on a semaphore with a timeout: the writer thread is not an
-/// event loop, so waiting there blocks nothing else, and no event loop ever waits.
+/// `CheckInStore` is synchronous and called from the writer's threads; postgres-nio is not. The
+/// store owns one `PostgresConnection` on its own one-thread event loop group and the calling
+/// thread (the writer's commit thread, or the writer's own) waits for each statement on a
+/// semaphore with a timeout: neither is an event loop, so waiting there blocks nothing else,
+/// and no event loop ever waits.
 ///
 /// Any failure (a dropped connection, a timeout, a refused statement) closes the connection
 /// and throws, so the writer's retry with backoff takes over; the next attempt connects again.
 /// A batch is one transaction, so a retried batch is stored once.
-// @unchecked Sendable: the writer owns the store and calls it from one thread at a time (under
-// the writer's lock), as for SQLiteStore; the mutable state below is touched only by that caller.
+// @unchecked Sendable: the writer owns the store and calls it from one thread at a time (its
+// own under its lock, or its commit thread, handed each batch through a semaphore), as for
+// SQLiteStore; the mutable state below is touched only by that caller.
 public final class PostgresStore: CheckInStore, @unchecked Sendable {
     /// Tables' retention in days; nil keeps a table forever.
     public struct Retention: Sendable, Equatable {

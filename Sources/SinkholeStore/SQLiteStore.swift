@@ -7,7 +7,8 @@ import SinkholeCore
 /// WAL with `synchronous=NORMAL`: a killed process loses nothing committed and never corrupts
 /// the file; only a power cut can lose the last few batches (and still does not corrupt).
 // @unchecked Sendable: the writer owns the store and calls it from one thread at a time
-// (under the writer's lock); the SQLite handle is opened NOMUTEX for that reason.
+// (its own under its lock, or its commit thread, handed each batch through a semaphore); the
+// SQLite handle is opened NOMUTEX for that reason.
 public final class SQLiteStore: CheckInStore, @unchecked Sendable {
     private let db: SQLiteConnection
     private let insertCheckIn: SQLiteStatement

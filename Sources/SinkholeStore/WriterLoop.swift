@@ -15,9 +15,10 @@ struct WriterLoop: ~Copyable {
     private var run: Int64 = 0
     /// Counters of the last committed batch.
     private(set) var committed = RunCounters()
-    /// Batches formed but not committed, oldest first: the head is the one the store refused
-    /// and is retried with backoff; the writer goes on draining into new batches behind it
-    /// until `spillBatches` wait, then leaves events in the rings. Committed strictly in order:
+    /// Batches formed but not committed, oldest first: the head is the one being committed
+    /// (in flight on the commit thread), or the one the store refused, retried with backoff;
+    /// the writer goes on draining into new batches behind a refused one until `spillBatches`
+    /// wait, then leaves events in the rings. Committed strictly in order:
     /// each batch's counters are the run's totals after it, which a retried batch's store
     /// compares to tell a lost COMMIT answer from a failed write.
     /// `drainedSince`: when the batch's oldest event was drained (writer clock).
@@ -46,6 +47,13 @@ struct WriterLoop: ~Copyable {
     private var changed = false
     /// The head of `spill` was refused at least once: the next attempt is a retry.
     private var headRefused = false
+    /// Set by `Writer.start()`: the head of `spill` is committed there while this thread folds
+    /// the next batch. Nil when a test drives the writer by hand, so that a pass returns with
+    /// its batch committed.
+    private var committer: CommitThread?
+    /// When the commit in flight on `committer` began (`Heartbeat.now()`); nil when none is.
+    /// While one is, the head of `spill` belongs to it.
+    private(set) var commitStartedAt: UInt64?
     private var traffic: TrafficSummary
     /// The summary folded a batch since it was last published.
     private var trafficChanged = false
@@ -78,19 +86,28 @@ struct WriterLoop: ~Copyable {
         run = try store.beginRun(node: configuration.node, startedAt: clock())
     }
 
+    /// From now on batches are committed on a thread of their own (`CommitThread`).
+    mutating func commitOnThreadOfItsOwn() {
+        guard committer == nil else { return }
+        committer = CommitThread(store: store)
+    }
+
     /// Drains what the rings hold (up to a batch) and commits when a batch is due.
     /// Returns the number of events drained.
     mutating func pass(final: Bool) -> Int {
         let now = clock()
         let rolled = traffic.roll(to: now)
         defer { publish(now: now, rolled: rolled) }
+        collect(wait: final)
         if !spill.isEmpty {
-            if now >= retryAt || final || retryAt.microseconds - now.microseconds > Self.maximumBackoff {
+            // Nothing in flight and a batch waiting: the store refused it.
+            if commitStartedAt == nil,
+               now >= retryAt || final || retryAt.microseconds - now.microseconds > Self.maximumBackoff {
                 commitSpill(now: now)
                 return 0
             }
             // Full: events stay in the rings, whose producers count what they must drop.
-            if spill.count >= max(configuration.spillBatches, 1) { return 0 }
+            if headRefused && spill.count >= max(configuration.spillBatches, 1) { return 0 }
         }
         var offered = 0
         var dropped = 0
@@ -108,10 +125,10 @@ struct WriterLoop: ~Copyable {
             dropped += counts.dropped
             // Bounded by rows, not events: a flood of repeats folds into rows already pending
             // and costs the store nothing more, so the writer keeps draining it. Each event adds
-            // at most one row, so a drain of `room` events cannot overshoot the batch.
+            // at most one row of one kind, so a drain of `room` events overshoots neither bound.
             var left = counts.inFlight
             while left > 0 {
-                let room = configuration.batchSize - deduplicator.pendingRows
+                let room = roomInBatch
                 guard room > 0 else { break }
                 let taken = ring.drain(maximum: min(left, room)) { event in
                     if event.time > latestEvent { latestEvent = event.time }
@@ -129,11 +146,22 @@ struct WriterLoop: ~Copyable {
         }
         // A wall clock stepped backwards (NTP) counts as due: otherwise nothing would be
         // flushed on time until the clock caught up again.
-        let due = deduplicator.pendingRows >= configuration.batchSize
+        let full = roomInBatch == 0
+        let due = full
             || now.microseconds - lastFlush.microseconds >= Self.microseconds(configuration.flushInterval)
             || now < lastFlush
             || final
-        if due && (deduplicator.pendingEvents > 0 || offered != committed.offered || final) {
+        // The next batch is formed once the one in flight is committed, so no more than two
+        // (committing, folding) are held. One due by time waits for a later pass, the writer
+        // draining meanwhile; a full one waits here: the store sets the pace.
+        if due && commitStartedAt != nil && !full && !final {
+            // Formed on the first pass after the commit in flight is done.
+        } else if due && (deduplicator.pendingEvents > 0 || offered != committed.offered || final) {
+            collect(wait: true)
+            // Refused in flight with the spill full: the rows wait in the deduplicator, and the
+            // next pass drains nothing more (as for a batch refused before this one was due).
+            if !final && headRefused && spill.count >= max(configuration.spillBatches, 1) { return drained }
+            if committer != nil && !final && spill.isEmpty { sweepStep(now: now) }
             var (batch, events) = deduplicator.takeBatch(now: max(latestEvent, UTCTime(microseconds: 0)))
             batch.counters = RunCounters(offered: offered, stored: committed.stored + spilledEvents + events, dropped: dropped)
             if final { batch.finishedAt = now }
@@ -160,6 +188,19 @@ struct WriterLoop: ~Copyable {
         return drained
     }
 
+    /// Events the batch being folded can take; 0 when it is full. A check-in row fills
+    /// 1/`batchSize` of a batch and a DNS row 1/`dnsBatchSize` (counted in units of
+    /// 1/(batchSize × dnsBatchSize)), and each event adds at most one row: as many events as
+    /// could all be check-in rows or all DNS rows without overfilling it, and at least one
+    /// while any room is left, so the last row may overfill it by less than a row.
+    private var roomInBatch: Int {
+        let (checkInBound, dnsBound) = (configuration.batchSize, configuration.dnsBatchSize)
+        let pending = deduplicator.pendingRows
+        let left = checkInBound * dnsBound - pending.checkIns * dnsBound - pending.dnsQueries * checkInBound
+        guard left > 0 else { return 0 }
+        return max(1, left / max(checkInBound, dnsBound))
+    }
+
     /// Publishes the statistics when anything changed, and the traffic summary on a day roll
     /// or when it changed and a second has passed since the last time (writer clock; a clock
     /// stepped back counts as due). The snapshot sorts the top lists, so not on every batch.
@@ -175,7 +216,8 @@ struct WriterLoop: ~Copyable {
 
     private mutating func publishStatistics() {
         statistics.counters = committed
-        statistics.spillBatches = spill.count
+        // A batch in flight that the store has not refused is not spilled: it is being committed.
+        statistics.spillBatches = spill.count - (commitStartedAt != nil && !headRefused ? 1 : 0)
         statistics.pendingEvents = deduplicator.pendingEvents + spilledEvents
         // A batch of counters only (drops, the final one) holds no event to wait for.
         statistics.pendingSince = spill.first { $0.events > 0 }?.drainedSince ?? foldingSince
@@ -219,21 +261,56 @@ struct WriterLoop: ~Copyable {
     static let sweepInterval: Int64 = 3_600_000_000
 
     /// Commits the spilled batches in order, each in its own transaction, until the store
-    /// refuses one (kept at the head, retried after the backoff) or none is left.
+    /// refuses one (kept at the head, retried after the backoff) or none is left. With a
+    /// commit thread, the head is handed to it and this returns at once: `collect` takes the
+    /// outcome and hands over the next.
     private mutating func commitSpill(now: UTCTime) {
+        precondition(commitStartedAt == nil, "a commit started while another is in flight")
         while !spill.isEmpty {
             if headRefused { statistics.retries += 1 }
+            if let committer {
+                commitStartedAt = Heartbeat.now()
+                committer.start(spill[0].batch, node: configuration.node, run: run)
+                return
+            }
             let started = ContinuousClock.now
+            let outcome: Result<Duration, any Error>
             do {
                 // Passed from its place in `spill`, not copied out: once removed, the batch is
                 // the only holder of its rows and `recycle` can keep their memory.
                 try store.write(spill[0].batch, node: configuration.node, run: run)
+                outcome = .success(ContinuousClock.now - started)
             } catch {
-                refused(error, now: now)
-                publishStatistics()
-                return
+                outcome = .failure(error)
             }
-            configuration.batchDuration?(ContinuousClock.now - started)
+            guard settle(outcome, now: now) else { return }
+        }
+    }
+
+    /// Takes the outcome of the commit in flight, if there is one and it is done (`wait`:
+    /// waits for it), and hands the next waiting batch over when the store took this one.
+    private mutating func collect(wait: Bool) {
+        guard commitStartedAt != nil, let committer else { return }
+        guard let outcome = committer.outcome(wait: wait) else { return }
+        commitStartedAt = nil
+        // The writer's clock now, not the pass's: the backoff runs from the refusal.
+        let now = clock()
+        if settle(outcome, now: now) && !spill.isEmpty {
+            commitSpill(now: now)
+            // `settle` published the next batch as spilled; in flight now, it is not.
+            changed = true
+        }
+    }
+
+    /// Books the outcome of writing the head of `spill`; returns whether it was committed.
+    private mutating func settle(_ outcome: Result<Duration, any Error>, now: UTCTime) -> Bool {
+        switch outcome {
+        case .failure(let error):
+            refused(error, now: now)
+            publishStatistics()
+            return false
+        case .success(let duration):
+            configuration.batchDuration?(duration)
             headRefused = false
             var done = spill.removeFirst()
             committed = done.batch.counters
@@ -249,6 +326,7 @@ struct WriterLoop: ~Copyable {
             }
             // After each commit, not once per pass: `committedCounters` moves as the store does.
             publishStatistics()
+            return true
         }
     }
 
@@ -270,6 +348,11 @@ struct WriterLoop: ~Copyable {
     /// Drains every ring to empty, commits the final batch (with the finish time and the last
     /// counters, even if it has no rows) and closes the store. Producers must have stopped.
     mutating func finish() -> Writer.Outcome {
+        // The end is committed on this thread: the commits in flight are waited for (each
+        // hands over the next) and the commit thread is let go.
+        while commitStartedAt != nil { collect(wait: true) }
+        committer?.stop()
+        committer = nil
         let deadline = clock().microseconds + Self.microseconds(configuration.finalRetryLimit)
         while true {
             if let newest = spill.last {
@@ -288,7 +371,8 @@ struct WriterLoop: ~Copyable {
             _ = pass(final: last)
             if last && spill.isEmpty { break }
         }
-        let lost = rings.totals.inFlight + spilledEvents
+        // Folded but not yet in a batch, too: drained while an earlier batch was refused.
+        let lost = rings.totals.inFlight + spilledEvents + deduplicator.pendingEvents
         if lost > 0 {
             logger.critical("store still failing at shutdown; events not stored", metadata: ["events.lost": "\(lost)"])
         }

@@ -19,6 +19,26 @@ struct TopCountsTests {
         #expect(top.top(0).isEmpty)
     }
 
+    @Test("top(n) picks what a full sort by count, then key, would put first, ties included")
+    func topMatchesFullSort() {
+        var rng = SplitMix64(seed: 0x70F)
+        var top = TopCounts<UInt32>(capacity: 256)
+        var truth: [UInt32: Int] = [:]
+        // 200 keys under capacity, so every count is exact; small weights make many ties.
+        for _ in 0..<5_000 {
+            let key = UInt32(rng.next() % 200)
+            let weight = Int(rng.next() % 3) + 1
+            top.add(key, weight)
+            truth[key, default: 0] += weight
+        }
+        let expected = truth.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+        for n in [1, 2, 10, 199, 200, 500] {
+            let got = top.top(n)
+            #expect(got.map(\.key) == expected.prefix(n).map(\.key), "n = \(n)")
+            #expect(got.map(\.count) == expected.prefix(n).map(\.value), "n = \(n)")
+        }
+    }
+
     @Test("a skewed stream of 1M check-ins over 10k keys: the true top 10 is recovered, within the error bound")
     func skewedStream() {
         let distinct = 10_000

@@ -81,6 +81,7 @@ let badConfigurations: [BadConfiguration] = [
     .init("ipv6 prefix over 128", "dns: {rate_limit: {ipv6_prefix: 129}}", 1, 33, "dns.rate_limit.ipv6_prefix",
           "from 0 to 128"),
     .init("zero batch size", "writer: {batch_size: 0}", 1, 22, "writer.batch_size", "0 is out of range"),
+    .init("zero DNS batch size", "writer: {dns_batch_size: 0}", 1, 26, "writer.dns_batch_size", "0 is out of range"),
     .init("zero ring memory", "ring: {memory_mb: 0}", 1, 19, "ring.memory_mb", "0 is out of range"),
     .init("HTTP status below 100", "http: {response: {status: 99}}", 1, 27, "http.response.status", "from 200 to 599"),
     .init("HTTP 1xx as the final status", "http: {response: {status: 101}}", 1, 27, "http.response.status", "from 200 to 599"),

@@ -104,8 +104,8 @@ struct ConfigurationTests {
         #expect(config.capture.interface == nil && config.capture.filter == nil)
         #expect(config.capture.bufferMB == 64 && config.capture.snaplen == 2048)
         #expect(config.ring.memoryMB == 64)
-        #expect([config.writer.batchSize, config.writer.flushIntervalMS, config.writer.sessionWindowS, config.writer.spillBatches]
-                == [4096, 1000, 120, 16] as [Int])
+        #expect([config.writer.batchSize, config.writer.dnsBatchSize, config.writer.flushIntervalMS, config.writer.sessionWindowS,
+                 config.writer.spillBatches] == [4096, 4096, 1000, 120, 16] as [Int])
         #expect(config.store.sqlite == "/var/lib/sinkhole/checkins.db" && config.store.postgres == nil)
         let days = config.store.retentionDays
         #expect([days.checkins, days.infections, days.dnsQueries] == [30, 400, 30] as [Int])
@@ -140,7 +140,7 @@ struct ConfigurationTests {
     func partialSections() throws {
         let yaml = """
             dns: {ttl: 60, rate_limit: {slip: 0}}
-            writer: {batch_size: 10, spill_batches: 3}
+            writer: {batch_size: 10, spill_batches: 3, dns_batch_size: 50000}
             store: {postgres: "postgres://sinkhole@db/sinkhole"}
             feeds: {ignore: ["192.0.2.0/24", "2001:db8:100::/40"]}
             families:
@@ -152,6 +152,7 @@ struct ConfigurationTests {
         #expect(config.dns.ttl == 60 && config.dns.listen == SinkholeConfiguration.DNS().listen)
         #expect(config.dns.rateLimit.slip == 0 && config.dns.rateLimit.responsesPerSecond == 20)
         #expect(config.writer.batchSize == 10 && config.writer.flushIntervalMS == 1000 && config.writer.spillBatches == 3)
+        #expect(config.writer.dnsBatchSize == 50_000)
         #expect(config.store.postgres == "postgres://sinkhole@db/sinkhole")
         #expect(config.store.sqlite == "/var/lib/sinkhole/checkins.db")
         #expect(config.feeds.ignore.map(\.description) == ["192.0.2.0/24", "2001:db8:100::/40"])

@@ -18,7 +18,9 @@ final class WriterHarness {
 
     static let quiet = Logger(label: "sinkhole.store.tests", factory: { _ in SwiftLogNoOpLogHandler() })
 
-    init(slotsPerRing: Int = 16, batchSize: Int = 8, flushInterval: Duration = .seconds(1),
+    /// `dnsBatchSize` defaults to `batchSize`: the small batches most tests set are filled by
+    /// whichever rows they push, DNS queries included.
+    init(slotsPerRing: Int = 16, batchSize: Int = 8, dnsBatchSize: Int? = nil, flushInterval: Duration = .seconds(1),
          finalRetryLimit: Duration = .seconds(10), clock: FakeClock = FakeClock(),
          retention: Retention? = nil, retentionStepRows: Int = 5_000, spillBatches: Int = 1,
          wrap: (any CheckInStore) -> any CheckInStore = { $0 }) throws {
@@ -29,7 +31,8 @@ final class WriterHarness {
         self.clock = clock
         sqlite = try SQLiteStore(path: dir.path())
         let store = wrap(RunBeginningStore(sqlite, startedAt: clock.time))
-        var configuration = Writer.Configuration(node: "test-node", batchSize: batchSize, flushInterval: flushInterval,
+        var configuration = Writer.Configuration(node: "test-node", batchSize: batchSize, dnsBatchSize: dnsBatchSize ?? batchSize,
+                                                 flushInterval: flushInterval,
                                                  sessionWindowSeconds: 120, finalRetryLimit: finalRetryLimit,
                                                  retention: retention)
         configuration.retentionStepRows = retentionStepRows

@@ -62,7 +62,8 @@ final class StatisticsHarness {
         ring = rings.register(name: "eventloop-0")
         self.clock = clock
         store = SwitchedStore(RunBeginningStore(try SQLiteStore(path: dir.path()), startedAt: clock.time))
-        var configuration = Writer.Configuration(node: "test-node", batchSize: batchSize, flushInterval: .seconds(1))
+        var configuration = Writer.Configuration(node: "test-node", batchSize: batchSize, dnsBatchSize: batchSize,
+                                                 flushInterval: .seconds(1))
         configuration.spillBatches = spillBatches
         let durations = Recorded<Duration>()
         self.durations = durations

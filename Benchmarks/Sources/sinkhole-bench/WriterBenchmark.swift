@@ -19,8 +19,8 @@ struct WriterWorkload: Sendable {
     var count: Int
     var table: String
     var event: @Sendable (Int) -> CheckIn
-    /// `writer.batch_size`: the server's default unless the workload says otherwise.
-    var batchSize = Writer.Configuration(node: "").batchSize
+    /// `writer.dns_batch_size`: the server's default unless the workload says otherwise.
+    var dnsBatchSize = Writer.Configuration(node: "").dnsBatchSize
 }
 
 /// Pushes the whole workload into a ring first, then times the real `Writer` thread
@@ -53,7 +53,8 @@ func runWriter(_ workload: WriterWorkload, store: any CheckInStore, timeLimit: D
 
     var logger = Logger(label: "sinkhole-bench")
     logger.logLevel = .warning
-    let writer = Writer(configuration: .init(node: "bench", batchSize: workload.batchSize), rings: rings, store: store, logger: logger)
+    // The server's defaults (`writer.batch_size`, the flush interval) but for the DNS bound.
+    let writer = Writer(configuration: .init(node: "bench", dnsBatchSize: workload.dnsBatchSize), rings: rings, store: store, logger: logger)
 
     let clock = ContinuousClock()
     let start = clock.now

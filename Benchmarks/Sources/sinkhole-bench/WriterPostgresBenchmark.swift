@@ -39,8 +39,8 @@ enum PostgresWriterBenchmark {
             (WriterWorkload(name: "100:1 DNS, repeats spread over the run", count: dnsKeys * DNSWorkload.repeats, table: "dns_queries",
                             event: { DNSWorkload.event($0, keys: dnsKeys, spread: true) }),
              .dnsQueries, 200_000, "events/s"),
-            (WriterWorkload(name: "100:1 DNS, repeats spread over the run, batch_size 32768", count: dnsKeys * DNSWorkload.repeats,
-                            table: "dns_queries", event: { DNSWorkload.event($0, keys: dnsKeys, spread: true) }, batchSize: 32_768),
+            (WriterWorkload(name: "100:1 DNS, repeats spread over the run, dns_batch_size 32768", count: dnsKeys * DNSWorkload.repeats,
+                            table: "dns_queries", event: { DNSWorkload.event($0, keys: dnsKeys, spread: true) }, dnsBatchSize: 32_768),
              .dnsQueries, 200_000, "events/s"),
         ]
         var results: [Result] = []

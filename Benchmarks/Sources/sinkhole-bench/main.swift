@@ -104,8 +104,8 @@ if which == "all" || which == "writer" {
         (WriterWorkload(name: "100:1 DNS, repeats spread over the run", count: dnsKeys * DNSWorkload.repeats, table: "dns_queries",
                         event: { DNSWorkload.event($0, keys: dnsKeys, spread: true) }),
          { try RawAnchor.dnsQueries(keys: dnsKeys, path: $0) }, 500_000, "events/s"),
-        (WriterWorkload(name: "100:1 DNS, repeats spread over the run, batch_size 32768", count: dnsKeys * DNSWorkload.repeats,
-                        table: "dns_queries", event: { DNSWorkload.event($0, keys: dnsKeys, spread: true) }, batchSize: 32_768),
+        (WriterWorkload(name: "100:1 DNS, repeats spread over the run, dns_batch_size 32768", count: dnsKeys * DNSWorkload.repeats,
+                        table: "dns_queries", event: { DNSWorkload.event($0, keys: dnsKeys, spread: true) }, dnsBatchSize: 32_768),
          { try RawAnchor.dnsQueries(keys: dnsKeys, path: $0) }, 500_000, "events/s"),
     ]
     print("| writer workload | events | rows stored | seconds | events/s | rows/s | raw INSERT rows/s (anchor) | writer ÷ raw (rows/s) |")

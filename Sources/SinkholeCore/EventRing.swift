@@ -156,8 +156,10 @@ import Glibc
 
 extension EventRing {
     /// How long a producer waits on a full ring for a consumer that takes nothing, before it
-    /// counts the event as dropped: longer than a healthy writer's slowest commit, so only a
-    /// writer that is really stalled (a failing store, retrying) makes producers drop.
+    /// counts the event as dropped (at least: it is counted in short sleeps): longer than a
+    /// healthy writer's commit at the default batch sizes, so only a writer that is really
+    /// stalled (a failing store, retrying) makes producers drop. A writer waiting for a commit
+    /// of much larger batches (`writer.dns_batch_size`) can outlast it when it cannot keep up.
     public static var stallMicroseconds: Int { 250_000 }
 
     /// Pushes `element`, waiting while the ring is full and the consumer keeps draining it;

@@ -11,8 +11,8 @@
 /// exceeds `N / capacity` is guaranteed to be tracked. The entries stay in their slots; a binary
 /// min-heap of slot numbers, keyed on count, finds the smallest, so `add` is O(log capacity),
 /// moves 4-byte slot numbers rather than entries (a seized name's key is ~300 bytes), hashes
-/// the key once (three times when it evicts another), and allocates only while the table first
-/// fills. (A heap of the entries themselves, with a dictionary of their positions updated on
+/// the key once for a tracked key (twice for a new one, three times when it evicts another),
+/// and allocates only while the table first fills. (A heap of the entries themselves, with a dictionary of their positions updated on
 /// every swap, cost ~70k instructions per new name under callgrind, more than the rest of a DNS
 /// query's path together.) Inlinable, so each user's module specializes it for its key: left
 /// generic across modules, every heap step looked up the entry type's metadata at run time.
@@ -51,7 +51,7 @@ public struct TopCounts<Key: Hashable & Comparable & Sendable>: Sendable {
 
     @inlinable
     public init(capacity: Int) {
-        precondition(capacity > 0 && capacity <= Int(Int32.max), "TopCounts needs room for at least one key")
+        precondition(capacity > 0 && capacity <= Int(Int32.max), "TopCounts needs room for 1 to Int32.max keys")
         self.capacity = capacity
         entries.reserveCapacity(capacity)
         heap.reserveCapacity(capacity)
@@ -97,8 +97,10 @@ public struct TopCounts<Key: Hashable & Comparable & Sendable>: Sendable {
     /// tracked entry: a snapshot asks for ten of a thousand, every second.
     @inlinable
     public func top(_ n: Int) -> [Entry] {
-        let n = max(n, 0)
+        let n = min(max(n, 0), entries.count)
         guard n > 0 else { return [] }
+        // Most of them: a sort is cheaper than inserting each into a long list.
+        if n > 64 { return Array(entries.sorted(by: Self.ranksBefore).prefix(n)) }
         var best: [Entry] = []
         best.reserveCapacity(n + 1)
         for entry in entries {

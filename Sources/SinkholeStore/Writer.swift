@@ -18,17 +18,19 @@ import Synchronization
 public final class Writer: Sendable {
     public struct Configuration: Sendable {
         public var node: String
-        /// `checkins` rows that fill a batch.
-        public var batchSize: Int
+        /// `checkins` rows that fill a batch (set by `init`, which checks it).
+        public private(set) var batchSize: Int
         /// `dns_queries` rows that fill a batch; with check-in rows in it too, each kind takes its
         /// share (a check-in row 1/`batchSize` of the batch, a DNS row 1/`dnsBatchSize`). A
         /// flood of queries through many resolvers for many names repeats a key only after all
         /// the others, so its repeats fold only in a batch that holds every key: raising this
-        /// alone folds them at a fifth of a check-in row's memory per row (measured in
-        /// Benchmarks/RESULTS.md: 20,480 such keys went in at 7× the rate with 32768). Not by
+        /// alone folds them and leaves check-in batches as they are (a DNS row takes 0.2–0.4 of
+        /// a check-in row's memory; measured in Benchmarks/RESULTS.md: 20,480 such keys went in
+        /// at 5–7× the rate with 32768). Not by
         /// default: a larger batch is a longer commit, and a writer that cannot keep up makes
-        /// the responders wait for it that long, past their patience (then they drop, counted).
-        public var dnsBatchSize: Int
+        /// the responders wait for it that long, past their patience (`EventRing
+        /// .stallMicroseconds`; then they drop, counted).
+        public private(set) var dnsBatchSize: Int
         /// Longest time folded events wait before they are committed.
         public var flushInterval: Duration
         public var sessionWindowSeconds: Int

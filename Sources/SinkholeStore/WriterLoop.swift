@@ -125,7 +125,8 @@ struct WriterLoop: ~Copyable {
             dropped += counts.dropped
             // Bounded by rows, not events: a flood of repeats folds into rows already pending
             // and costs the store nothing more, so the writer keeps draining it. Each event adds
-            // at most one row of one kind, so a drain of `room` events overshoots neither bound.
+            // at most one row of one kind, so a drain of `room` events overfills the batch by
+            // less than a row at most (`roomInBatch`).
             var left = counts.inFlight
             while left > 0 {
                 let room = roomInBatch

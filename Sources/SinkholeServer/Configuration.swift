@@ -212,8 +212,8 @@ public struct SinkholeConfiguration: Sendable, Equatable {
         public var sessionWindowS: Int = 120
         /// Batches held in memory while the store refuses them (PostgreSQL down, a full
         /// disk), each up to `batchSize` check-in rows or `dnsBatchSize` DNS rows (or a mix in
-        /// proportion): 16 keeps a
-        /// minute or more of a busy sinkhole's rows before the rings fill and drops are counted.
+        /// proportion): 16 keeps a minute or more of a busy sinkhole's rows before the rings
+        /// fill and drops are counted.
         public var spillBatches: Int = 16
         public init() {}
     }

@@ -12,12 +12,10 @@ extension Array where Element == UInt8 {
         // Digits counted first and written from the last one back into their places: reversing
         // them afterwards went through a slice copy per number, a sixth of a COPY row's cost.
         var digits = 1
-        var bound: UInt64 = 10
-        while value >= bound && digits < 20 {
+        var rest = value / 10
+        while rest > 0 {
             digits += 1
-            let (next, overflow) = bound.multipliedReportingOverflow(by: 10)
-            if overflow { break }
-            bound = next
+            rest /= 10
         }
         let start = count
         append(contentsOf: repeatElement(UInt8(ascii: "0"), count: digits))

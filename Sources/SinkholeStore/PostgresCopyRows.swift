@@ -21,7 +21,7 @@ enum PostgresCopyRows {
         "tls_version", "tls_cipher", "tls_completed", "tcp_flags", "icmp_type", "icmp_code",
     ]
 
-    static func checkIns(_ rows: some Collection<CheckInRow>, node: String) -> ByteBuffer {
+    static func checkIns(_ rows: [CheckInRow], node: String) -> ByteBuffer {
         var out = CopyText(capacity: rows.count * 360)
         for row in rows {
             let c = row.checkIn

@@ -197,12 +197,9 @@ public final class PostgresStore: CheckInStore, @unchecked Sendable {
         assert(Set(rows.map(\.eventID)).count == rows.count, "a batch repeats a check-in's event id")
         // Rows are about 2 KiB: a batch that only opens sessions (or only continues them) is
         // passed on as it is, not copied by a filter.
-        var (opening, merging) = (rows, [CheckInRow]())
-        if !rows.allSatisfy(\.opensSession) {
-            (opening, merging) = rows.contains(where: \.opensSession)
-                ? (rows.filter(\.opensSession), rows.filter { !$0.opensSession })
-                : ([], rows)
-        }
+        let opens = rows.count(where: \.opensSession)
+        var (opening, merging) = opens == rows.count ? (rows, []) : opens == 0 ? ([], rows)
+            : (rows.filter(\.opensSession), rows.filter { !$0.opensSession })
         if !opening.isEmpty {
             try simple("SAVEPOINT opening_sessions")
             do {

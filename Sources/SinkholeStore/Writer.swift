@@ -26,10 +26,9 @@ public final class Writer: Sendable {
         /// the others, so its repeats fold only in a batch that holds every key: raising this
         /// alone folds them and leaves check-in batches as they are (a DNS row takes 0.2–0.4 of
         /// a check-in row's memory; measured in Benchmarks/RESULTS.md: 20,480 such keys went in
-        /// at 5–7× the rate with 32768). Not by
-        /// default: a larger batch is a longer commit, and a writer that cannot keep up makes
-        /// the responders wait for it that long, past their patience (`EventRing
-        /// .stallMicroseconds`; then they drop, counted).
+        /// at 5–7× the rate with 32768). Not by default: a larger batch is a longer commit, and
+        /// a writer that cannot keep up makes the responders wait for it that long, past their
+        /// patience (`EventRing.stallMicroseconds`; then they drop, counted).
         public private(set) var dnsBatchSize: Int
         /// Longest time folded events wait before they are committed.
         public var flushInterval: Duration
@@ -140,11 +139,12 @@ public final class Writer: Sendable {
 
     private func runLoop() {
         while !control.withLock({ $0.stopRequested }) {
-            // A commit stuck in the store holds the heartbeat at its start, though this thread
-            // goes on folding: the watchdog must see the store's thread stuck too.
-            let committing = state.withLock { $0.commitStartedAt }
-            heartbeat.beat(at: min(Heartbeat.now(), committing ?? .max))
-            let idle = state.withLock { $0.pass(final: false) == 0 }
+            let idle = state.withLock { loop in
+                // A commit stuck in the store holds the heartbeat at its start, though this
+                // thread goes on folding: the watchdog must see the store's thread stuck too.
+                heartbeat.beat(at: min(Heartbeat.now(), loop.commitStartedAt ?? .max))
+                return loop.pass(final: false) == 0
+            }
             if idle { Thread.sleep(forTimeInterval: state.withLock { $0.idleSleepSeconds }) }
         }
         let outcome = state.withLock { $0.finish() }

@@ -53,8 +53,7 @@ install_missing "tcpreplay tcpdump iproute2 util-linux sqlite3 python3 procps"
 if [ -n "${SINKHOLE_BIN:-}" ]; then
     bin=$SINKHOLE_BIN
 else
-    swift build -c release --product sinkhole >/dev/null
-    bin=$(swift build -c release --show-bin-path)/sinkhole
+    build_release_sinkhole
 fi
 work=$(mktemp -d)
 pids=()

@@ -46,8 +46,7 @@ callgrind=${CALLGRIND:-1}
 . Benchmarks/lib/setup.sh
 install_missing "nsd knot dnsperf valgrind dnsutils sqlite3 python3 util-linux procps binutils coreutils" "nsd knot"
 
-swift build -c release --product sinkhole >/dev/null
-bin=$(swift build -c release --show-bin-path)/sinkhole
+build_release_sinkhole
 work=$(mktemp -d)
 pids=()
 

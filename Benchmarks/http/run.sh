@@ -43,8 +43,7 @@ callgrind=${CALLGRIND:-1}
 . Benchmarks/lib/setup.sh
 install_missing "wrk nginx valgrind curl sqlite3 python3 util-linux procps binutils coreutils" "nginx"
 
-swift build -c release --product sinkhole >/dev/null
-bin=$(swift build -c release --show-bin-path)/sinkhole
+build_release_sinkhole
 work=$(mktemp -d)
 pids=()
 

@@ -29,6 +29,15 @@ install_missing() {
     fi
 }
 
+# build_release_sinkhole: installs what the build itself needs (the Makefile's PACKAGES hold the
+# same, for `make bench-*`; a script run directly on a fresh machine has not been through `make
+# deps`), builds the release sinkhole and sets `bin` to it.
+build_release_sinkhole() {
+    install_missing "pkg-config libsqlite3-dev libpcap-dev"
+    swift build -c release --product sinkhole >/dev/null
+    bin=$(swift build -c release --show-bin-path)/sinkhole
+}
+
 # free_ports N: N distinct loopback ports, each free for both UDP and TCP when asked.
 free_ports() {
     python3 - "$1" <<'PY'

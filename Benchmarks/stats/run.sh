@@ -18,8 +18,7 @@ dns_rows=${DNS_ROWS:-1000000}
 rounds=${ROUNDS:-3}
 . Benchmarks/lib/setup.sh
 install_missing "sqlite3 python3"
-swift build -c release --product sinkhole >/dev/null
-bin=$(swift build -c release --show-bin-path)/sinkhole
+build_release_sinkhole
 work=$(mktemp -d)
 pid=""
 cleanup() { if [ -n "$pid" ]; then kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi; rm -rf "$work"; }

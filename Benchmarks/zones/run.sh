@@ -11,10 +11,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 count=${1:-1000000}
-# /usr/bin/time (Debian package "time") reads the peak memory; install it when missing.
-[ -x /usr/bin/time ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time; }
-swift build -c release --product sinkhole >/dev/null
-bin=$(swift build -c release --show-bin-path)/sinkhole
+. Benchmarks/lib/setup.sh
+# /usr/bin/time (Debian package "time") reads the peak memory.
+install_missing "time"
+build_release_sinkhole
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 

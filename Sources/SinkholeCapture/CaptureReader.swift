@@ -17,21 +17,37 @@ public struct CaptureReader: Sendable {
 
     /// Counts one frame and returns the check-in it is, if any.
     public mutating func read(_ bytes: PacketBytes, time: UTCTime) -> CheckIn? {
+        var checkIn = CheckIn.empty
+        return read(bytes, time: time, into: &checkIn) ? checkIn : nil
+    }
+
+    /// Counts one frame and makes `checkIn` the check-in it is; false when it is none. Every
+    /// field is set, so `checkIn` may be a ring slot (`EventRing.push(building:overflow:)`).
+    public mutating func read(_ bytes: PacketBytes, time: UTCTime, into checkIn: inout CheckIn) -> Bool {
         counts.packets += 1
         counts.bytes += bytes.count
         guard let link else {
             counts.skippedLinkType += 1
-            return nil
+            return false
         }
         switch PacketDecoder.decode(bytes, link: link) {
         case .undecodable(let reason):
             counts[reason] += 1
-            return nil
+            return false
         case .packet(let packet):
             counts.decoded += 1
-            guard let checkIn = checkIns.checkIn(packet, bytes: bytes, time: time, scratch: &scratch) else { return nil }
+            guard checkIns.fill(&checkIn, from: packet, bytes: bytes, time: time, scratch: &scratch) else { return false }
             counts.events += 1
-            return checkIn
+            return true
+        }
+    }
+
+    /// The live capture's step: reads one frame straight into `ring`'s next free slot, with no
+    /// copy of the 1.7 KiB event on the way. An event the ring has no room for is built in
+    /// `overflow` (the caller's, kept across calls) and counted as dropped.
+    public mutating func read(_ bytes: PacketBytes, time: UTCTime, into ring: EventRing<CheckIn>, overflow: inout CheckIn) {
+        if ring.push(building: { read(bytes, time: time, into: &$0) }, overflow: &overflow) == false {
+            countDrop()
         }
     }
 

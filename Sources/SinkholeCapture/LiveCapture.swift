@@ -81,7 +81,7 @@ public final class LiveCapture: Sendable {
     public var lastReport: Report { state.withLock { $0.last } }
 
     public func start() {
-        let thread = Thread { [self] in
+        SinkholeThread.start(name: "capture-\(settings.interface)") { [self] in
             capture()
             let waiters = state.withLock { state in
                 state.done = true
@@ -90,8 +90,6 @@ public final class LiveCapture: Sendable {
             }
             for waiter in waiters { waiter.resume() }
         }
-        thread.name = "capture-\(settings.interface)"
-        thread.start()
     }
 
     /// Asks the thread to stop; it returns within one read timeout.
@@ -110,6 +108,9 @@ public final class LiveCapture: Sendable {
 
     private func capture() {
         var reader = CaptureReader(dlt: handle.linkType, checkIns: checkIns)
+        // Where a packet is decoded when the ring is full: a dropped event is told from a packet
+        // that is none.
+        var overflow = CheckIn.empty
         let clock = ContinuousClock()
         var nextReport = clock.now + settings.statisticsInterval
         var nextSnapshot = clock.now + settings.snapshotInterval
@@ -121,9 +122,7 @@ public final class LiveCapture: Sendable {
             // stop request and report on time.
             for _ in 0..<Self.packetsPerWake {
                 let next = handle.next { time, bytes, _ in
-                    if let checkIn = reader.read(bytes, time: time), !ring.push(checkIn) {
-                        reader.countDrop()
-                    }
+                    reader.read(bytes, time: time, into: ring, overflow: &overflow)
                 }
                 if case .failed(let error) = next {
                     failure = error

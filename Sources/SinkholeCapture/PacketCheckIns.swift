@@ -43,15 +43,19 @@ public struct PacketCheckIns: Sendable {
     /// The check-in `packet` (read from `bytes`, captured at `time`) is, or nil.
     public func checkIn(_ packet: DecodedPacket, bytes: PacketBytes, time: UTCTime) -> CheckIn? {
         var scratch = Scratch()
-        return checkIn(packet, bytes: bytes, time: time, scratch: &scratch)
+        var checkIn = CheckIn.empty
+        return fill(&checkIn, from: packet, bytes: bytes, time: time, scratch: &scratch) ? checkIn : nil
     }
 
-    /// `checkIn`, with the capture thread's reusable buffers.
-    public func checkIn(_ packet: DecodedPacket, bytes: PacketBytes, time: UTCTime, scratch: inout Scratch) -> CheckIn? {
-        guard addresses.contains(packet.destination) else { return nil }
-        var checkIn = CheckIn(time: time, source: packet.source, sourcePort: packet.sourcePort,
-                              destination: packet.destination, destinationPort: packet.destinationPort,
-                              transport: packet.transport, service: .packet)
+    /// Makes `checkIn` the check-in `packet` is, with the capture thread's reusable buffers;
+    /// false when the packet is none (then `checkIn` holds nothing to keep). Every field is
+    /// set: `checkIn` may be a ring slot holding an older event.
+    public func fill(_ checkIn: inout CheckIn, from packet: DecodedPacket, bytes: PacketBytes, time: UTCTime,
+                     scratch: inout Scratch) -> Bool {
+        guard addresses.contains(packet.destination) else { return false }
+        checkIn = CheckIn(time: time, source: packet.source, sourcePort: packet.sourcePort,
+                          destination: packet.destination, destinationPort: packet.destinationPort,
+                          transport: packet.transport, service: .packet)
         checkIn.tcpFlags = packet.tcpFlags
         checkIn.icmpType = packet.icmpType
         checkIn.icmpCode = packet.icmpCode
@@ -59,17 +63,17 @@ public struct PacketCheckIns: Sendable {
         switch packet.transport {
         case .tcp:
             let syn = packet.tcpFlags & (TCPFlags.syn | TCPFlags.ack) == TCPFlags.syn
-            if syn { return checkIn }
+            if syn { return true }
             guard packet.destinationPort == Self.httpPort, !packet.payload.isEmpty,
-                  packet.tcpFlags & (TCPFlags.syn | TCPFlags.rst) == 0 else { return nil }
-            return bytes.withBytes(packet.payload) { Self.httpDetail($0, into: &checkIn, targets: targets, scratch: &scratch) } ? checkIn : nil
+                  packet.tcpFlags & (TCPFlags.syn | TCPFlags.rst) == 0 else { return false }
+            return bytes.withBytes(packet.payload) { Self.httpDetail($0, into: &checkIn, targets: targets, scratch: &scratch) }
         case .udp:
             if packet.destinationPort == Self.dnsPort {
                 bytes.withBytes(packet.payload) { Self.dnsDetail($0, into: &checkIn, zones: targets.zones, scratch: &scratch) }
             }
-            return checkIn
+            return true
         case .icmp:
-            return packet.isEchoRequest ? checkIn : nil
+            return packet.isEchoRequest
         }
     }
 

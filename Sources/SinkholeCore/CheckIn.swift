@@ -190,6 +190,11 @@ public struct CheckIn: BitwiseCopyable, Sendable {
     /// `dnsRcode` when no response was sent (a packet too short to answer, or QR set).
     public static let noResponse: UInt8 = 0xff
 
+    /// A value with nothing in it: what ring slots hold before their first event, and where a
+    /// producer builds one it has no slot for.
+    public static let empty = CheckIn(time: UTCTime(microseconds: 0), source: .zero, sourcePort: 0,
+                                      destination: .zero, destinationPort: 0, transport: .udp, service: .dns)
+
     public init(
         time: UTCTime,
         source: IPAddress, sourcePort: UInt16,

@@ -79,6 +79,36 @@ public final class EventRing<Element: BitwiseCopyable & Sendable>: Sendable {
         return true
     }
 
+    /// Builds the next event straight in its slot, with no copy on the way: `build` gets the
+    /// free slot (holding an older event, so it must set every field, as assigning a whole
+    /// new value does) and says whether the input made an event; only then is the slot
+    /// published. When the ring is full `build` gets `overflow` instead, and an event it makes
+    /// there is counted as dropped. Returns nil when no event was made, else whether it got a
+    /// slot. Producer thread only.
+    ///
+    /// For producers that make an event per input at rates where copying it costs (the
+    /// capture thread: 1.7 KiB a packet, into the slot and out of a return value).
+    @inlinable
+    public func push(building build: (inout Element) -> Bool, overflow: inout Element) -> Bool? {
+        let t = tail.load(ordering: .relaxed)  // only this thread writes tail
+        var room = t &- cachedHead.load(ordering: .relaxed) < capacity
+        if !room {
+            // As in tryPush: acquiring pairs with the consumer's releasing store of head.
+            let h = head.load(ordering: .acquiring)
+            cachedHead.store(h, ordering: .relaxed)
+            room = t &- h < capacity
+        }
+        guard room else {
+            guard build(&overflow) else { return nil }
+            droppedCount.wrappingAdd(1, ordering: .relaxed)
+            return false
+        }
+        guard storage.withSlot(at: t, build) else { return nil }
+        // As in tryPush: releasing publishes the slot before the consumer sees the new tail.
+        tail.store(t &+ 1, ordering: .releasing)
+        return true
+    }
+
     /// Counts one event the producer gave up on after `tryPush` failed. Producer thread only.
     @inlinable
     public func countDrop() {

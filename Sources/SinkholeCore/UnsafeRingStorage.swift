@@ -28,6 +28,13 @@ struct UnsafeRingStorage<Element: BitwiseCopyable & Sendable>: @unchecked Sendab
         (slots + (index & mask)).pointee = element
     }
 
+    /// Lets the producer build an element in place, in a slot outside `[head, tail)` (same
+    /// rule as `write`). The slot holds whatever was last there: `body` must set all of it.
+    @inlinable
+    func withSlot<R>(at index: Int, _ body: (inout Element) throws -> R) rethrows -> R {
+        try body(&(slots + (index & mask)).pointee)
+    }
+
     @inlinable
     func read(at index: Int) -> Element {
         (slots + (index & mask)).pointee

@@ -62,14 +62,12 @@ struct CaptureService: Service {
     static func readOnThread(path: String, filter: String?, checkIns: PacketCheckIns, ring: EventRing<CheckIn>,
                              stop: StopFlag) async -> CaptureFile.Summary {
         await withCheckedContinuation { (continuation: CheckedContinuation<CaptureFile.Summary, Never>) in
-            let thread = Thread {
+            SinkholeThread.start(name: "capture-file") {
                 let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
                 continuation.resume(returning: CaptureFile.read(
                     path: path, fileBytes: size, checkIns: checkIns, ring: ring, filter: filter,
                     shouldStop: { stop.isRequested }))
             }
-            thread.name = "capture-file"
-            thread.start()
         }
     }
 

@@ -57,7 +57,7 @@ public struct Replay: Sendable {
         // Reading blocks (libpcap, and waiting on the ring while the writer drains): a thread
         // of its own, not the cooperative pool.
         let files = await withCheckedContinuation { (continuation: CheckedContinuation<[CaptureFile.Summary], Never>) in
-            let thread = Thread {
+            SinkholeThread.start(name: "sinkhole-replay") {
                 var summaries: [CaptureFile.Summary] = []
                 for path in paths {
                     let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
@@ -68,8 +68,6 @@ public struct Replay: Sendable {
                 }
                 continuation.resume(returning: summaries)
             }
-            thread.name = "sinkhole-replay"
-            thread.start()
         }
         let outcome = await writer.stop()
         return Outcome(files: files, writer: outcome)

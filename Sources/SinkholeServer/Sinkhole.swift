@@ -582,9 +582,3 @@ final class ReadyBarrier: Sendable {
         if let done { ready(done) }
     }
 }
-
-extension CheckIn {
-    /// The value ring slots hold before their first event.
-    static let empty = CheckIn(time: UTCTime(microseconds: 0), source: .zero, sourcePort: 0,
-                               destination: .zero, destinationPort: 0, transport: .udp, service: .dns)
-}

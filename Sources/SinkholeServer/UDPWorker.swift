@@ -89,7 +89,7 @@ final class UDPWorker<Handler: DatagramHandler>: Sendable {
 
     /// Starts the worker's thread.
     func start() {
-        let thread = Thread { [self] in
+        SinkholeThread.start(name: name) { [self] in
             serve()
             let waiters = finished.withLock { state in
                 state.done = true
@@ -98,8 +98,6 @@ final class UDPWorker<Handler: DatagramHandler>: Sendable {
             }
             for waiter in waiters { waiter.resume() }
         }
-        thread.name = name
-        thread.start()
     }
 
     /// Asks the worker to stop: it handles what the sockets already hold, then returns.

@@ -1,3 +1,4 @@
+import SinkholeCore
 import Dispatch
 import Foundation
 import Synchronization
@@ -26,9 +27,7 @@ final class CommitThread: Sendable {
 
     init(store: any CheckInStore) {
         self.store = store
-        let thread = Thread { [self] in self.serve() }
-        thread.name = "sinkhole-commit"
-        thread.start()
+        SinkholeThread.start(name: "sinkhole-commit", priority: .storing) { [self] in self.serve() }
     }
 
     /// Hands `batch` to the thread. The caller must have taken the outcome of the last one.

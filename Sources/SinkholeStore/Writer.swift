@@ -117,9 +117,7 @@ public final class Writer: Sendable {
     public func start() throws {
         try beginRun()
         state.withLock { $0.commitOnThreadOfItsOwn() }
-        let thread = Thread { [self] in self.runLoop() }
-        thread.name = "sinkhole-writer"
-        thread.start()
+        SinkholeThread.start(name: "sinkhole-writer", priority: .storing) { [self] in self.runLoop() }
     }
 
     /// Asks the writer to drain every ring, commit, close the store and stop; returns when it

@@ -124,6 +124,37 @@ struct PacketCheckInsTests {
         #expect(six.icmpType == 128)
     }
 
+    @Test("read into a ring slot that holds an older event, every kind of check-in comes out as it does read fresh, and a packet that is none leaves nothing to publish")
+    func readIntoUsedSlot() throws {
+        let frames: [[UInt8]] = [
+            TestFrame.ipv4(F.bot, "198.51.100.10", proto: 6, TestFrame.tcp(40000, 4444, flags: TestFrame.syn)),
+            TestFrame.ipv6("2001:db8::66", "2001:db8::10", proto: 17,
+                           TestFrame.udp(5353, 53, payload: TestFrame.dnsQuery("Host.CC.botnet.example", type: 28))),
+            TestFrame.ipv4(F.bot, "198.51.100.10", proto: 17, TestFrame.udp(5353, 53, payload: [1, 2, 3])),
+            TestFrame.ipv4(F.bot, "198.51.100.10", proto: 6,
+                           TestFrame.tcp(40000, 80, flags: TestFrame.psh | TestFrame.ack, payload: TestFrame.httpRequest(host: "cc.botnet.example"))),
+            TestFrame.ipv4(F.bot, "203.0.113.7", proto: 1, TestFrame.icmp(type: 8)),
+        ]
+        // The slot's last event: every detail field set, as a TLS responder's check-in has them.
+        var older = try #require(try F.checkIn(frames[3]))
+        older.tlsServerName = BoundedBytes("old.example"); older.tlsCompleted = true; older.tlsCipher = 0x1301
+        older.firstBytes = BoundedBytes([0x16, 3, 1]); older.httpBodyDigest = BoundedBytes([UInt8](repeating: 7, count: 32))
+        older.httpStatus = 200; older.rateLimited = true; older.requestIndex = 3; older.redirected = true
+        older.listenerPort = 8443; older.service = .tls; older.dnsType = 16; older.dnsRcode = 3
+        var reader = CaptureReader(dlt: 101, checkIns: try F.checkIns())
+        for frame in frames {
+            let fresh = try #require(try F.checkIn(frame))
+            var slot = older
+            #expect(frame.withUnsafeBytes { reader.read(PacketBytes($0), time: UTCTime(seconds: 1_750_000_000), into: &slot) })
+            // Every stored field, by reflection, so a field added to CheckIn later is compared too.
+            #expect("\(slot)" == "\(fresh)")
+        }
+        let none = TestFrame.ipv4(F.bot, "198.51.100.99", proto: 6, TestFrame.tcp(1, 2, flags: TestFrame.syn))
+        var slot = older
+        #expect(!none.withUnsafeBytes { reader.read(PacketBytes($0), time: UTCTime(seconds: 1), into: &slot) })
+        #expect(reader.counts.events == frames.count && reader.counts.packets == frames.count + 1)
+    }
+
     @Test("the default filter names every address, with and without a VLAN tag")
     func defaultFilter() {
         #expect(CaptureFilter.default(addresses: [F.sinkhole6, F.sinkhole]) ==

@@ -81,6 +81,42 @@ struct EventRingTests {
         #expect(ring.counts.offered == ring.counts.consumed + ring.counts.dropped + ring.counts.inFlight)
     }
 
+    @Test("push(building:) publishes what is built in the slot, nothing when the input made no event, and on a full ring builds in the overflow and counts a drop only for an event")
+    func pushBuilding() {
+        let ring = EventRing<Int>(name: "t", minimumCapacity: 2, filler: -1)
+        var overflow = 0
+        #expect(ring.push(building: { $0 = 10; return true }, overflow: &overflow) == true)
+        // Made no event: the slot is not published, so the next build reuses it.
+        var seen: [Int] = []
+        let none = ring.push(building: { slot in
+            seen.append(slot)
+            slot = 99
+            return false
+        }, overflow: &overflow)
+        #expect(none == nil)
+        let made = ring.push(building: { slot in
+            seen.append(slot)
+            slot = 11
+            return true
+        }, overflow: &overflow)
+        #expect(made == true)
+        // The filler, then the slot not published handed out again as it was left.
+        #expect(seen == [-1, 99])
+        #expect(ring.counts == EventRing.Counts(accepted: 2, dropped: 0, consumed: 0))
+        // Full: built in the overflow.
+        #expect(ring.push(building: { $0 = 12; return true }, overflow: &overflow) == false)
+        #expect(overflow == 12)
+        #expect(ring.push(building: { $0 = 13; return false }, overflow: &overflow) == nil)
+        #expect(ring.counts == EventRing.Counts(accepted: 2, dropped: 1, consumed: 0))
+        var taken: [Int] = []
+        ring.drain { taken.append($0) }
+        #expect(taken == [10, 11])
+        // Room again after the drain, and the slots wrap.
+        #expect(ring.push(building: { $0 = 14; return true }, overflow: &overflow) == true)
+        #expect(ring.pop() == 14)
+        #expect(ring.counts == EventRing.Counts(accepted: 3, dropped: 1, consumed: 3))
+    }
+
     @Test("pushWaitingForConsumer stores a burst larger than the ring while the consumer drains")
     func waitsForDrainingConsumer() {
         let ring = EventRing<Int>(name: "r", minimumCapacity: 8, filler: 0)

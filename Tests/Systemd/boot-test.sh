@@ -350,6 +350,12 @@ for set in CapEff CapPrm CapBnd CapAmb; do
 done
 expect_eq "NoNewPrivs is set" 1 "$(awk '/^NoNewPrivs:/ { print $2 }' <<< "$status")"
 expect_eq "the system call filter is on" 2 "$(awk '/^Seccomp:/ { print $2 }' <<< "$status")"
+# The threads, by name, with the nice values they set themselves under the unit's filter: the
+# writer and its commit thread 10 below the UDP worker (the unit sets no Nice=).
+threads=$(in_container sh -c "for t in /proc/$main_pid/task/*; do printf '%s %s\n' \"\$(cat \$t/comm)\" \"\$(cut -d' ' -f19 \$t/stat)\"; done" | sort)
+expect_eq "the writer's threads run at nice 10, the DNS UDP worker at 0" "dns-udp-0 0
+sinkhole-commit 10
+sinkhole-writer 10" "$(grep -E '^(sinkhole-writer|sinkhole-commit|dns-udp-0) ' <<< "$threads")"
 
 # --- The watchdog: WatchdogSec=30s, so the first WATCHDOG=1 comes 15 s after READY=1 -------
 watchdog=$watchdog_at_start

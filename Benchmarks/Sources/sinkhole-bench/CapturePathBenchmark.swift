@@ -32,9 +32,8 @@ func capturePathCheckIns() -> PacketCheckIns {
 }
 
 /// The live capture thread's work per packet (`LiveCapture.capture`): `PcapHandle.next` hands
-/// libpcap's buffer to `CaptureReader.read`, which decodes the frame and builds the check-in
-/// that `EventRing.push` copies into its slot; then a consumer's `pop`, so the ring never
-/// fills. The handle reads a file rather than an interface: the same `pcap_next_ex` and the
+/// libpcap's buffer to `CaptureReader.read`, which decodes the frame straight into the ring's
+/// next slot; then a consumer's `pop`, so the ring never fills. The handle reads a file rather than an interface: the same `pcap_next_ex` and the
 /// same callback, without a kernel in the measurement. A struct, as `DNSPathLoop` is, so the
 /// loop's state is not boxed by a closure.
 struct CapturePathLoop {
@@ -42,14 +41,13 @@ struct CapturePathLoop {
     var reader: CaptureReader
     let ring = EventRing<CheckIn>(name: "bench-capture", minimumCapacity: 1024, filler: Fixtures.dnsQuery())
     var checksum = 0
+    var overflow = CheckIn.empty
 
     /// Reads one packet; false at the file's end.
     @inline(__always)
     mutating func step() -> Bool {
         let next = handle.next { time, bytes, _ in
-            if let checkIn = reader.read(bytes, time: time), !ring.push(checkIn) {
-                reader.countDrop()
-            }
+            reader.read(bytes, time: time, into: ring, overflow: &overflow)
         }
         if let event = ring.pop() { checksum &+= Int(event.destinationPort) &+ event.name.count &+ Int(event.tcpFlags) }
         return next == .packet

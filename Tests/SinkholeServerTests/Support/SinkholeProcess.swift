@@ -1,5 +1,6 @@
 import CSQLite
 import Foundation
+import Synchronization
 import Testing
 
 /// The built `sinkhole` binary, started the way an operator would: a config file, a real
@@ -133,29 +134,36 @@ final class SinkholeProcess {
     }
 }
 
-/// A free loopback port for both UDP and TCP at the time of asking (bound to 0, then released).
+/// Ports this test process has handed out: a test asks for two or three before its sinkhole
+/// binds any, so the same one must not come back.
+private let handedOutPorts = Mutex<Set<UInt16>>([])
+
+/// A loopback port free for both TCP and UDP at the time of asking, never handed out before in
+/// this process. Taken below Linux's ephemeral range (32768–60999): a port the kernel picked
+/// for bind(0) is also what it picks for the next outgoing connection's local port, and one of
+/// those (a test's own client) took the metrics port of a sinkhole that had not bound it yet.
 func freeLoopbackPort() throws -> UInt16 {
-    for _ in 0..<20 {
-        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-        guard fd >= 0 else { continue }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
-        }
-        guard bound == 0 else { continue }
-        let named = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        guard named == 0 else { continue }
-        let port = UInt16(bigEndian: address.sin_port)
-        if port >= 1024 { return port }
+    for _ in 0..<1000 {
+        let port = UInt16.random(in: 20000..<32768)
+        guard handedOutPorts.withLock({ $0.insert(port).inserted }) else { continue }
+        if loopbackPortIsFree(port, type: SOCK_STREAM), loopbackPortIsFree(port, type: SOCK_DGRAM) { return port }
     }
     throw CancellationError()
+}
+
+/// Whether `port` on 127.0.0.1 can be bound now with `type` (no SO_REUSEADDR: stricter than
+/// the sinkhole's own listeners).
+private func loopbackPortIsFree(_ port: UInt16, type: __socket_type) -> Bool {
+    let fd = socket(AF_INET, Int32(type.rawValue), 0)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = port.bigEndian
+    return withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    } == 0
 }
 
 /// A fresh directory under the system temp dir, removed by the caller.

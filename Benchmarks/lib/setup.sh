@@ -38,25 +38,31 @@ build_release_sinkhole() {
     bin=$(swift build -c release --show-bin-path)/sinkhole
 }
 
-# free_ports N: N distinct loopback ports, each free for both UDP and TCP when asked.
+# free_ports N: N distinct loopback ports, each free for both UDP and TCP when asked, taken below
+# the kernel's ephemeral range (a port bind(0) picks is also what the next outgoing connection
+# may take as its local port, before the server that was given it binds it).
 free_ports() {
     python3 - "$1" <<'PY'
-import socket, sys
+import random, socket, sys
 wanted, ports = int(sys.argv[1]), []
+with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+    low = int(f.read().split()[0])
+first = 10000 if low > 11000 else 1024
+def free(port, kind):
+    s = socket.socket(socket.AF_INET, kind)
+    try:
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
 for _ in range(100 * wanted):  # bounded
     if len(ports) == wanted:
         break
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    t.bind(("127.0.0.1", 0))
-    port = t.getsockname()[1]
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        u.bind(("127.0.0.1", port))
-        if port not in ports:
-            ports.append(port)
-    except OSError:
-        pass
-    u.close(); t.close()
+    port = random.randrange(first, low)
+    if port not in ports and free(port, socket.SOCK_STREAM) and free(port, socket.SOCK_DGRAM):
+        ports.append(port)
 print(*ports)
 PY
 }

@@ -95,3 +95,23 @@ extension BoundedBytes: Hashable {
 extension BoundedBytes: CustomStringConvertible {
     public var description: String { truncated ? text + "…" : text }
 }
+
+/// Byte for byte: printable ASCII as itself, every other byte (and `"` and `\`) as `\xHH`, so
+/// two values that print alike hold the same bytes (`description` replaces invalid UTF-8). A
+/// `CheckIn` printed whole shows its fields this way.
+extension BoundedBytes: CustomDebugStringConvertible {
+    public var debugDescription: String {
+        var out = "\""
+        withBytes { bytes in
+            for byte in bytes {
+                if byte >= 0x20, byte < 0x7f, byte != UInt8(ascii: "\""), byte != UInt8(ascii: "\\") {
+                    out.unicodeScalars.append(Unicode.Scalar(byte))
+                } else {
+                    let hex = String(byte, radix: 16)
+                    out += "\\x" + (hex.count == 1 ? "0" + hex : hex)
+                }
+            }
+        }
+        return out + (truncated ? "\"…" : "\"")
+    }
+}

@@ -14,43 +14,60 @@ import Foundation
 public enum SinkholeThread {
     public enum Priority: Sendable {
         /// Answers bots or drains the kernel's capture buffer: work that cannot wait without
-        /// losing something (a bot's retry, a kernel drop).
+        /// losing something (a bot's retry, a kernel drop). The process's own priority.
         case producing
-        /// Stores what the rings hold: work the rings exist to let wait. On a core shared with
-        /// producers it yields to them (nice 10 against their 0: about a tenth of the core while
-        /// they are busy), so a burst fills the rings instead of overflowing the kernel's
-        /// capture buffer, and the writer catches up when the burst is over. It is never
-        /// starved: a producer facing a full ring sleeps, and a capture thread with nothing to
-        /// read waits in poll.
+        /// Stores what the rings hold: work the rings exist to let wait. It runs
+        /// `storingNiceIncrement` nice levels below the process (at most 19), so on a core it
+        /// shares with busy producers it gets about a tenth of it (CFS weights 110 against
+        /// 1024) instead of half: a burst fills the rings instead of overflowing the kernel's
+        /// capture buffer, and the writer catches up once the burst is over. The price is paid
+        /// under sustained overload of a shared core: storing goes slower, so more events are
+        /// dropped (counted) at the rings. Responders give the core back themselves, sleeping
+        /// while their ring is full; the capture thread never waits, it drops.
+        ///
+        /// Linux gives a thread's nice value to every thread it creates, so a task a storing
+        /// thread starts could get a pool thread at its priority: the PostgreSQL store starts
+        /// its tasks on or from its event loops. (The writer resumes one task itself, the
+        /// shutdown's, when it has stopped.)
         case storing
     }
 
-    /// Nice value of `.storing` threads. A thread may always lower its own priority; raising
-    /// it back would need CAP_SYS_NICE, which is why it is never done.
-    public static let storingNice: Int32 = 10
+    /// How many nice levels `.storing` threads add to the process's. A thread may always lower
+    /// its own priority; raising it back would need CAP_SYS_NICE, which is why it never is.
+    public static let storingNiceIncrement: Int32 = 10
 
     /// Starts `body` on a new thread named `name` (cut to the kernel's 15 bytes).
+    /// `priorityRefused` is called on the new thread, with errno, when a `.storing` thread's
+    /// priority could not be lowered (a seccomp filter without setpriority): the thread runs
+    /// anyway, level with the producers.
     public static func start(name: String, priority: Priority = .producing,
+                             priorityRefused: @escaping @Sendable (Int32) -> Void = { _ in },
                              _ body: @escaping @Sendable () -> Void) {
         let thread = Thread {
-            adopt(name: name, priority: priority)
+            if let error = adopt(name: name, priority: priority) { priorityRefused(error) }
             body()
         }
         thread.name = name
         thread.start()
     }
 
-    /// Names the calling thread and sets its priority; failures are ignored (a name or a nice
-    /// value is for the operator's eyes and the scheduler, never needed to work correctly).
-    static func adopt(name: String, priority: Priority) {
+    /// Names the calling thread and sets its priority; returns errno when the priority could
+    /// not be set. A failed name is ignored: it is for the operator's eyes only.
+    static func adopt(name: String, priority: Priority) -> Int32? {
         #if os(Linux)
         // Glibc's Swift module leaves out the GNU calls (pthread_setname_np, gettid): the
         // kernel's own file for the calling thread's name does the same.
         try? Data(name.utf8.prefix(15)).write(to: URL(fileURLWithPath: "/proc/thread-self/comm"))
-        if priority == .storing {
-            // Who 0 is the calling thread: Linux keeps nice values per thread.
-            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, storingNice)
-        }
+        guard priority == .storing else { return nil }
+        // Who 0 is the calling thread: Linux keeps nice values per thread. A new thread
+        // starts at its creator's value, which is the process's for threads started here.
+        let which = __priority_which_t(PRIO_PROCESS.rawValue)
+        let current = getpriority(which, 0)
+        let lowered = min(current + storingNiceIncrement, 19)
+        guard lowered != current else { return nil }
+        return setpriority(which, 0, lowered) == 0 ? nil : errno
+        #else
+        return nil
         #endif
     }
 

@@ -76,7 +76,9 @@ extension PostgresStore {
         let eventLoop = group.next()
         let promise = eventLoop.makePromise(of: Set<Int64>.self)
         let (retention, logger, configuration) = (retention, logger, connectionConfiguration)
-        promise.completeWithTask {
+        // Started from the event loop, not this (writer) thread: a pool thread the task may
+        // need would otherwise start at the writer's lowered priority (SinkholeThread).
+        eventLoop.execute { promise.completeWithTask {
             var quiet = logger
             quiet.logLevel = .critical
             let connection = try await PostgresConnection.connect(on: eventLoop, configuration: configuration, id: 0, logger: quiet)
@@ -88,7 +90,7 @@ extension PostgresStore {
                 try? await connection.close()
                 throw error
             }
-        }
+        } }
         return promise.futureResult
     }
 

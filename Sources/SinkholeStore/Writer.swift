@@ -117,7 +117,13 @@ public final class Writer: Sendable {
     public func start() throws {
         try beginRun()
         state.withLock { $0.commitOnThreadOfItsOwn() }
-        SinkholeThread.start(name: "sinkhole-writer", priority: .storing) { [self] in self.runLoop() }
+        let logger = state.withLock { $0.logger }
+        SinkholeThread.start(name: "sinkhole-writer", priority: .storing, priorityRefused: { error in
+            logger.warning("the writer cannot lower its priority below the responders' and the capture's; it runs level with them", metadata: [
+                "setpriority.error": "\(String(cString: strerror(error)))",
+                "hint": "under systemd the unit's SystemCallFilter= must allow setpriority (systemd/sinkhole.service does)",
+            ])
+        }) { [self] in self.runLoop() }
     }
 
     /// Asks the writer to drain every ring, commit, close the store and stop; returns when it

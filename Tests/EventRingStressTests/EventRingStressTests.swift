@@ -17,7 +17,7 @@ struct EventRingStressTests {
     static let eventsPerProducer = 2_600_000
     #endif
 
-    @Test("offered == consumed + dropped exactly, order kept per producer, no torn slot")
+    @Test("offered == consumed + dropped exactly, order kept per producer, no torn slot, whether events are copied in or built in their slot")
     func stress() throws {
         let rings = EventRings(slotsPerRing: 4096, filler: CheckIn.stressFiller)
         let producerRings = (0..<Self.producers).map { rings.register(name: "producer-\($0)") }
@@ -25,8 +25,29 @@ struct EventRingStressTests {
         for (index, ring) in producerRings.enumerated() {
             done.enter()
             let thread = Thread {
-                for sequence in 0..<Self.eventsPerProducer {
-                    ring.push(CheckIn.stressEvent(producer: index, sequence: sequence))
+                if index % 2 == 0 {
+                    for sequence in 0..<Self.eventsPerProducer {
+                        ring.push(CheckIn.stressEvent(producer: index, sequence: sequence))
+                    }
+                } else {
+                    // Built in place (push(building:)), as the capture thread does; every 7th
+                    // event after an input that made none but left junk in the slot, which the
+                    // next build must overwrite whole.
+                    var overflow = CheckIn.stressFiller
+                    for sequence in 0..<Self.eventsPerProducer {
+                        if sequence % 7 == 0 {
+                            let none = ring.push(building: { slot in
+                                slot.sourcePort = 0xdead
+                                for _ in 0..<100 { slot.name.append(0xee) }
+                                return false
+                            }, overflow: &overflow)
+                            precondition(none == nil)
+                        }
+                        _ = ring.push(building: { slot in
+                            slot = CheckIn.stressEvent(producer: index, sequence: sequence)
+                            return true
+                        }, overflow: &overflow)
+                    }
                 }
                 done.leave()
             }

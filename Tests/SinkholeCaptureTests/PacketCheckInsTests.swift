@@ -155,6 +155,29 @@ struct PacketCheckInsTests {
         #expect(reader.counts.events == frames.count && reader.counts.packets == frames.count + 1)
     }
 
+    @Test("read into a full ring: each event is counted as dropped by the reader and the ring, a packet that is none is not, and what got a slot is kept")
+    func readIntoFullRing() throws {
+        let syn = TestFrame.ipv4(F.bot, "198.51.100.10", proto: 6, TestFrame.tcp(40000, 4444, flags: TestFrame.syn))
+        let query = TestFrame.ipv4(F.bot, "198.51.100.10", proto: 17,
+                                   TestFrame.udp(5353, 53, payload: TestFrame.dnsQuery("a.cc.botnet.example")))
+        let none = TestFrame.ipv4(F.bot, "198.51.100.99", proto: 6, TestFrame.tcp(1, 2, flags: TestFrame.syn))
+        let ring = EventRing<CheckIn>(name: "capture-test", minimumCapacity: 1, filler: CheckIn.empty)
+        var reader = CaptureReader(dlt: 101, checkIns: try F.checkIns())
+        var overflow = CheckIn.empty
+        for frame in [syn, query, none, query] {
+            frame.withUnsafeBytes { reader.read(PacketBytes($0), time: UTCTime(seconds: 1), into: ring, overflow: &overflow) }
+        }
+        #expect(reader.counts.packets == 4 && reader.counts.events == 3 && reader.counts.dropped == 2)
+        #expect(ring.counts == EventRing.Counts(accepted: 1, dropped: 2, consumed: 0))
+        let kept = try #require(ring.pop())
+        #expect(kept.destinationPort == 4444 && kept.tcpFlags == TCPFlags.syn)
+        // Room again: the next event gets the slot, built whole over the SYN.
+        query.withUnsafeBytes { reader.read(PacketBytes($0), time: UTCTime(seconds: 2), into: ring, overflow: &overflow) }
+        let next = try #require(ring.pop())
+        let fresh = try #require(try F.checkIn(query, time: UTCTime(seconds: 2)))
+        #expect("\(next)" == "\(fresh)")
+    }
+
     @Test("the default filter names every address, with and without a VLAN tag")
     func defaultFilter() {
         #expect(CaptureFilter.default(addresses: [F.sinkhole6, F.sinkhole]) ==

@@ -21,8 +21,24 @@ struct SinkholeThreadTests {
         #expect(producing.nice == base)
         let storing = await Self.seenFromInside(name: "sinkhole-writer-and-more", priority: .storing)
         #expect(storing.name == "sinkhole-writer")
-        #expect(storing.nice == min(base + SinkholeThread.storingNice, 19))
+        #expect(storing.nice == min(base + SinkholeThread.storingNiceIncrement, 19))
         // The caller's own priority is untouched.
         #expect(SinkholeThread.currentNameAndNice().nice == base)
+    }
+
+    @Test("the storing priority is relative: started from a thread 3 nice levels down, a storing thread runs 13 down (at most 19)")
+    func relativeToCreator() async {
+        let base = SinkholeThread.currentNameAndNice().nice
+        let seen: (name: String, nice: Int32) = await withCheckedContinuation { continuation in
+            SinkholeThread.start(name: "lowered") {
+                // What a unit's Nice=3 would do to every thread; a thread may lower itself.
+                _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, min(base + 3, 19))
+                SinkholeThread.start(name: "storing-below", priority: .storing) {
+                    continuation.resume(returning: SinkholeThread.currentNameAndNice())
+                }
+            }
+        }
+        #expect(seen.name == "storing-below")
+        #expect(seen.nice == min(base + 3 + SinkholeThread.storingNiceIncrement, 19))
     }
 }

@@ -351,11 +351,13 @@ done
 expect_eq "NoNewPrivs is set" 1 "$(awk '/^NoNewPrivs:/ { print $2 }' <<< "$status")"
 expect_eq "the system call filter is on" 2 "$(awk '/^Seccomp:/ { print $2 }' <<< "$status")"
 # The threads, by name, with the nice values they set themselves under the unit's filter: the
-# writer and its commit thread 10 below the UDP worker (the unit sets no Nice=).
-threads=$(in_container sh -c "for t in /proc/$main_pid/task/*; do printf '%s %s\n' \"\$(cat \$t/comm)\" \"\$(cut -d' ' -f19 \$t/stat)\"; done" | sort)
-expect_eq "the writer's threads run at nice 10, the DNS UDP worker at 0" "dns-udp-0 0
-sinkhole-commit 10
-sinkhole-writer 10" "$(grep -E '^(sinkhole-writer|sinkhole-commit|dns-udp-0) ' <<< "$threads")"
+# writer and its commit thread 10 below the process (the unit sets no Nice=), no other thread
+# (the DNS UDP worker, the event loops, the pools) below the main thread.
+threads=$(in_container sh -c "for t in /proc/$main_pid/task/*; do printf '%s %s %s\n' \"\${t##*/}\" \"\$(cut -d' ' -f19 \$t/stat)\" \"\$(cat \$t/comm)\"; done")
+main_nice=$(awk -v p="$main_pid" '$1 == p { print $2 }' <<< "$threads")
+expect_eq "only the writer's threads run below the main thread's priority, at 10 below it" "sinkhole-commit $(( main_nice + 10 ))
+sinkhole-writer $(( main_nice + 10 ))" "$(awk -v n="$main_nice" '$2 > n { print $3, $2 }' <<< "$threads" | sort)"
+expect_eq "the DNS UDP worker is named" 1 "$(awk '$3 == "dns-udp-0"' <<< "$threads" | wc -l)"
 
 # --- The watchdog: WatchdogSec=30s, so the first WATCHDOG=1 comes 15 s after READY=1 -------
 watchdog=$watchdog_at_start

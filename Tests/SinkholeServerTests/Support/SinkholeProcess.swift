@@ -138,13 +138,20 @@ final class SinkholeProcess {
 /// binds any, so the same one must not come back.
 private let handedOutPorts = Mutex<Set<UInt16>>([])
 
+/// The first port of the kernel's ephemeral range (net.ipv4.ip_local_port_range).
+private let ephemeralLow: Int = {
+    let text = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? ""
+    return text.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) } ?? 32768
+}()
+
 /// A loopback port free for both TCP and UDP at the time of asking, never handed out before in
-/// this process. Taken below Linux's ephemeral range (32768–60999): a port the kernel picked
-/// for bind(0) is also what it picks for the next outgoing connection's local port, and one of
+/// this process. Taken below the kernel's ephemeral range: a port the kernel picked for
+/// bind(0) is also what it picks for the next outgoing connection's local port, and one of
 /// those (a test's own client) took the metrics port of a sinkhole that had not bound it yet.
 func freeLoopbackPort() throws -> UInt16 {
+    let first = ephemeralLow > 11000 ? 10000 : 1024
     for _ in 0..<1000 {
-        let port = UInt16.random(in: 20000..<32768)
+        let port = UInt16(Int.random(in: first..<max(ephemeralLow, first + 1)))
         guard handedOutPorts.withLock({ $0.insert(port).inserted }) else { continue }
         if loopbackPortIsFree(port, type: SOCK_STREAM), loopbackPortIsFree(port, type: SOCK_DGRAM) { return port }
     }

@@ -9,7 +9,7 @@
 #   fixed rates, highest first, until a rate loses nothing (FRACTIONS of the median top speed,
 #   one ladder for every capturer, or RATES packets/s). For each capturer, the highest lossless
 #   rate: for the sinkhole (`sinkhole run` with capture.interface, its
-#   default 64 MiB buffer, the whole process pinned to the capture core) no kernel drop, no
+#   default 64 MiB buffer or BUFFER_MB, the whole process pinned to the capture core) no kernel drop, no
 #   ring drop and every packet a stored event (the store's `runs` row: offered == stored ==
 #   packets sent); for `tcpdump -w /dev/null` with libpcap's default buffer (2 MiB) and with
 #   -B 131072 (128 MiB), pinned to the same core, no kernel drop.
@@ -19,7 +19,7 @@
 # Every process is stopped by PID; the namespaces are deleted on exit.
 #
 # Usage: Benchmarks/capture/run.sh [--quick]   (root; installs what is missing, builds the sinkhole)
-#   PACKETS=1000000 FRACTIONS="0.9 0.8 0.7 0.6 0.5 0.4 0.3 0.2 0.1" ROUNDS=3 RING_MB=2048
+#   PACKETS=1000000 FRACTIONS="0.9 0.8 0.7 0.6 0.5 0.4 0.3 0.2 0.1" ROUNDS=3 RING_MB=2048 BUFFER_MB=64
 #   CAPTURE_CPU=0 SENDER_CPU=1                  environment overrides (defaults shown);
 #   SINKHOLE_BIN=PATH                           a sinkhole binary built elsewhere (no build);
 #   RATES="400000 200000"                       fixed rates in packets/s instead of FRACTIONS
@@ -43,6 +43,10 @@ fi
 # top speed is over before the writer has stored a fraction of it. The budget is split evenly
 # between the run's producers (event loops, DNS UDP workers, the capture thread).
 ring_mb=${RING_MB:-2048}
+# The sinkhole's kernel capture buffer (capture.buffer_mb). In immediate mode libpcap's ring is
+# made of frames of snaplen + ~80 bytes, so this is what decides how large a burst the kernel
+# holds while the capture thread is busy.
+buffer_mb=${BUFFER_MB:-64}
 capture_cpu=${CAPTURE_CPU:-0}
 sender_cpu=${SENDER_CPU:-1}
 [ "$(id -u)" = 0 ] || { echo "run.sh creates network namespaces: run it as root" >&2; exit 2; }
@@ -114,7 +118,7 @@ live() {
         sinkhole)
             store=$work/live-$(( ++store_seq )).db
             sed -e "s|@WORK@|$work|g" -e "s|@INTERFACE@|vs|g" -e "s|@STORE@|$store|g" -e "s|@RING_MB@|$ring_mb|g" \
-                "$here/sinkhole.yaml.in" > "$work/sinkhole.yaml"
+                -e "s|@BUFFER_MB@|$buffer_mb|g" "$here/sinkhole.yaml.in" > "$work/sinkhole.yaml"
             ip netns exec "$ns_sinkhole" taskset -c "$capture_cpu" "$bin" run --config "$work/sinkhole.yaml" > "$log" 2>&1 &
             server_pid=$!; pids+=("$server_pid")
             wait_log "$log" "sinkhole ready" 60 ;;
@@ -155,7 +159,7 @@ live() {
 
 label() {
     case $1 in
-        sinkhole) echo "sinkhole $(git describe --always --dirty 2>/dev/null || echo '?') (64 MiB buffer, every event stored)" ;;
+        sinkhole) echo "sinkhole $(git describe --always --dirty 2>/dev/null || echo '?') ($buffer_mb MiB buffer, every event stored)" ;;
         tcpdump) echo "tcpdump $(tcpdump --version 2>&1 | awk 'NR == 1 { print $3 }') -w /dev/null, default buffer (2 MiB)" ;;
         tcpdump128) echo "tcpdump -w /dev/null -B 131072 (128 MiB)" ;;
     esac
@@ -188,7 +192,7 @@ for capturer in $capturers; do
 done
 
 # Replay: the same file read by each, interleaved, ROUNDS rounds.
-sed -e "s|@WORK@|$work|g" -e "s|@STORE@|$work/replay.db|g" -e "s|@RING_MB@|256|g" -e '/^capture:/,+1d' \
+sed -e "s|@WORK@|$work|g" -e "s|@STORE@|$work/replay.db|g" -e "s|@RING_MB@|256|g" -e '/^capture:/,+2d' \
     "$here/sinkhole.yaml.in" > "$work/replay.yaml"
 for (( round = 1; round <= rounds; round++ )); do
     for reader in sinkhole tcpdump; do

@@ -102,7 +102,7 @@ struct ConfigurationTests {
         #expect(config.catchAll.tcp.isEmpty && config.catchAll.udp.isEmpty)
         #expect(config.catchAll.readBytes == 64 && config.catchAll.idleTimeoutS == 5 && config.catchAll.maxConnections == 1024)
         #expect(config.capture.interface == nil && config.capture.filter == nil)
-        #expect(config.capture.bufferMB == 64 && config.capture.snaplen == 2048)
+        #expect(config.capture.bufferMB == 64 && config.capture.snaplen == 1968)
         #expect(config.ring.memoryMB == 64)
         #expect([config.writer.batchSize, config.writer.dnsBatchSize, config.writer.flushIntervalMS, config.writer.sessionWindowS,
                  config.writer.spillBatches] == [4096, 4096, 1000, 120, 16] as [Int])

@@ -18,6 +18,28 @@ import Foundation
 import SinkholeCore
 import SinkholeDNS
 
+let usage = """
+    usage: sinkhole-bench [ring|writer|postgres|dns|capture|asnmap|all] [--scale F] [--only WORDS] [--no-anchor]
+      ring      the EventRing against a Mutex<Deque>          writer    the writer into SQLite
+      postgres  the writer into a throwaway PostgreSQL        dns       allocations per DNS query
+      capture   allocations and ns per captured packet        asnmap    prefix2as load and lookups
+      all       everything but postgres (the default)
+      --scale F   shrink every workload, F in (0, 1] (0.05 under valgrind)
+      --only W    only the writer workloads whose name contains W
+      --no-anchor skip the writer workloads' anchors
+    """
+
+/// A usage error: said on stderr with the usage, exit status 2 (no crash report for a typo);
+/// with no message (--help), the usage on stdout and exit status 0.
+func usageError(_ message: String?) -> Never {
+    guard let message else {
+        FileHandle.standardOutput.write(Data(usage.utf8))
+        exit(0)
+    }
+    FileHandle.standardError.write(Data("sinkhole-bench: \(message)\n".utf8) + Data(usage.utf8))
+    exit(2)
+}
+
 var which = "all"
 var scale = 1.0
 var only: String? = nil
@@ -28,12 +50,15 @@ while let argument = arguments.popFirst() {
     case "ring", "writer", "postgres", "dns", "capture", "asnmap", "all": which = argument
     case "--scale":
         guard let value = arguments.popFirst().flatMap(Double.init), value > 0, value <= 1 else {
-            fatalError("--scale takes a number in (0, 1]")
+            usageError("--scale takes a number in (0, 1]")
         }
         scale = value
-    case "--only": only = arguments.popFirst()
+    case "--only":
+        guard let words = arguments.popFirst() else { usageError("--only takes the words of a workload's name") }
+        only = words
     case "--no-anchor": anchors = false
-    default: fatalError("usage: sinkhole-bench [ring|writer|postgres|dns|capture|asnmap|all] [--scale F] [--only WORDS] [--no-anchor]")
+    case "--help", "-h": usageError(nil)
+    default: usageError("unknown argument \(argument)")
     }
 }
 

@@ -194,6 +194,8 @@ done
 # Replay: the same file read by each, interleaved, ROUNDS rounds.
 sed -e "s|@WORK@|$work|g" -e "s|@STORE@|$work/replay.db|g" -e "s|@RING_MB@|256|g" -e '/^capture:/,+2d' \
     "$here/sinkhole.yaml.in" > "$work/replay.yaml"
+# The capture section is cut by line count: a key added to it must be cut too.
+! grep -v '^#' "$work/replay.yaml" | grep -q '@\|buffer_mb\|interface' || { echo "replay.yaml kept part of the capture section:" >&2; cat "$work/replay.yaml" >&2; exit 1; }
 for (( round = 1; round <= rounds; round++ )); do
     for reader in sinkhole tcpdump; do
         rm -f "$work/replay.db" "$work/replay.db"-*

@@ -46,8 +46,9 @@ free_ports() {
 import random, socket, sys
 wanted, ports = int(sys.argv[1]), []
 with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-    low = int(f.read().split()[0])
-first = 10000 if low > 11000 else 1024
+    low, high = (int(x) for x in f.read().split())
+# Below the range when there is room there (Linux's default starts at 32768), else above it.
+first, last = (10000, low) if low > 11000 else ((high + 1, 65536) if high < 64535 else (1024, 65536))
 def free(port, kind):
     s = socket.socket(socket.AF_INET, kind)
     try:
@@ -60,7 +61,7 @@ def free(port, kind):
 for _ in range(100 * wanted):  # bounded
     if len(ports) == wanted:
         break
-    port = random.randrange(first, low)
+    port = random.randrange(first, last)
     if port not in ports and free(port, socket.SOCK_STREAM) and free(port, socket.SOCK_DGRAM):
         ports.append(port)
 print(*ports)

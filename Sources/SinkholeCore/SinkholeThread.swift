@@ -62,7 +62,10 @@ public enum SinkholeThread {
         // Who 0 is the calling thread: Linux keeps nice values per thread. A new thread
         // starts at its creator's value, which is the process's for threads started here.
         let which = __priority_which_t(PRIO_PROCESS.rawValue)
+        // -1 is a nice value as well as the error return: only errno tells them apart.
+        errno = 0
         let current = getpriority(which, 0)
+        if current == -1, errno != 0 { return errno }
         let lowered = min(current + storingNiceIncrement, 19)
         guard lowered != current else { return nil }
         return setpriority(which, 0, lowered) == 0 ? nil : errno

@@ -30,9 +30,9 @@ struct EventRingStressTests {
                         ring.push(CheckIn.stressEvent(producer: index, sequence: sequence))
                     }
                 } else {
-                    // Built in place (push(building:)), as the capture thread does; every 7th
-                    // event after an input that made none but left junk in the slot, which the
-                    // next build must overwrite whole.
+                    // Built in place (push(building:)), as the capture thread does: a whole
+                    // value assigned to the slot first. Every 7th event comes after an input that
+                    // made none but left junk in the slot: nothing of it may be published.
                     var overflow = CheckIn.stressFiller
                     for sequence in 0..<Self.eventsPerProducer {
                         if sequence % 7 == 0 {

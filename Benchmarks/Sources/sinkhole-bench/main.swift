@@ -27,6 +27,7 @@ let usage = """
       --scale F   shrink every workload, F in (0, 1] (0.05 under valgrind)
       --only W    only the writer workloads whose name contains W
       --no-anchor skip the writer workloads' anchors
+
     """
 
 /// A usage error: said on stderr with the usage, exit status 2 (no crash report for a typo);

@@ -138,10 +138,15 @@ final class SinkholeProcess {
 /// binds any, so the same one must not come back.
 private let handedOutPorts = Mutex<Set<UInt16>>([])
 
-/// The first port of the kernel's ephemeral range (net.ipv4.ip_local_port_range).
-private let ephemeralLow: Int = {
+/// Ports outside the kernel's ephemeral range (net.ipv4.ip_local_port_range): below it when
+/// there is room there (Linux's default starts at 32768), else above it.
+private let portsOutsideEphemeral: Range<Int> = {
     let text = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? ""
-    return text.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) } ?? 32768
+    let bounds = text.split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
+    let (low, high) = bounds.count == 2 ? (bounds[0], bounds[1]) : (32768, 60999)
+    if low > 11000 { return 10000..<low }
+    if high < 64535 { return (high + 1)..<65536 }
+    return 1024..<65536  // no room outside it: any port, checked free as always
 }()
 
 /// A loopback port free for both TCP and UDP at the time of asking, never handed out before in
@@ -149,9 +154,8 @@ private let ephemeralLow: Int = {
 /// bind(0) is also what it picks for the next outgoing connection's local port, and one of
 /// those (a test's own client) took the metrics port of a sinkhole that had not bound it yet.
 func freeLoopbackPort() throws -> UInt16 {
-    let first = ephemeralLow > 11000 ? 10000 : 1024
     for _ in 0..<1000 {
-        let port = UInt16(Int.random(in: first..<max(ephemeralLow, first + 1)))
+        let port = UInt16(Int.random(in: portsOutsideEphemeral))
         guard handedOutPorts.withLock({ $0.insert(port).inserted }) else { continue }
         if loopbackPortIsFree(port, type: SOCK_STREAM), loopbackPortIsFree(port, type: SOCK_DGRAM) { return port }
     }

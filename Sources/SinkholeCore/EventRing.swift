@@ -64,19 +64,32 @@ public final class EventRing<Element: BitwiseCopyable & Sendable>: Sendable {
     /// and counts the drop itself (`countDrop`) if it gives up. Producer thread only.
     @inlinable
     public func tryPush(_ element: Element) -> Bool {
+        guard let t = freeSlot() else { return false }
+        storage.write(element, at: t)
+        publish(t)
+        return true
+    }
+
+    /// The index of the next slot if the ring has room for it, else nil. Producer thread only.
+    @inlinable
+    func freeSlot() -> Int? {
         let t = tail.load(ordering: .relaxed)  // only this thread writes tail
         if t &- cachedHead.load(ordering: .relaxed) >= capacity {
             // Acquiring pairs with the consumer's releasing store of head: the consumer has
             // finished reading every slot below head before we overwrite it.
             let h = head.load(ordering: .acquiring)
             cachedHead.store(h, ordering: .relaxed)
-            if t &- h >= capacity { return false }
+            if t &- h >= capacity { return nil }
         }
-        storage.write(element, at: t)
-        // Releasing pairs with the consumer's acquiring load of tail: the slot write above is
+        return t
+    }
+
+    /// Hands slot `t`, now written, to the consumer. Producer thread only.
+    @inlinable
+    func publish(_ t: Int) {
+        // Releasing pairs with the consumer's acquiring load of tail: the slot write is
         // visible before the consumer can see the new tail.
         tail.store(t &+ 1, ordering: .releasing)
-        return true
     }
 
     /// Builds the next event straight in its slot, with no copy on the way: `build` gets the
@@ -90,22 +103,13 @@ public final class EventRing<Element: BitwiseCopyable & Sendable>: Sendable {
     /// capture thread: 1.7 KiB a packet, into the slot and out of a return value).
     @inlinable
     public func push(building build: (inout Element) -> Bool, overflow: inout Element) -> Bool? {
-        let t = tail.load(ordering: .relaxed)  // only this thread writes tail
-        var room = t &- cachedHead.load(ordering: .relaxed) < capacity
-        if !room {
-            // As in tryPush: acquiring pairs with the consumer's releasing store of head.
-            let h = head.load(ordering: .acquiring)
-            cachedHead.store(h, ordering: .relaxed)
-            room = t &- h < capacity
-        }
-        guard room else {
+        guard let t = freeSlot() else {
             guard build(&overflow) else { return nil }
             droppedCount.wrappingAdd(1, ordering: .relaxed)
             return false
         }
         guard storage.withSlot(at: t, build) else { return nil }
-        // As in tryPush: releasing publishes the slot before the consumer sees the new tail.
-        tail.store(t &+ 1, ordering: .releasing)
+        publish(t)
         return true
     }
 

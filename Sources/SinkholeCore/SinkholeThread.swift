@@ -73,15 +73,4 @@ public enum SinkholeThread {
         return nil
         #endif
     }
-
-    /// The calling thread's kernel name and nice value (tests check what `start` set).
-    public static func currentNameAndNice() -> (name: String, nice: Int32) {
-        #if os(Linux)
-        let comm = (try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? ""
-        let nice = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
-        return (comm.trimmingCharacters(in: .newlines), nice)
-        #else
-        return ("", 0)
-        #endif
-    }
 }

@@ -18,20 +18,11 @@ struct PrivilegeDropBinaryTests {
         return fields
     }
 
-    /// A free loopback port below 1024, which only root (or CAP_NET_BIND_SERVICE) may bind.
+    /// A free loopback port below 1024, which only root (or CAP_NET_BIND_SERVICE) may bind; free
+    /// for both TCP and UDP, as the DNS listener binds both.
     static func freePrivilegedPort() throws -> UInt16 {
-        for port in UInt16(700)..<1000 {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            guard fd >= 0 else { continue }
-            defer { close(fd) }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            address.sin_port = port.bigEndian
-            let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            if bound == 0 { return port }
+        for port in UInt16(700)..<1000 where loopbackPortIsFree(port, type: SOCK_STREAM) && loopbackPortIsFree(port, type: SOCK_DGRAM) {
+            return port
         }
         throw CancellationError()
     }

@@ -164,7 +164,7 @@ func freeLoopbackPort() throws -> UInt16 {
 
 /// Whether `port` on 127.0.0.1 can be bound now with `type` (no SO_REUSEADDR: stricter than
 /// the sinkhole's own listeners).
-private func loopbackPortIsFree(_ port: UInt16, type: __socket_type) -> Bool {
+func loopbackPortIsFree(_ port: UInt16, type: __socket_type) -> Bool {
     let fd = socket(AF_INET, Int32(type.rawValue), 0)
     guard fd >= 0 else { return false }
     defer { close(fd) }
